@@ -1,0 +1,89 @@
+//! Configuration shared by every adapter: what this side advertises and the
+//! local timeouts and buffer limits.
+
+use core::time::Duration;
+
+use crate::settings::Settings;
+
+/// Everything a [`Connection`](crate::Connection) needs to know up front.
+///
+/// The defaults are those of PROTOCOL.md: default settings, a 10 s handshake
+/// timeout, keepalive every 15 s with a 10 s timeout, a 30 s drain timeout.
+///
+/// ```
+/// use core::time::Duration;
+/// use slow_proto::{Config, Settings};
+///
+/// let config = Config {
+///     settings: Settings { max_concurrent_requests: 16, ..Settings::default() },
+///     keepalive_interval: None,
+///     ..Config::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// assert_eq!(config.handshake_timeout, Duration::from_secs(10));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The limits this side accepts, sent in HELLO or WELCOME.
+    pub settings: Settings,
+    /// Give up when the handshake is not complete this long after the
+    /// connection was established.
+    pub handshake_timeout: Duration,
+    /// Send a PING when nothing has been received for this long; `None`
+    /// disables keepalive.
+    pub keepalive_interval: Option<Duration>,
+    /// Close with KEEPALIVE_TIMEOUT when nothing arrives this long after a
+    /// keepalive PING.
+    pub keepalive_timeout: Duration,
+    /// Force a graceful close that has not finished after this long.
+    pub drain_timeout: Duration,
+    /// Back-pressure: above this many unsent bytes the connection asks the
+    /// adapter to stop reading ([`wants_read`](crate::Connection::wants_read)),
+    /// so a peer that never reads cannot grow our memory without bound.
+    pub send_high_water: usize,
+    /// How many bytes an adapter reads at a time into the receive buffer.
+    pub read_chunk: usize,
+}
+
+impl Config {
+    /// Checks that the advertised settings are in range and the local values
+    /// make sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.settings.validate().map_err(|e| ConfigError::Settings(e.reason))?;
+        if self.read_chunk == 0 {
+            return Err(ConfigError::ReadChunk);
+        }
+        if self.send_high_water == 0 {
+            return Err(ConfigError::HighWater);
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            settings: Settings::default(),
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
+            send_high_water: 256 * 1024,
+            read_chunk: 8 * 1024,
+        }
+    }
+}
+
+/// A [`Config`] that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// An advertised setting is outside its valid range.
+    #[error("invalid settings: {0}")]
+    Settings(&'static str),
+    /// `read_chunk` is zero.
+    #[error("read_chunk must be at least 1")]
+    ReadChunk,
+    /// `send_high_water` is zero.
+    #[error("send_high_water must be at least 1")]
+    HighWater,
+}

@@ -1,0 +1,129 @@
+//! Closing (PROTOCOL.md §6): graceful drain, connection errors, end of stream.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{AbandonReason, Connection, Event, Phase, RequestId, Role, Stage, truncate_utf8};
+use crate::error::{ConnectionError, ErrorCode, RequestError};
+use crate::frame::Frame;
+
+impl Connection {
+    /// Starts a graceful close with GOAWAY `code` (idempotent).
+    pub(super) fn begin_close(&mut self, code: ErrorCode, reason: &str) {
+        if self.phase == Phase::Closed || self.goaway_sent {
+            return;
+        }
+        self.send_goaway(code, reason);
+        if self.role == Role::Client {
+            // Never sent, so never processed.
+            self.fail_queued(RequestError::NotProcessed);
+        }
+        self.start_drain();
+        self.check_drained();
+    }
+
+    pub(super) fn on_goaway(&mut self, last_id: RequestId, code: ErrorCode, reason: String) {
+        self.events.push_back(Event::GoAway { code, last_id, reason: reason.clone() });
+        if !code.is_graceful() {
+            return self.close_with(Some(ConnectionError::Remote { code, reason }));
+        }
+        self.goaway_received = true;
+        if self.role == Role::Client {
+            // Requests above the server's last id were not and will not be
+            // processed: safe to retry elsewhere.
+            let above: Vec<RequestId> = self
+                .requests
+                .active
+                .range(last_id.saturating_add(1)..)
+                .map(|(&id, _)| id)
+                .collect();
+            for id in above {
+                self.finish(id, Err(RequestError::NotProcessed));
+            }
+            self.fail_queued(RequestError::NotProcessed);
+        }
+        self.start_drain();
+        self.check_drained();
+    }
+
+    /// Once a graceful GOAWAY went either way and nothing is outstanding,
+    /// the stream closes (after our own GOAWAY, if we have not sent one).
+    pub(super) fn check_drained(&mut self) {
+        if !matches!(self.phase, Phase::Draining { .. }) || !self.requests.active.is_empty() {
+            return;
+        }
+        if !self.goaway_sent {
+            self.send_goaway(ErrorCode::NO_ERROR, "");
+        }
+        self.close_with(None);
+    }
+
+    /// The drain timeout passed: stop waiting.
+    pub(super) fn force_close(&mut self) {
+        self.close_with(Some(ConnectionError::DrainTimeout));
+    }
+
+    /// A connection error found here: GOAWAY with `code`, then close at once.
+    pub(super) fn fail(&mut self, code: ErrorCode, reason: &str) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.send_goaway(code, reason);
+        self.close_with(Some(ConnectionError::Local { code, reason: String::from(reason) }));
+    }
+
+    fn start_drain(&mut self) {
+        if matches!(self.phase, Phase::Handshake | Phase::Open) {
+            self.phase = Phase::Draining { since: self.now };
+        }
+    }
+
+    fn send_goaway(&mut self, code: ErrorCode, reason: &str) {
+        let reason = truncate_utf8(reason, self.peer.max_frame_size as usize - 2);
+        let last_id = self.requests.highest;
+        self.tx.push(&Frame::GoAway { last_id, code, reason: String::from(reason) });
+        self.goaway_sent = true;
+    }
+
+    fn fail_queued(&mut self, error: RequestError) {
+        let queued: Vec<RequestId> = self
+            .requests
+            .active
+            .iter()
+            .filter(|(_, a)| a.stage == Stage::Queued)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in queued {
+            self.finish(id, Err(error.clone()));
+        }
+    }
+
+    /// Ends the connection: every request still active gets its outcome,
+    /// then [`Event::Closed`] is the last event.
+    pub(super) fn close_with(&mut self, error: Option<ConnectionError>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.phase = Phase::Closed;
+        let active = core::mem::take(&mut self.requests.active);
+        for (id, request) in active {
+            self.events.push_back(match (self.role, request.stage) {
+                (Role::Client, Stage::Queued) => {
+                    Event::RequestFailed { id, error: RequestError::NotProcessed }
+                }
+                (Role::Client, _) => Event::RequestFailed {
+                    id,
+                    error: RequestError::Connection(error.clone().unwrap_or(ConnectionError::Lost)),
+                },
+                (Role::Server, _) => {
+                    Event::RequestAbandoned { id, reason: AbandonReason::ConnectionClosed }
+                }
+            });
+        }
+        self.requests.deadlines.clear();
+        self.requests.incoming.clear();
+        self.requests.queue.clear();
+        self.keepalive_ping_at = None;
+        self.events.push_back(Event::Closed { error });
+    }
+}

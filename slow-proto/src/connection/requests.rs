@@ -1,0 +1,243 @@
+//! Requests and responses (PROTOCOL.md §4): ids, MORE reassembly and
+//! splitting, message size, concurrency, DEADLINE, CANCEL.
+
+use alloc::string::String;
+use bytes::{Bytes, BytesMut};
+
+use super::{
+    AbandonReason, Connection, Event, Incoming, MAX_DISCARDED_UNFINISHED, Phase, RequestId, Stage,
+    truncate_utf8,
+};
+use crate::error::{ErrorCode, RequestError, SendError};
+use crate::frame::Frame;
+
+impl Connection {
+    // ---- client --------------------------------------------------------
+
+    /// A client opens no new request after a GOAWAY either way (§6).
+    pub(super) fn may_open_requests(&self) -> bool {
+        self.phase != Phase::Closed && !self.goaway_sent && !self.goaway_received
+    }
+
+    /// Sends queued requests while the server's concurrency limit allows.
+    pub(super) fn send_queued(&mut self) {
+        while self.phase == Phase::Open
+            && self.may_open_requests()
+            && self.outstanding() < self.peer.max_concurrent_requests as usize
+        {
+            let Some((id, body)) = self.requests.queue.pop_front() else { break };
+            if self.requests.stage(id) == Some(Stage::Queued) {
+                self.start_request(id, body);
+            }
+        }
+    }
+
+    fn start_request(&mut self, id: RequestId, body: Bytes) {
+        if let Err(SendError::TooLarge { size, limit }) = self.check_message_size(body.len()) {
+            // Queued before the handshake told us the server's limit.
+            return self.finish(id, Err(RequestError::TooLarge { size, limit }));
+        }
+        let deadline = self.requests.active.get(&id).and_then(|a| a.deadline);
+        let timeout_ms = match deadline {
+            Some(d) if d <= self.now => return self.finish(id, Err(RequestError::TimedOut)),
+            // Rounded up: the server's budget must not end before ours.
+            Some(d) => Some(u32::try_from((d - self.now).as_micros().div_ceil(1000)).unwrap_or(u32::MAX)),
+            None => None,
+        };
+        if let Some(active) = self.requests.active.get_mut(&id) {
+            active.stage = Stage::Sent;
+        }
+        self.requests.highest = id;
+        self.push_message(id, timeout_ms, body);
+        if id == u32::MAX {
+            // Ids ran out: open nothing more here, drain (§4).
+            self.begin_close(ErrorCode::NO_ERROR, "request ids exhausted");
+        }
+    }
+
+    pub(super) fn on_response(&mut self, id: RequestId, more: bool, body: Bytes) {
+        if !self.requests.incoming.contains_key(&id) && id > self.requests.highest {
+            return self.fail(ErrorCode::PROTOCOL_ERROR, "RESPONSE for a request id never used");
+        }
+        self.last_activity = self.now;
+        let wanted = self.requests.stage(id) == Some(Stage::Sent);
+        if let Some(body) = self.reassemble(id, more, body, wanted) {
+            self.finish(id, Ok(body));
+        }
+    }
+
+    pub(super) fn on_error(&mut self, id: RequestId, code: ErrorCode, message: String) {
+        if id > self.requests.highest {
+            return self.fail(ErrorCode::PROTOCOL_ERROR, "ERROR for a request id never used");
+        }
+        self.last_activity = self.now;
+        if self.requests.stage(id) == Some(Stage::Sent) {
+            // A request refused while the server shuts down was never processed.
+            let error = if code == ErrorCode::SHUTTING_DOWN {
+                RequestError::NotProcessed
+            } else {
+                RequestError::Server { code, message }
+            };
+            self.finish(id, Err(error));
+        }
+    }
+
+    /// Ends client request `id` with its one outcome.
+    pub(super) fn finish(&mut self, id: RequestId, outcome: Result<Bytes, RequestError>) {
+        if self.requests.untrack(id).is_none() {
+            return;
+        }
+        self.events.push_back(match outcome {
+            Ok(body) => Event::Response { id, body },
+            Err(error) => Event::RequestFailed { id, error },
+        });
+        self.send_queued();
+        self.check_drained();
+    }
+
+    // ---- server --------------------------------------------------------
+
+    pub(super) fn on_request(
+        &mut self,
+        id: RequestId,
+        more: bool,
+        timeout_ms: Option<u32>,
+        body: Bytes,
+    ) {
+        if self.requests.incoming.contains_key(&id) {
+            if timeout_ms.is_some() {
+                return self.fail(ErrorCode::PROTOCOL_ERROR, "DEADLINE on a continuation frame");
+            }
+            self.last_activity = self.now;
+            let wanted = self.requests.stage(id) == Some(Stage::Receiving);
+            if let Some(body) = self.reassemble(id, more, body, wanted) {
+                self.deliver(id, body);
+            }
+            return;
+        }
+        if id <= self.requests.highest {
+            return self.fail(
+                ErrorCode::PROTOCOL_ERROR,
+                "REQUEST id not above every id seen, or continuation of no message",
+            );
+        }
+        self.requests.highest = id;
+        self.last_activity = self.now;
+        let refusal = if self.goaway_sent {
+            Some(ErrorCode::SHUTTING_DOWN)
+        } else if self.requests.active.len() >= self.config.settings.max_concurrent_requests as usize
+        {
+            Some(ErrorCode::TOO_MANY_REQUESTS)
+        } else if timeout_ms == Some(0) {
+            Some(ErrorCode::DEADLINE_EXCEEDED)
+        } else {
+            None
+        };
+        match refusal {
+            Some(code) => self.push_error(id, code, code.name().unwrap_or_default()),
+            None => {
+                let deadline = timeout_ms.map(|ms| self.now + core::time::Duration::from_millis(ms.into()));
+                self.requests.track(id, Stage::Receiving, deadline);
+            }
+        }
+        if let Some(body) = self.reassemble(id, more, body, refusal.is_none()) {
+            self.deliver(id, body);
+        }
+    }
+
+    fn deliver(&mut self, id: RequestId, body: Bytes) {
+        let Some(active) = self.requests.active.get_mut(&id) else { return };
+        active.stage = Stage::Delivered;
+        let deadline = active.deadline;
+        self.events.push_back(Event::Request { id, body, deadline });
+    }
+
+    pub(super) fn on_cancel(&mut self, id: RequestId) {
+        // CANCEL for an id that is not outstanding is ignored (§4).
+        if self.requests.untrack(id).is_some() {
+            self.events.push_back(Event::RequestAbandoned { id, reason: AbandonReason::Cancelled });
+            self.check_drained();
+        }
+    }
+
+    /// Takes a delivered request out of the outstanding set to answer it.
+    pub(super) fn take_delivered(&mut self, id: RequestId) -> Result<(), SendError> {
+        if self.role != super::Role::Server {
+            return Err(SendError::WrongRole);
+        }
+        if self.phase == Phase::Closed {
+            return Err(SendError::Closed);
+        }
+        if self.requests.stage(id) != Some(Stage::Delivered) {
+            return Err(SendError::UnknownRequest(id));
+        }
+        self.requests.untrack(id);
+        Ok(())
+    }
+
+    // ---- both ----------------------------------------------------------
+
+    /// Adds one frame to message `id`; returns the whole body when this was
+    /// its last frame and the body is `wanted`. Frames of unwanted messages
+    /// (refused, cancelled, expired, finished) are only counted.
+    fn reassemble(&mut self, id: RequestId, more: bool, body: Bytes, wanted: bool) -> Option<Bytes> {
+        let limit = u64::from(self.config.settings.max_message_size);
+        let size = self.requests.incoming.get(&id).map_or(0, |m| m.size) + body.len() as u64;
+        if size > limit {
+            self.fail(ErrorCode::MESSAGE_TOO_LARGE, "message larger than MAX_MESSAGE_SIZE");
+            return None;
+        }
+        match (self.requests.incoming.remove(&id), more) {
+            // A single-frame message: the body is a slice of the receive buffer.
+            (None, false) => wanted.then_some(body),
+            (Some(mut m), false) => {
+                m.body.extend_from_slice(&body);
+                wanted.then(|| m.body.freeze())
+            }
+            (previous, true) => {
+                let mut m = previous.unwrap_or(Incoming { body: BytesMut::new(), size: 0 });
+                m.size = size;
+                if wanted {
+                    m.body.extend_from_slice(&body);
+                } else {
+                    m.body = BytesMut::new();
+                }
+                self.requests.incoming.insert(id, m);
+                let bound = self.config.settings.max_concurrent_requests as usize
+                    + self.peer.max_concurrent_requests as usize
+                    + MAX_DISCARDED_UNFINISHED;
+                if self.requests.incoming.len() > bound {
+                    self.fail(ErrorCode::INTERNAL_ERROR, "too many unfinished messages");
+                }
+                None
+            }
+        }
+    }
+
+    /// Queues a REQUEST (client) or RESPONSE (server) message, split so that
+    /// no frame exceeds the peer's MAX_FRAME_SIZE. Bodies are sliced, not copied.
+    pub(super) fn push_message(&mut self, id: RequestId, timeout_ms: Option<u32>, mut body: Bytes) {
+        let max = self.peer.max_frame_size as usize;
+        let mut timeout_ms = timeout_ms;
+        loop {
+            let room = max - if timeout_ms.is_some() { 4 } else { 0 };
+            let chunk = body.split_to(room.min(body.len()));
+            let more = !body.is_empty();
+            let frame = match self.role {
+                super::Role::Client => Frame::Request { id, more, timeout_ms: timeout_ms.take(), body: chunk },
+                super::Role::Server => Frame::Response { id, more, body: chunk },
+            };
+            self.tx.push(&frame);
+            if !more {
+                break;
+            }
+        }
+        self.last_activity = self.now;
+    }
+
+    pub(super) fn push_error(&mut self, id: RequestId, code: ErrorCode, message: &str) {
+        let message = truncate_utf8(message, self.peer.max_frame_size as usize - 2);
+        self.tx.push(&Frame::Error { id, code, message: String::from(message) });
+        self.last_activity = self.now;
+    }
+}

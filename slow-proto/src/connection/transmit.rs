@@ -1,0 +1,165 @@
+//! The outgoing byte queue.
+//!
+//! Small frames are coalesced into one buffer; a body of at least
+//! [`BY_REFERENCE`] bytes is queued as the caller's own [`Bytes`] (a slice,
+//! never a copy), behind a header written into the buffer. The adapter sees
+//! the queue as a list of slices it can hand to `write_vectored`.
+//!
+//! Urgent frames (PONG) jump the queue at the next frame boundary.
+
+use alloc::collections::VecDeque;
+use bytes::{Bytes, BytesMut};
+
+use crate::frame::{Frame, HEADER_LEN};
+
+/// Bodies at least this large go out by reference instead of being copied.
+const BY_REFERENCE: usize = 1024;
+
+struct Chunk {
+    bytes: Bytes,
+    /// The chunk ends on a frame boundary (false for a header whose body
+    /// follows in the next chunk).
+    ends_frame: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct TxQueue {
+    chunks: VecDeque<Chunk>,
+    /// Frames not yet moved into `chunks`; always whole frames.
+    tail: BytesMut,
+    /// The front chunk starts inside a frame (its header went out already).
+    front_mid_frame: bool,
+    /// Bytes of the front chunk already written.
+    offset: usize,
+    /// Unsent bytes in all.
+    pending: usize,
+}
+
+impl TxQueue {
+    /// Queues a whole frame.
+    pub(crate) fn push(&mut self, frame: &Frame) {
+        self.pending += HEADER_LEN + frame.payload_len();
+        match frame.bulk() {
+            Some(body) if body.len() >= BY_REFERENCE => {
+                self.tail.reserve(HEADER_LEN + 8);
+                frame.header().encode(&mut self.tail);
+                frame.encode_payload_prefix(&mut self.tail);
+                self.seal_tail(false);
+                self.chunks.push_back(Chunk { bytes: body.clone(), ends_frame: true });
+            }
+            _ => frame.encode(&mut self.tail),
+        }
+    }
+
+    /// Queues a frame ahead of everything not yet started.
+    pub(crate) fn push_urgent(&mut self, frame: &Frame) {
+        self.pending += HEADER_LEN + frame.payload_len();
+        let mut buf = BytesMut::with_capacity(HEADER_LEN + frame.payload_len());
+        frame.encode(&mut buf);
+        let chunk = Chunk { bytes: buf.freeze(), ends_frame: true };
+        let at = if self.offset == 0 && !self.front_mid_frame {
+            0
+        } else {
+            // After the frame in progress; the last chunk always ends a frame,
+            // so there is such a position before the tail.
+            self.chunks.iter().position(|c| c.ends_frame).map_or(self.chunks.len(), |i| i + 1)
+        };
+        self.chunks.insert(at, chunk);
+    }
+
+    /// Unsent bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.pending
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.tail.is_empty()
+    }
+
+    /// The unsent bytes, in order, as slices.
+    pub(crate) fn slices(&mut self) -> impl Iterator<Item = &[u8]> {
+        self.seal_tail(true);
+        let offset = self.offset;
+        self.chunks
+            .iter()
+            .enumerate()
+            .map(move |(i, c)| if i == 0 { &c.bytes[offset..] } else { &c.bytes[..] })
+    }
+
+    /// Marks `n` bytes as written.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        self.seal_tail(true);
+        debug_assert!(n <= self.pending, "advanced past the end of the transmit queue");
+        self.pending -= n.min(self.pending);
+        while n > 0 {
+            let Some(front) = self.chunks.front() else {
+                debug_assert!(false, "advanced past the end of the transmit queue");
+                return;
+            };
+            let left = front.bytes.len() - self.offset;
+            if n < left {
+                self.offset += n;
+                return;
+            }
+            n -= left;
+            self.offset = 0;
+            if let Some(done) = self.chunks.pop_front() {
+                self.front_mid_frame = !done.ends_frame;
+            }
+        }
+    }
+
+    fn seal_tail(&mut self, ends_frame: bool) {
+        if !self.tail.is_empty() {
+            let bytes = self.tail.split().freeze();
+            self.chunks.push_back(Chunk { bytes, ends_frame });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn drain(q: &mut TxQueue) -> Vec<u8> {
+        let out: Vec<u8> = q.slices().flatten().copied().collect();
+        q.advance(out.len());
+        out
+    }
+
+    #[test]
+    fn large_bodies_are_not_copied() {
+        let body = Bytes::from(alloc::vec![1u8; 4096]);
+        let mut q = TxQueue::default();
+        q.push(&Frame::Response { id: 1, more: false, body: body.clone() });
+        let slices: Vec<&[u8]> = q.slices().collect();
+        assert_eq!(slices.len(), 2);
+        assert_eq!(slices[1].as_ptr(), body.as_ptr());
+    }
+
+    #[test]
+    fn urgent_frames_wait_for_the_frame_in_progress() {
+        let body = Bytes::from(alloc::vec![1u8; 4096]);
+        let mut q = TxQueue::default();
+        q.push(&Frame::Response { id: 1, more: false, body: body.clone() });
+        q.push(&Frame::Notify { body: Bytes::from_static(b"n") });
+        q.advance(3); // inside the header of the response
+        q.push_urgent(&Frame::Pong { data: [9; 8] });
+        let mut expected = BytesMut::new();
+        Frame::Response { id: 1, more: false, body }.encode(&mut expected);
+        Frame::Pong { data: [9; 8] }.encode(&mut expected);
+        Frame::Notify { body: Bytes::from_static(b"n") }.encode(&mut expected);
+        assert_eq!(drain(&mut q), expected[3..]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn urgent_frames_go_first_when_nothing_started() {
+        let mut q = TxQueue::default();
+        q.push(&Frame::Notify { body: Bytes::from_static(b"n") });
+        q.push_urgent(&Frame::Pong { data: [9; 8] });
+        let out = drain(&mut q);
+        assert_eq!(out[4], 0x09);
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod settings;
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod time;
+
+pub use config::Config;
+pub use connection::{Connection, Event, RequestId, Role};
+pub use error::{ConnectionError, ErrorCode, FrameError, RequestError, SendError};
+pub use settings::Settings;
+pub use time::Instant;
