@@ -72,6 +72,7 @@ impl TxQueue {
         self.pending
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.chunks.is_empty() && self.tail.is_empty()
     }
