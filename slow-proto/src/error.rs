@@ -239,7 +239,4 @@ pub enum SendError {
     /// All 2^32 − 1 request ids of this connection are used.
     #[error("request ids exhausted on this connection")]
     IdsExhausted,
-    /// An ERROR code that is not allowed here (NO_ERROR is not an error).
-    #[error("invalid error code {0}")]
-    InvalidCode(ErrorCode),
 }

@@ -528,7 +528,7 @@ impl Connection {
     }
 
     /// (server) Answers request `id` with ERROR `code` and `message` (cut
-    /// to fit one frame). `NO_ERROR` is not an error code.
+    /// to fit one frame).
     pub fn respond_error(
         &mut self,
         id: RequestId,
@@ -537,9 +537,6 @@ impl Connection {
         now: Instant,
     ) -> Result<(), SendError> {
         self.set_time(now);
-        if code == ErrorCode::NO_ERROR {
-            return Err(SendError::InvalidCode(code));
-        }
         self.take_delivered(id)?;
         self.push_error(id, code, message);
         self.check_drained();

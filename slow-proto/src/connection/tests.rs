@@ -703,7 +703,7 @@ fn recv_space_and_commit_read_in_place() {
 fn commands_check_role_and_state() {
     let mut s = server();
     assert_eq!(s.send_request(Bytes::new(), None, T0), Err(SendError::WrongRole));
-    assert_eq!(s.respond_error(1, ErrorCode::NO_ERROR, "", T0), Err(SendError::InvalidCode(ErrorCode::NO_ERROR)));
+    assert_eq!(s.respond_error(1, ErrorCode(300), "", T0), Err(SendError::UnknownRequest(1)));
     let mut c = client();
     assert_eq!(c.respond(1, Bytes::new(), T0), Err(SendError::WrongRole));
     assert_eq!(c.cancel(9, T0), Err(SendError::UnknownRequest(9)));
