@@ -15,7 +15,7 @@ pub mod sim;
 pub mod time;
 
 pub use config::Config;
-pub use connection::{Connection, Event, RequestId, Role};
+pub use connection::{AbandonReason, Connection, Event, RequestId, Role};
 pub use error::{ConnectionError, ErrorCode, FrameError, RequestError, SendError};
 pub use settings::Settings;
 pub use time::Instant;

@@ -1,0 +1,215 @@
+//! The client: one multiplexed connection shared by any number of tasks.
+
+use std::fmt::Display;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings};
+
+use crate::driver::{Dispatch, Driver};
+use crate::error::Error;
+use crate::runtime::Runtime;
+use crate::shared::{Shared, State};
+
+/// A SLOW client: one connection, multiplexed. Cheap to clone; every clone
+/// uses the same connection, from any task or thread. The connection closes
+/// gracefully when the last clone is dropped.
+pub struct Client<R: Runtime> {
+    inner: Arc<ClientInner<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client { inner: self.inner.clone() }
+    }
+}
+
+struct ClientInner<R> {
+    shared: Arc<Shared>,
+    _runtime: R,
+}
+
+impl<R> Drop for ClientInner<R> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        st.conn.close(ErrorCode::NO_ERROR, "client dropped", now);
+        st.wake_driver();
+    }
+}
+
+struct ClientDispatch;
+
+impl Dispatch for ClientDispatch {
+    fn event(&mut self, state: &mut State, _shared: &Arc<Shared>, event: Event) {
+        if let Event::Notify { body } = event {
+            state.push_notification(body);
+        }
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Connects to `addr` (`host:port`) with the default [`Config`] and
+    /// completes the handshake.
+    pub async fn connect(addr: impl Display) -> Result<Self, Error> {
+        Self::connect_with(addr, Config::default()).await
+    }
+
+    /// Connects to `addr` with `config`.
+    pub async fn connect_with(addr: impl Display, config: Config) -> Result<Self, Error> {
+        Self::connect_on(R::current()?, addr, config).await
+    }
+
+    /// Connects on the given runtime (e.g. a smol executor of your own): the
+    /// connection's driver task is spawned there.
+    pub async fn connect_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
+        config.validate()?;
+        let stream = connect_any(&runtime, addr.to_string()).await?;
+        let origin = std::time::Instant::now();
+        let conn = Connection::client(config, slow_proto::Instant::ZERO)?;
+        let shared = Shared::new(conn, origin);
+        let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
+        runtime.spawn(Box::pin(driver));
+        let client = Client { inner: Arc::new(ClientInner { shared, _runtime: runtime }) };
+        client.wait_established().await?;
+        Ok(client)
+    }
+
+    async fn wait_established(&self) -> Result<(), Error> {
+        poll_fn(|cx| {
+            self.shared().lock().poll_watch(cx, |st| match &st.closed {
+                Some(error) => Some(Err(error.clone().map_or(Error::NotProcessed, Error::from))),
+                None => st.conn.is_established().then_some(Ok(())),
+            })
+        })
+        .await
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Sends a request and waits for its response. Dropping the returned
+    /// future cancels the request (CANCEL goes to the server).
+    pub async fn request(&self, body: impl Into<Bytes>) -> Result<Bytes, Error> {
+        self.send(body.into(), None).await
+    }
+
+    /// Like [`request`](Client::request), with a deadline `timeout` from
+    /// now: sent to the server as DEADLINE and enforced here, failing with
+    /// [`Error::TimedOut`].
+    pub async fn request_timeout(&self, body: impl Into<Bytes>, timeout: Duration) -> Result<Bytes, Error> {
+        self.send(body.into(), Some(timeout)).await
+    }
+
+    async fn send(&self, body: Bytes, timeout: Option<Duration>) -> Result<Bytes, Error> {
+        let id = {
+            let mut st = self.shared().lock();
+            let now = st.now();
+            let id = st.conn.send_request(body, timeout, now)?;
+            st.add_waiter(id);
+            st.wake_driver();
+            id
+        };
+        let guard = CancelOnDrop { shared: self.shared(), id: Some(id) };
+        let outcome = poll_fn(|cx| self.shared().lock().poll_outcome(id, cx)).await;
+        guard.defuse();
+        outcome.map_err(Error::from)
+    }
+
+    /// Sends a notification (one frame, no answer).
+    pub fn notify(&self, body: impl Into<Bytes>) -> Result<(), Error> {
+        let mut st = self.shared().lock();
+        let now = st.now();
+        st.conn.notify(body.into(), now)?;
+        st.wake_driver();
+        Ok(())
+    }
+
+    /// The server's notifications, from now on. Until this is called they
+    /// are discarded; after it, they queue (a bounded queue: when it is full
+    /// the connection stops reading from the server until you catch up).
+    pub fn notifications(&self) -> Notifications {
+        self.shared().lock().notifications.get_or_insert_with(Default::default);
+        Notifications { shared: self.shared().clone() }
+    }
+
+    /// What the server advertised in its WELCOME.
+    pub fn peer_settings(&self) -> Settings {
+        self.shared().lock().conn.peer_settings().copied().unwrap_or_default()
+    }
+
+    /// Whether the connection is closed (or closing).
+    pub fn is_closed(&self) -> bool {
+        let st = self.shared().lock();
+        st.closed.is_some() || st.conn.is_draining()
+    }
+
+    /// Closes gracefully: GOAWAY, outstanding requests finish, then the
+    /// connection closes. Requests made after this fail as not processed.
+    pub async fn close(&self) -> Result<(), Error> {
+        {
+            let mut st = self.shared().lock();
+            let now = st.now();
+            st.conn.close(ErrorCode::NO_ERROR, "", now);
+            st.wake_driver();
+        }
+        poll_fn(|cx| {
+            self.shared().lock().poll_watch(cx, |st| {
+                st.driver_done.then(|| match st.closed.clone().flatten() {
+                    Some(error) => Err(Error::from(error)),
+                    None => Ok(()),
+                })
+            })
+        })
+        .await
+    }
+}
+
+/// Cancels the request when the caller's future is dropped before the end.
+struct CancelOnDrop<'a> {
+    shared: &'a Arc<Shared>,
+    id: Option<RequestId>,
+}
+
+impl CancelOnDrop<'_> {
+    fn defuse(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.shared.lock().abandon(id);
+        }
+    }
+}
+
+/// The server's notifications to a [`Client`], in order.
+pub struct Notifications {
+    shared: Arc<Shared>,
+}
+
+impl Notifications {
+    /// The next notification, or `None` once the connection is closed and
+    /// none are left.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        poll_fn(|cx| self.shared.lock().poll_notification(cx)).await
+    }
+}
+
+async fn connect_any<R: Runtime>(runtime: &R, addr: String) -> Result<R::Stream, Error> {
+    let mut last = None;
+    for a in runtime.resolve(addr.clone()).await? {
+        match runtime.connect(a).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Io(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address found for {addr}"))
+    })))
+}

@@ -1,0 +1,241 @@
+//! The state a connection's driver task shares with the tasks that use the
+//! connection: the core itself, behind one lock, and who is waiting for what.
+//!
+//! As in quinn, callers act on the core directly under the lock (a request is
+//! on its way the moment `request` is called) and wake the driver, which does
+//! the IO. The clock is read under the lock, so the core never sees time go
+//! backwards even when many threads call in.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use slow_proto::{Connection, ConnectionError, Instant, RequestError, RequestId};
+
+/// How many notifications wait for the application before the driver stops
+/// reading from the peer (back-pressure rather than loss or growth).
+pub(crate) const NOTIFICATION_QUEUE: usize = 1024;
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+}
+
+pub(crate) struct State {
+    pub(crate) conn: Connection,
+    origin: std::time::Instant,
+    driver: Option<Waker>,
+    /// Woken when the connection is established or closed.
+    watchers: Vec<Waker>,
+    /// Set once `Event::Closed` was seen.
+    pub(crate) closed: Option<Option<ConnectionError>>,
+    /// Set once the driver task has finished.
+    pub(crate) driver_done: bool,
+    /// Client: callers waiting for their request's outcome.
+    waiters: HashMap<RequestId, Waiter>,
+    /// Notifications for the application; `None` until someone subscribes.
+    pub(crate) notifications: Option<VecDeque<Bytes>>,
+    notification_waker: Option<Waker>,
+    /// Server: running handlers, stopped when their request is abandoned.
+    pub(crate) handlers: HashMap<RequestId, AbortHandle>,
+}
+
+#[derive(Default)]
+struct Waiter {
+    outcome: Option<Result<Bytes, RequestError>>,
+    waker: Option<Waker>,
+}
+
+impl Shared {
+    pub(crate) fn new(conn: Connection, origin: std::time::Instant) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                conn,
+                origin,
+                driver: None,
+                watchers: Vec::new(),
+                closed: None,
+                driver_done: false,
+                waiters: HashMap::new(),
+                notifications: None,
+                notification_waker: None,
+                handlers: HashMap::new(),
+            }),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the core in whatever state it
+        // reached; the core never panics on input, so go on with it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    /// The current time on the core's timeline (read under the lock).
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_std(self.origin, std::time::Instant::now())
+    }
+
+    pub(crate) fn to_std(&self, t: Instant) -> std::time::Instant {
+        t.to_std(self.origin)
+    }
+
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn register_driver(&mut self, cx: &Context<'_>) {
+        match &self.driver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.driver = Some(cx.waker().clone()),
+        }
+    }
+
+    pub(crate) fn wake_watchers(&mut self) {
+        for w in self.watchers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Ready once `done` says so; registers to be woken on the next change.
+    pub(crate) fn poll_watch<T>(
+        &mut self,
+        cx: &Context<'_>,
+        done: impl FnOnce(&mut State) -> Option<T>,
+    ) -> Poll<T> {
+        match done(self) {
+            Some(v) => Poll::Ready(v),
+            None => {
+                self.watchers.push(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    // ---- client request outcomes --------------------------------------
+
+    pub(crate) fn add_waiter(&mut self, id: RequestId) {
+        self.waiters.insert(id, Waiter::default());
+    }
+
+    pub(crate) fn complete(&mut self, id: RequestId, outcome: Result<Bytes, RequestError>) {
+        // A caller that went away (cancelled by drop) has no waiter left.
+        if let Some(w) = self.waiters.get_mut(&id) {
+            w.outcome = Some(outcome);
+            if let Some(waker) = w.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    pub(crate) fn poll_outcome(
+        &mut self,
+        id: RequestId,
+        cx: &Context<'_>,
+    ) -> Poll<Result<Bytes, RequestError>> {
+        let Some(w) = self.waiters.get_mut(&id) else {
+            return Poll::Ready(Err(RequestError::NotProcessed));
+        };
+        match w.outcome.take() {
+            Some(outcome) => {
+                self.waiters.remove(&id);
+                Poll::Ready(outcome)
+            }
+            None => {
+                w.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The caller stopped waiting: cancel the request if it is still open.
+    pub(crate) fn abandon(&mut self, id: RequestId) {
+        if let Some(w) = self.waiters.remove(&id) {
+            if w.outcome.is_none() {
+                let now = self.now();
+                // Err means it already ended; nothing to cancel.
+                let _ = self.conn.cancel(id, now);
+                self.wake_driver();
+            }
+        }
+    }
+
+    // ---- notifications ------------------------------------------------
+
+    pub(crate) fn push_notification(&mut self, body: Bytes) {
+        if let Some(q) = &mut self.notifications {
+            q.push_back(body);
+            if let Some(w) = self.notification_waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn notifications_full(&self) -> bool {
+        self.notifications.as_ref().is_some_and(|q| q.len() >= NOTIFICATION_QUEUE)
+    }
+
+    pub(crate) fn poll_notification(&mut self, cx: &Context<'_>) -> Poll<Option<Bytes>> {
+        let queue = self.notifications.get_or_insert_with(VecDeque::new);
+        if let Some(body) = queue.pop_front() {
+            if queue.len() + 1 == NOTIFICATION_QUEUE {
+                self.wake_driver(); // it may have stopped reading
+            }
+            return Poll::Ready(Some(body));
+        }
+        if self.closed.is_some() {
+            return Poll::Ready(None);
+        }
+        self.notification_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// Called once the connection is over: nobody waits forever.
+    pub(crate) fn on_closed(&mut self, error: Option<ConnectionError>) {
+        self.closed = Some(error);
+        for (_, h) in self.handlers.drain() {
+            h.abort();
+        }
+        if let Some(w) = self.notification_waker.take() {
+            w.wake();
+        }
+        self.wake_watchers();
+    }
+}
+
+/// Stops a spawned handler: its future is dropped at its next poll.
+#[derive(Clone)]
+pub(crate) struct AbortHandle(Arc<AbortInner>);
+
+struct AbortInner {
+    aborted: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl AbortHandle {
+    pub(crate) fn new() -> AbortHandle {
+        AbortHandle(Arc::new(AbortInner { aborted: AtomicBool::new(false), waker: Mutex::new(None) }))
+    }
+
+    pub(crate) fn abort(&self) {
+        self.0.aborted.store(true, Ordering::Release);
+        let waker = self.0.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Ready when aborted; otherwise remembers who to wake.
+    pub(crate) fn poll_aborted(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.0.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        *self.0.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+        // Re-check: an abort between the load and the store would be missed.
+        if self.0.aborted.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+    }
+}

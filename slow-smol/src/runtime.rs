@@ -1,0 +1,135 @@
+//! smol's parts behind slow-driver's four traits.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use slow_driver::runtime::{Listener, Runtime, Stream, Task, Timer, read_into};
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::{Async, Executor};
+
+/// How many bytes a read asks for at most.
+const READ_WINDOW: usize = 16 * 1024;
+
+/// Where SLOW's tasks run: smol's global executor, or one of yours.
+#[derive(Clone, Default)]
+pub struct Smol {
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl Smol {
+    /// smol's global executor (`smol::spawn`).
+    pub fn global() -> Self {
+        Smol { executor: None }
+    }
+
+    /// Your own executor: every task SLOW spawns runs on it.
+    pub fn on(executor: Arc<Executor<'static>>) -> Self {
+        Smol { executor: Some(executor) }
+    }
+}
+
+impl Runtime for Smol {
+    type Stream = SmolStream;
+    type Listener = SmolListener;
+    type Timer = SmolTimer;
+
+    fn current() -> io::Result<Self> {
+        Ok(Smol::global())
+    }
+
+    async fn resolve(&self, addr: String) -> io::Result<Vec<SocketAddr>> {
+        smol::net::resolve(addr).await
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<SmolStream> {
+        let stream = Async::<TcpStream>::connect(addr).await?;
+        stream.get_ref().set_nodelay(true)?;
+        Ok(SmolStream(stream))
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<SmolListener> {
+        Async::<TcpListener>::bind(addr).map(SmolListener)
+    }
+
+    fn timer(&self, deadline: Instant) -> SmolTimer {
+        SmolTimer(smol::Timer::at(deadline))
+    }
+
+    fn spawn(&self, task: Task) {
+        match &self.executor {
+            Some(ex) => ex.spawn(task).detach(),
+            None => smol::spawn(task).detach(),
+        }
+    }
+}
+
+/// An async-io TCP stream.
+pub struct SmolStream(pub Async<TcpStream>);
+
+impl Stream for SmolStream {
+    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        let window = buf.capacity().saturating_sub(buf.len()).clamp(1, READ_WINDOW);
+        read_into(buf, window, |dst| Pin::new(&mut self.0).poll_read(cx, dst))
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().peer_addr()
+    }
+}
+
+/// An async-io TCP listener.
+pub struct SmolListener(pub Async<TcpListener>);
+
+impl Listener for SmolListener {
+    type Stream = SmolStream;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(SmolStream, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, addr)) => {
+                    stream.set_nodelay(true)?;
+                    return Poll::Ready(Ok((SmolStream(Async::new(stream)?), addr)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+}
+
+/// An async-io timer, reset in place.
+pub struct SmolTimer(smol::Timer);
+
+impl Timer for SmolTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.set_at(deadline);
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}

@@ -1,0 +1,114 @@
+//! tokio's parts behind slow-driver's four traits.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use slow_driver::runtime::{Listener, Runtime, Stream, Task, Timer};
+use tokio::io::AsyncWrite;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
+use tokio::time::Sleep;
+
+/// A tokio runtime, by its handle.
+#[derive(Clone, Debug)]
+pub struct Tokio(pub Handle);
+
+impl Runtime for Tokio {
+    type Stream = TokioStream;
+    type Listener = TokioListener;
+    type Timer = TokioTimer;
+
+    fn current() -> io::Result<Self> {
+        Handle::try_current().map(Tokio).map_err(io::Error::other)
+    }
+
+    async fn resolve(&self, addr: String) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host(addr).await?.collect())
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TokioStream> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(TokioStream(stream))
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<TokioListener> {
+        TcpListener::bind(addr).await.map(TokioListener)
+    }
+
+    fn timer(&self, deadline: Instant) -> TokioTimer {
+        let _guard = self.0.enter();
+        TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
+    }
+
+    fn spawn(&self, task: Task) {
+        self.0.spawn(task);
+    }
+}
+
+/// A tokio TCP stream.
+pub struct TokioStream(pub TcpStream);
+
+impl Stream for TokioStream {
+    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            // Straight into the core's receive buffer, no copy, no zeroing.
+            match self.0.try_read_buf(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+/// A tokio TCP listener.
+pub struct TokioListener(pub TcpListener);
+
+impl Listener for TokioListener {
+    type Stream = TokioStream;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(TokioStream, SocketAddr)>> {
+        let (stream, addr) = ready!(self.0.poll_accept(cx))?;
+        stream.set_nodelay(true)?;
+        Poll::Ready(Ok((TokioStream(stream), addr)))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// A tokio `Sleep`, reset in place.
+pub struct TokioTimer(Pin<Box<Sleep>>);
+
+impl Timer for TokioTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.0.as_mut().reset(deadline.into());
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
