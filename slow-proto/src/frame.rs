@@ -110,7 +110,11 @@ impl Handshake {
     pub fn new(version: u8, settings: &Settings) -> Handshake {
         let mut block = BytesMut::new();
         settings.encode(&mut block);
-        Handshake { version, settings: *settings, block: block.freeze() }
+        Handshake {
+            version,
+            settings: *settings,
+            block: block.freeze(),
+        }
     }
 
     /// The protocol version offered (HELLO) or chosen (WELCOME).
@@ -130,18 +134,23 @@ impl Handshake {
 
     fn decode(mut payload: Bytes) -> Result<Handshake, FrameError> {
         if payload.len() < 5 {
-            return Err(FrameError::protocol("handshake payload shorter than magic and version"));
+            return Err(FrameError::protocol(
+                "handshake payload shorter than magic and version",
+            ));
         }
         if payload[..4] != MAGIC {
             return Err(FrameError::protocol("wrong magic"));
         }
+        // Version 0 is refused by the handshake, once the role and phase say
+        // whether this frame was expected at all.
         let version = payload[4];
-        if version == 0 {
-            return Err(FrameError { code: ErrorCode::VERSION_MISMATCH, reason: "version 0" });
-        }
         payload.advance(5);
         let settings = Settings::decode(&payload)?;
-        Ok(Handshake { version, settings, block: payload })
+        Ok(Handshake {
+            version,
+            settings,
+            block: payload,
+        })
     }
 }
 
@@ -261,10 +270,18 @@ pub fn decode(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Frame>, 
 pub fn parse(header: Header, mut payload: Bytes) -> Result<Frame, FrameError> {
     let id = header.id;
     let zero_id = |frame| {
-        if id == 0 { Ok(frame) } else { Err(FrameError::protocol("nonzero id where 0 is required")) }
+        if id == 0 {
+            Ok(frame)
+        } else {
+            Err(FrameError::protocol("nonzero id where 0 is required"))
+        }
     };
     let request_id = || {
-        if id != 0 { Ok(id) } else { Err(FrameError::protocol("id 0 on a request frame")) }
+        if id != 0 {
+            Ok(id)
+        } else {
+            Err(FrameError::protocol("id 0 on a request frame"))
+        }
     };
     match header.ty {
         FrameType::HELLO => zero_id(Frame::Hello(Handshake::decode(payload)?)),
@@ -280,11 +297,20 @@ pub fn parse(header: Header, mut payload: Bytes) -> Result<Frame, FrameError> {
                 None
             };
             let more = header.flags & flags::MORE != 0;
-            Ok(Frame::Request { id, more, timeout_ms, body: payload })
+            Ok(Frame::Request {
+                id,
+                more,
+                timeout_ms,
+                body: payload,
+            })
         }
         FrameType::RESPONSE => {
             let id = request_id()?;
-            Ok(Frame::Response { id, more: header.flags & flags::MORE != 0, body: payload })
+            Ok(Frame::Response {
+                id,
+                more: header.flags & flags::MORE != 0,
+                body: payload,
+            })
         }
         FrameType::ERROR => {
             let id = request_id()?;
@@ -299,23 +325,35 @@ pub fn parse(header: Header, mut payload: Bytes) -> Result<Frame, FrameError> {
             Ok(Frame::Cancel { id })
         }
         FrameType::NOTIFY => zero_id(Frame::Notify { body: payload }),
-        FrameType::PING => zero_id(Frame::Ping { data: eight_bytes(&payload)? }),
-        FrameType::PONG => zero_id(Frame::Pong { data: eight_bytes(&payload)? }),
+        FrameType::PING => zero_id(Frame::Ping {
+            data: eight_bytes(&payload)?,
+        }),
+        FrameType::PONG => zero_id(Frame::Pong {
+            data: eight_bytes(&payload)?,
+        }),
         FrameType::GOAWAY => {
             let (code, reason) = code_and_text(payload)?;
-            Ok(Frame::GoAway { last_id: id, code, reason })
+            Ok(Frame::GoAway {
+                last_id: id,
+                code,
+                reason,
+            })
         }
         _ => Ok(Frame::Unknown { header, payload }),
     }
 }
 
 fn eight_bytes(payload: &[u8]) -> Result<[u8; 8], FrameError> {
-    payload.try_into().map_err(|_| FrameError::protocol("PING/PONG payload is not 8 bytes"))
+    payload
+        .try_into()
+        .map_err(|_| FrameError::protocol("PING/PONG payload is not 8 bytes"))
 }
 
 fn code_and_text(mut payload: Bytes) -> Result<(ErrorCode, String), FrameError> {
     if payload.len() < 2 {
-        return Err(FrameError::protocol("ERROR/GOAWAY payload shorter than 2 bytes"));
+        return Err(FrameError::protocol(
+            "ERROR/GOAWAY payload shorter than 2 bytes",
+        ));
     }
     let code = ErrorCode(payload.get_u16());
     let text = core::str::from_utf8(&payload)
@@ -329,8 +367,18 @@ impl Frame {
         let (ty, flags, id) = match self {
             Frame::Hello(_) => (FrameType::HELLO, 0, 0),
             Frame::Welcome(_) => (FrameType::WELCOME, 0, 0),
-            Frame::Request { id, more, timeout_ms, .. } => {
-                let f = more_flag(*more) | if timeout_ms.is_some() { flags::DEADLINE } else { 0 };
+            Frame::Request {
+                id,
+                more,
+                timeout_ms,
+                ..
+            } => {
+                let f = more_flag(*more)
+                    | if timeout_ms.is_some() {
+                        flags::DEADLINE
+                    } else {
+                        0
+                    };
                 (FrameType::REQUEST, f, *id)
             }
             Frame::Response { id, more, .. } => (FrameType::RESPONSE, more_flag(*more), *id),
@@ -342,16 +390,21 @@ impl Frame {
             Frame::GoAway { last_id, .. } => (FrameType::GOAWAY, 0, *last_id),
             Frame::Unknown { header, .. } => (header.ty, header.flags, header.id),
         };
-        Header { length: self.payload_len() as u32, ty, flags, id }
+        Header {
+            length: self.payload_len() as u32,
+            ty,
+            flags,
+            id,
+        }
     }
 
     /// Length of the payload in bytes.
     pub fn payload_len(&self) -> usize {
         match self {
             Frame::Hello(h) | Frame::Welcome(h) => 5 + h.block.len(),
-            Frame::Request { timeout_ms, body, .. } => {
-                body.len() + if timeout_ms.is_some() { 4 } else { 0 }
-            }
+            Frame::Request {
+                timeout_ms, body, ..
+            } => body.len() + if timeout_ms.is_some() { 4 } else { 0 },
             Frame::Response { body, .. } | Frame::Notify { body } => body.len(),
             Frame::Error { message: text, .. } | Frame::GoAway { reason: text, .. } => {
                 2 + text.len()
@@ -365,7 +418,7 @@ impl Frame {
     /// Appends the whole frame, header and payload, to `out`.
     ///
     /// This copies the payload; the connection sends large bodies by
-    /// reference instead (see [`crate::Connection::poll_transmit`]).
+    /// reference instead (see [`crate::Connection::transmit`]).
     pub fn encode(&self, out: &mut BytesMut) {
         out.reserve(HEADER_LEN + self.payload_len());
         self.header().encode(out);
@@ -384,8 +437,18 @@ impl Frame {
                 out.put_u8(h.version);
                 out.put_slice(&h.block);
             }
-            Frame::Request { timeout_ms: Some(ms), .. } => out.put_u32(*ms),
-            Frame::Error { code, message: text, .. } | Frame::GoAway { code, reason: text, .. } => {
+            Frame::Request {
+                timeout_ms: Some(ms),
+                ..
+            } => out.put_u32(*ms),
+            Frame::Error {
+                code,
+                message: text,
+                ..
+            }
+            | Frame::GoAway {
+                code, reason: text, ..
+            } => {
                 out.put_u16(code.0);
                 out.put_slice(text.as_bytes());
             }
@@ -422,11 +485,19 @@ mod tests {
 
     #[test]
     fn decodes_one_byte_at_a_time() {
-        let frame = Frame::Response { id: 9, more: true, body: Bytes::from_static(b"abcdef") };
+        let frame = Frame::Response {
+            id: 9,
+            more: true,
+            body: Bytes::from_static(b"abcdef"),
+        };
         let bytes = wire(&frame);
         let mut buf = BytesMut::new();
         for (i, b) in bytes.iter().enumerate() {
-            assert_eq!(decode(&mut buf, 1024).unwrap(), None, "complete too early at {i}");
+            assert_eq!(
+                decode(&mut buf, 1024).unwrap(),
+                None,
+                "complete too early at {i}"
+            );
             buf.put_u8(*b);
         }
         assert_eq!(decode(&mut buf, 1024).unwrap(), Some(frame));
@@ -435,7 +506,13 @@ mod tests {
     #[test]
     fn length_is_checked_before_the_payload_arrives() {
         let mut buf = BytesMut::new();
-        Header { length: 2000, ty: FrameType(0x7F), flags: 0, id: 0 }.encode(&mut buf);
+        Header {
+            length: 2000,
+            ty: FrameType(0x7F),
+            flags: 0,
+            id: 0,
+        }
+        .encode(&mut buf);
         let err = decode(&mut buf, 1024).unwrap_err();
         assert_eq!(err.code, ErrorCode::FRAME_TOO_LARGE);
     }
@@ -454,7 +531,16 @@ mod tests {
     #[test]
     fn undefined_flags_are_ignored() {
         let mut buf = BytesMut::new();
-        Header { length: 0, ty: FrameType::CANCEL, flags: 0xF0, id: 3 }.encode(&mut buf);
-        assert_eq!(decode(&mut buf, 1024).unwrap(), Some(Frame::Cancel { id: 3 }));
+        Header {
+            length: 0,
+            ty: FrameType::CANCEL,
+            flags: 0xF0,
+            id: 3,
+        }
+        .encode(&mut buf);
+        assert_eq!(
+            decode(&mut buf, 1024).unwrap(),
+            Some(Frame::Cancel { id: 3 })
+        );
     }
 }

@@ -13,6 +13,10 @@ impl Connection {
         if self.phase == Phase::Closed || self.goaway_sent {
             return;
         }
+        if self.role == Role::Client && self.phase == Phase::Handshake {
+            // A client sends nothing but HELLO before WELCOME (§3).
+            return self.close_with(None);
+        }
         self.send_goaway(code, reason);
         if self.role == Role::Client {
             // Never sent, so never processed.
@@ -23,7 +27,11 @@ impl Connection {
     }
 
     pub(super) fn on_goaway(&mut self, last_id: RequestId, code: ErrorCode, reason: String) {
-        self.events.push_back(Event::GoAway { code, last_id, reason: reason.clone() });
+        self.events.push_back(Event::GoAway {
+            code,
+            last_id,
+            reason: reason.clone(),
+        });
         if !code.is_graceful() {
             return self.close_with(Some(ConnectionError::Remote { code, reason }));
         }
@@ -58,8 +66,11 @@ impl Connection {
         self.close_with(None);
     }
 
-    /// The drain timeout passed: stop waiting.
+    /// The drain timeout passed: stop waiting (saying so, if we had not).
     pub(super) fn force_close(&mut self) {
+        if !self.goaway_sent {
+            self.send_goaway(ErrorCode::NO_ERROR, "drain timeout");
+        }
         self.close_with(Some(ConnectionError::DrainTimeout));
     }
 
@@ -69,7 +80,10 @@ impl Connection {
             return;
         }
         self.send_goaway(code, reason);
-        self.close_with(Some(ConnectionError::Local { code, reason: String::from(reason) }));
+        self.close_with(Some(ConnectionError::Local {
+            code,
+            reason: String::from(reason),
+        }));
     }
 
     fn start_drain(&mut self) {
@@ -81,7 +95,11 @@ impl Connection {
     fn send_goaway(&mut self, code: ErrorCode, reason: &str) {
         let reason = truncate_utf8(reason, self.peer.max_frame_size as usize - 2);
         let last_id = self.requests.highest;
-        self.tx.push(&Frame::GoAway { last_id, code, reason: String::from(reason) });
+        self.tx.push(&Frame::GoAway {
+            last_id,
+            code,
+            reason: String::from(reason),
+        });
         self.goaway_sent = true;
     }
 
@@ -108,16 +126,18 @@ impl Connection {
         let active = core::mem::take(&mut self.requests.active);
         for (id, request) in active {
             self.events.push_back(match (self.role, request.stage) {
-                (Role::Client, Stage::Queued) => {
-                    Event::RequestFailed { id, error: RequestError::NotProcessed }
-                }
+                (Role::Client, Stage::Queued) => Event::RequestFailed {
+                    id,
+                    error: RequestError::NotProcessed,
+                },
                 (Role::Client, _) => Event::RequestFailed {
                     id,
                     error: RequestError::Connection(error.clone().unwrap_or(ConnectionError::Lost)),
                 },
-                (Role::Server, _) => {
-                    Event::RequestAbandoned { id, reason: AbandonReason::ConnectionClosed }
-                }
+                (Role::Server, _) => Event::RequestAbandoned {
+                    id,
+                    reason: AbandonReason::ConnectionClosed,
+                },
             });
         }
         self.requests.deadlines.clear();

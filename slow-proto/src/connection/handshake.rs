@@ -1,12 +1,15 @@
 //! The handshake (PROTOCOL.md §3): HELLO, WELCOME, version negotiation.
 
 use super::{Connection, Event, Phase, Role};
-use crate::error::ErrorCode;
+use crate::error::{ConnectionError, ErrorCode};
 use crate::frame::{Frame, Handshake, VERSION};
 
 impl Connection {
     pub(super) fn send_hello(&mut self) {
-        self.tx.push(&Frame::Hello(Handshake::new(VERSION, &self.config.settings)));
+        self.tx.push(&Frame::Hello(Handshake::new(
+            VERSION,
+            &self.config.settings,
+        )));
     }
 
     /// The first frame must be HELLO (server) or WELCOME (client), whatever
@@ -14,10 +17,15 @@ impl Connection {
     pub(super) fn on_handshake_frame(&mut self, frame: Frame) {
         match (self.role, frame) {
             (Role::Server, Frame::Hello(hello)) => {
-                // The codec already refused version 0.
+                if hello.version() == 0 {
+                    return self.fail(ErrorCode::VERSION_MISMATCH, "version 0");
+                }
                 let version = hello.version().min(VERSION);
                 self.peer = *hello.settings();
-                self.tx.push(&Frame::Welcome(Handshake::new(version, &self.config.settings)));
+                self.tx.push(&Frame::Welcome(Handshake::new(
+                    version,
+                    &self.config.settings,
+                )));
                 self.established();
             }
             (Role::Client, Frame::Welcome(welcome)) => {
@@ -28,8 +36,22 @@ impl Connection {
                 self.established();
                 self.send_queued();
             }
-            (Role::Client, Frame::GoAway { last_id, code, reason }) => {
-                self.on_goaway(last_id, code, reason)
+            // The server refused us before WELCOME: the connection ends with
+            // its code, graceful or not, and we send nothing more.
+            (
+                Role::Client,
+                Frame::GoAway {
+                    last_id,
+                    code,
+                    reason,
+                },
+            ) => {
+                self.events.push_back(Event::GoAway {
+                    code,
+                    last_id,
+                    reason: reason.clone(),
+                });
+                self.close_with(Some(ConnectionError::Remote { code, reason }));
             }
             (Role::Server, _) => self.fail(ErrorCode::PROTOCOL_ERROR, "first frame is not HELLO"),
             (Role::Client, _) => self.fail(ErrorCode::PROTOCOL_ERROR, "first frame is not WELCOME"),
@@ -38,6 +60,7 @@ impl Connection {
 
     fn established(&mut self) {
         self.phase = Phase::Open;
+        self.handshake_done = true;
         self.last_activity = self.now;
         self.events.push_back(Event::Connected { peer: self.peer });
     }

@@ -51,8 +51,9 @@
 //!     from.advance_transmit(bytes.len());
 //!     to.recv(&bytes, now);
 //! }
-//! pump(&mut client, &mut server, now); // HELLO, REQUEST
+//! pump(&mut client, &mut server, now); // HELLO (the request waits for WELCOME)
 //! pump(&mut server, &mut client, now); // WELCOME
+//! pump(&mut client, &mut server, now); // REQUEST
 //! while let Some(event) = server.poll_event() {
 //!     if let Event::Request { id, body, .. } = event {
 //!         server.respond(id, body, now).unwrap();
@@ -216,6 +217,8 @@ pub struct Connection {
     pings_acked: u64,
     /// When the keepalive PING went out, if it is unanswered.
     keepalive_ping_at: Option<Instant>,
+    /// The peer's HELLO or WELCOME was accepted.
+    handshake_done: bool,
     goaway_sent: bool,
     goaway_received: bool,
     requests: Requests,
@@ -300,9 +303,13 @@ impl Connection {
             pings_sent: 0,
             pings_acked: 0,
             keepalive_ping_at: None,
+            handshake_done: false,
             goaway_sent: false,
             goaway_received: false,
-            requests: Requests { next_id: Some(1), ..Requests::default() },
+            requests: Requests {
+                next_id: Some(1),
+                ..Requests::default()
+            },
         };
         if role == Role::Client {
             conn.send_hello();
@@ -322,7 +329,7 @@ impl Connection {
 
     /// The peer's settings, once the handshake is complete.
     pub fn peer_settings(&self) -> Option<&Settings> {
-        (!matches!(self.phase, Phase::Handshake)).then_some(&self.peer)
+        self.handshake_done.then_some(&self.peer)
     }
 
     /// Whether the handshake has completed (and the connection is not closed).
@@ -344,12 +351,20 @@ impl Connection {
     /// Requests outstanding on the wire (client: sent and unanswered;
     /// server: received and unanswered).
     pub fn outstanding(&self) -> usize {
-        self.requests.active.values().filter(|a| a.stage != Stage::Queued).count()
+        self.requests
+            .active
+            .values()
+            .filter(|a| a.stage != Stage::Queued)
+            .count()
     }
 
     /// Client requests waiting for the handshake or a concurrency slot.
     pub fn queued(&self) -> usize {
-        self.requests.active.values().filter(|a| a.stage == Stage::Queued).count()
+        self.requests
+            .active
+            .values()
+            .filter(|a| a.stage == Stage::Queued)
+            .count()
     }
 
     // ---- input ---------------------------------------------------------
@@ -392,7 +407,8 @@ impl Connection {
         self.handle_input(now);
     }
 
-    /// Processes every whole frame in the receive buffer.
+    /// Processes every whole frame in the receive buffer. Request deadlines
+    /// due at `now` expire first, as if the timer had fired in time.
     pub fn handle_input(&mut self, now: Instant) {
         self.set_time(now);
         self.drop_scratch();
@@ -402,6 +418,9 @@ impl Connection {
             self.rx_seen = 0;
             return;
         }
+        // A deadline that passed before this input was handled has passed:
+        // the caller gets its timeout, and late answers are dropped.
+        self.expire_requests(now);
         if self.rx.len() > self.rx_seen {
             self.last_rx = now;
             self.keepalive_ping_at = None;
@@ -420,16 +439,12 @@ impl Connection {
         self.rx_seen = self.rx.len();
     }
 
-    /// The peer closed its side of the stream.
+    /// The peer closed its side of the stream. Unless the connection was
+    /// already closed (a graceful close closes before the peer's end of
+    /// stream arrives), whatever is outstanding fails as connection lost.
     pub fn recv_eof(&mut self, now: Instant) {
         self.set_time(now);
-        if self.phase == Phase::Closed {
-            return;
-        }
-        let clean = self.goaway_received
-            && self.requests.active.values().all(|a| a.stage == Stage::Queued)
-            && self.rx.len() == self.rx_scratch;
-        self.close_with(if clean { None } else { Some(ConnectionError::Lost) });
+        self.close_with(Some(ConnectionError::Lost));
     }
 
     // ---- output --------------------------------------------------------
@@ -550,7 +565,10 @@ impl Connection {
         self.check_can_send()?;
         let limit = self.peer.max_frame_size;
         if body.len() > limit as usize {
-            return Err(SendError::TooLarge { size: body.len() as u64, limit: limit.into() });
+            return Err(SendError::TooLarge {
+                size: body.len() as u64,
+                limit: limit.into(),
+            });
         }
         self.last_activity = now;
         self.tx.push(&Frame::Notify { body });
@@ -599,7 +617,11 @@ impl Connection {
     // ---- shared helpers ------------------------------------------------
 
     fn set_time(&mut self, now: Instant) {
-        debug_assert!(now >= self.now, "time went backwards: {now:?} < {:?}", self.now);
+        debug_assert!(
+            now >= self.now,
+            "time went backwards: {now:?} < {:?}",
+            self.now
+        );
         self.now = self.now.max(now);
     }
 
@@ -632,7 +654,10 @@ impl Connection {
     fn check_message_size(&self, size: usize) -> Result<(), SendError> {
         let limit = u64::from(self.peer.max_message_size);
         if size as u64 > limit {
-            return Err(SendError::TooLarge { size: size as u64, limit });
+            return Err(SendError::TooLarge {
+                size: size as u64,
+                limit,
+            });
         }
         Ok(())
     }
@@ -642,12 +667,19 @@ impl Connection {
             return self.on_handshake_frame(frame);
         }
         match (self.role, frame) {
-            (_, Frame::Hello(_) | Frame::Welcome(_)) => {
-                self.fail(ErrorCode::PROTOCOL_ERROR, "HELLO or WELCOME after the handshake")
-            }
-            (Role::Server, Frame::Request { id, more, timeout_ms, body }) => {
-                self.on_request(id, more, timeout_ms, body)
-            }
+            (_, Frame::Hello(_) | Frame::Welcome(_)) => self.fail(
+                ErrorCode::PROTOCOL_ERROR,
+                "HELLO or WELCOME after the handshake",
+            ),
+            (
+                Role::Server,
+                Frame::Request {
+                    id,
+                    more,
+                    timeout_ms,
+                    body,
+                },
+            ) => self.on_request(id, more, timeout_ms, body),
             (Role::Server, Frame::Cancel { id }) => self.on_cancel(id),
             (Role::Client, Frame::Response { id, more, body }) => self.on_response(id, more, body),
             (Role::Client, Frame::Error { id, code, message }) => self.on_error(id, code, message),
@@ -657,7 +689,14 @@ impl Connection {
             }
             (_, Frame::Ping { data }) => self.tx.push_urgent(&Frame::Pong { data }),
             (_, Frame::Pong { data }) => self.on_pong(data),
-            (_, Frame::GoAway { last_id, code, reason }) => self.on_goaway(last_id, code, reason),
+            (
+                _,
+                Frame::GoAway {
+                    last_id,
+                    code,
+                    reason,
+                },
+            ) => self.on_goaway(last_id, code, reason),
             // Unknown types are skipped so that later versions can add them.
             (_, Frame::Unknown { .. }) => {}
             _ => self.fail(ErrorCode::PROTOCOL_ERROR, "frame sent by the wrong role"),
@@ -666,7 +705,9 @@ impl Connection {
 
     fn send_ping(&mut self) {
         self.pings_sent += 1;
-        self.tx.push(&Frame::Ping { data: self.pings_sent.to_be_bytes() });
+        self.tx.push(&Frame::Ping {
+            data: self.pings_sent.to_be_bytes(),
+        });
     }
 
     /// Only PONGs answering one of our PINGs are reported; others are ignored.

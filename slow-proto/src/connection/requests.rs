@@ -25,7 +25,9 @@ impl Connection {
             && self.may_open_requests()
             && self.outstanding() < self.peer.max_concurrent_requests as usize
         {
-            let Some((id, body)) = self.requests.queue.pop_front() else { break };
+            let Some((id, body)) = self.requests.queue.pop_front() else {
+                break;
+            };
             if self.requests.stage(id) == Some(Stage::Queued) {
                 self.start_request(id, body);
             }
@@ -41,7 +43,9 @@ impl Connection {
         let timeout_ms = match deadline {
             Some(d) if d <= self.now => return self.finish(id, Err(RequestError::TimedOut)),
             // Rounded up: the server's budget must not end before ours.
-            Some(d) => Some(u32::try_from((d - self.now).as_micros().div_ceil(1000)).unwrap_or(u32::MAX)),
+            Some(d) => {
+                Some(u32::try_from((d - self.now).as_micros().div_ceil(1000)).unwrap_or(u32::MAX))
+            }
             None => None,
         };
         if let Some(active) = self.requests.active.get_mut(&id) {
@@ -57,7 +61,10 @@ impl Connection {
 
     pub(super) fn on_response(&mut self, id: RequestId, more: bool, body: Bytes) {
         if !self.requests.incoming.contains_key(&id) && id > self.requests.highest {
-            return self.fail(ErrorCode::PROTOCOL_ERROR, "RESPONSE for a request id never used");
+            return self.fail(
+                ErrorCode::PROTOCOL_ERROR,
+                "RESPONSE for a request id never used",
+            );
         }
         self.last_activity = self.now;
         let wanted = self.requests.stage(id) == Some(Stage::Sent);
@@ -68,7 +75,10 @@ impl Connection {
 
     pub(super) fn on_error(&mut self, id: RequestId, code: ErrorCode, message: String) {
         if id > self.requests.highest {
-            return self.fail(ErrorCode::PROTOCOL_ERROR, "ERROR for a request id never used");
+            return self.fail(
+                ErrorCode::PROTOCOL_ERROR,
+                "ERROR for a request id never used",
+            );
         }
         self.last_activity = self.now;
         if self.requests.stage(id) == Some(Stage::Sent) {
@@ -106,7 +116,10 @@ impl Connection {
     ) {
         if self.requests.incoming.contains_key(&id) {
             if timeout_ms.is_some() {
-                return self.fail(ErrorCode::PROTOCOL_ERROR, "DEADLINE on a continuation frame");
+                return self.fail(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "DEADLINE on a continuation frame",
+                );
             }
             self.last_activity = self.now;
             let wanted = self.requests.stage(id) == Some(Stage::Receiving);
@@ -121,11 +134,19 @@ impl Connection {
                 "REQUEST id not above every id seen, or continuation of no message",
             );
         }
+        if body.len() as u64 > u64::from(self.config.settings.max_message_size) {
+            // A frame that is a connection error does not count as seen (§4).
+            return self.fail(
+                ErrorCode::MESSAGE_TOO_LARGE,
+                "message larger than MAX_MESSAGE_SIZE",
+            );
+        }
         self.requests.highest = id;
         self.last_activity = self.now;
         let refusal = if self.goaway_sent {
             Some(ErrorCode::SHUTTING_DOWN)
-        } else if self.requests.active.len() >= self.config.settings.max_concurrent_requests as usize
+        } else if self.requests.active.len()
+            >= self.config.settings.max_concurrent_requests as usize
         {
             Some(ErrorCode::TOO_MANY_REQUESTS)
         } else if timeout_ms == Some(0) {
@@ -136,7 +157,8 @@ impl Connection {
         match refusal {
             Some(code) => self.push_error(id, code, code.name().unwrap_or_default()),
             None => {
-                let deadline = timeout_ms.map(|ms| self.now + core::time::Duration::from_millis(ms.into()));
+                let deadline =
+                    timeout_ms.map(|ms| self.now + core::time::Duration::from_millis(ms.into()));
                 self.requests.track(id, Stage::Receiving, deadline);
             }
         }
@@ -146,7 +168,9 @@ impl Connection {
     }
 
     fn deliver(&mut self, id: RequestId, body: Bytes) {
-        let Some(active) = self.requests.active.get_mut(&id) else { return };
+        let Some(active) = self.requests.active.get_mut(&id) else {
+            return;
+        };
         active.stage = Stage::Delivered;
         let deadline = active.deadline;
         self.events.push_back(Event::Request { id, body, deadline });
@@ -155,7 +179,10 @@ impl Connection {
     pub(super) fn on_cancel(&mut self, id: RequestId) {
         // CANCEL for an id that is not outstanding is ignored (§4).
         if self.requests.untrack(id).is_some() {
-            self.events.push_back(Event::RequestAbandoned { id, reason: AbandonReason::Cancelled });
+            self.events.push_back(Event::RequestAbandoned {
+                id,
+                reason: AbandonReason::Cancelled,
+            });
             self.check_drained();
         }
     }
@@ -180,11 +207,20 @@ impl Connection {
     /// Adds one frame to message `id`; returns the whole body when this was
     /// its last frame and the body is `wanted`. Frames of unwanted messages
     /// (refused, cancelled, expired, finished) are only counted.
-    fn reassemble(&mut self, id: RequestId, more: bool, body: Bytes, wanted: bool) -> Option<Bytes> {
+    fn reassemble(
+        &mut self,
+        id: RequestId,
+        more: bool,
+        body: Bytes,
+        wanted: bool,
+    ) -> Option<Bytes> {
         let limit = u64::from(self.config.settings.max_message_size);
         let size = self.requests.incoming.get(&id).map_or(0, |m| m.size) + body.len() as u64;
         if size > limit {
-            self.fail(ErrorCode::MESSAGE_TOO_LARGE, "message larger than MAX_MESSAGE_SIZE");
+            self.fail(
+                ErrorCode::MESSAGE_TOO_LARGE,
+                "message larger than MAX_MESSAGE_SIZE",
+            );
             return None;
         }
         match (self.requests.incoming.remove(&id), more) {
@@ -195,7 +231,10 @@ impl Connection {
                 wanted.then(|| m.body.freeze())
             }
             (previous, true) => {
-                let mut m = previous.unwrap_or(Incoming { body: BytesMut::new(), size: 0 });
+                let mut m = previous.unwrap_or(Incoming {
+                    body: BytesMut::new(),
+                    size: 0,
+                });
                 m.size = size;
                 if wanted {
                     m.body.extend_from_slice(&body);
@@ -224,8 +263,17 @@ impl Connection {
             let chunk = body.split_to(room.min(body.len()));
             let more = !body.is_empty();
             let frame = match self.role {
-                super::Role::Client => Frame::Request { id, more, timeout_ms: timeout_ms.take(), body: chunk },
-                super::Role::Server => Frame::Response { id, more, body: chunk },
+                super::Role::Client => Frame::Request {
+                    id,
+                    more,
+                    timeout_ms: timeout_ms.take(),
+                    body: chunk,
+                },
+                super::Role::Server => Frame::Response {
+                    id,
+                    more,
+                    body: chunk,
+                },
             };
             self.tx.push(&frame);
             if !more {
@@ -237,7 +285,11 @@ impl Connection {
 
     pub(super) fn push_error(&mut self, id: RequestId, code: ErrorCode, message: &str) {
         let message = truncate_utf8(message, self.peer.max_frame_size as usize - 2);
-        self.tx.push(&Frame::Error { id, code, message: String::from(message) });
+        self.tx.push(&Frame::Error {
+            id,
+            code,
+            message: String::from(message),
+        });
         self.last_activity = self.now;
     }
 }

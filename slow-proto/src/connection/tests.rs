@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 use super::*;
-use crate::frame::{Handshake, Header, HEADER_LEN};
+use crate::frame::{HEADER_LEN, Handshake, Header};
 
 const T0: Instant = Instant::ZERO;
 
@@ -49,11 +49,19 @@ fn welcome(settings: &Settings) -> Frame {
 }
 
 fn req(id: u32, body: &'static [u8]) -> Frame {
-    Frame::Request { id, more: false, timeout_ms: None, body: Bytes::from_static(body) }
+    Frame::Request {
+        id,
+        more: false,
+        timeout_ms: None,
+        body: Bytes::from_static(body),
+    }
 }
 
 fn config(settings: Settings) -> Config {
-    Config { settings, ..Config::default() }
+    Config {
+        settings,
+        ..Config::default()
+    }
 }
 
 /// A server past its handshake, with its output and events drained.
@@ -127,7 +135,8 @@ fn assert_local_error(conn: &mut Connection, want: ErrorCode) {
 #[test]
 fn client_sends_hello_then_nothing_until_welcome() {
     let mut c = Connection::client(Config::default(), T0).unwrap();
-    c.send_request(Bytes::from_static(b"early"), None, T0).unwrap();
+    c.send_request(Bytes::from_static(b"early"), None, T0)
+        .unwrap();
     assert_eq!(c.notify(Bytes::new(), T0), Err(SendError::NotReady));
     let frames = sent(&mut c);
     assert!(matches!(frames[..], [Frame::Hello(ref h)] if h.version() == 1));
@@ -139,7 +148,10 @@ fn client_sends_hello_then_nothing_until_welcome() {
 #[test]
 fn server_answers_with_the_lower_version() {
     let mut s = Connection::server(Config::default(), T0).unwrap();
-    s.recv(&wire(&[Frame::Hello(Handshake::new(7, &Settings::default()))]), T0);
+    s.recv(
+        &wire(&[Frame::Hello(Handshake::new(7, &Settings::default()))]),
+        T0,
+    );
     assert!(matches!(sent(&mut s)[..], [Frame::Welcome(ref w)] if w.version() == 1));
     assert!(s.is_established());
 }
@@ -154,7 +166,13 @@ fn server_first_frame_must_be_hello() {
     // Even a frame of an unknown type.
     let mut s = Connection::server(Config::default(), T0).unwrap();
     let mut raw = BytesMut::new();
-    Header { length: 0, ty: frame::FrameType(0x7F), flags: 0, id: 0 }.encode(&mut raw);
+    Header {
+        length: 0,
+        ty: frame::FrameType(0x7F),
+        flags: 0,
+        id: 0,
+    }
+    .encode(&mut raw);
     s.recv(&raw, T0);
     assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
 }
@@ -170,9 +188,22 @@ fn client_first_frame_must_be_welcome_or_goaway() {
     let id = c.send_request(Bytes::from_static(b"q"), None, T0).unwrap();
     sent(&mut c);
     let limit = ErrorCode::CONNECTION_LIMIT;
-    c.recv(&wire(&[Frame::GoAway { last_id: 0, code: limit, reason: "full".into() }]), T0);
+    c.recv(
+        &wire(&[Frame::GoAway {
+            last_id: 0,
+            code: limit,
+            reason: "full".into(),
+        }]),
+        T0,
+    );
     let ev = events(&mut c);
-    assert!(ev.contains(&Event::RequestFailed { id, error: RequestError::NotProcessed }), "{ev:?}");
+    assert!(
+        ev.contains(&Event::RequestFailed {
+            id,
+            error: RequestError::NotProcessed
+        }),
+        "{ev:?}"
+    );
     assert!(matches!(
         closed_with(&ev),
         Some(Some(ConnectionError::Remote { code, .. })) if code == limit
@@ -181,10 +212,141 @@ fn client_first_frame_must_be_welcome_or_goaway() {
 }
 
 #[test]
+fn version_zero_is_refused_by_the_handshake_not_the_codec() {
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    s.recv(
+        &wire(&[Frame::Hello(Handshake::new(0, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut s, ErrorCode::VERSION_MISMATCH);
+    // A WELCOME of version 0 sent first to a server is simply not a HELLO.
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    s.recv(
+        &wire(&[Frame::Welcome(Handshake::new(0, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(
+        &wire(&[Frame::Welcome(Handshake::new(0, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut c, ErrorCode::VERSION_MISMATCH);
+}
+
+#[test]
+fn a_graceful_goaway_before_welcome_still_ends_the_connection_with_its_code() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    let code = ErrorCode::SHUTTING_DOWN;
+    c.recv(
+        &wire(&[Frame::GoAway {
+            last_id: 0,
+            code,
+            reason: String::new(),
+        }]),
+        T0,
+    );
+    assert!(matches!(
+        closed_with(&events(&mut c)),
+        Some(Some(ConnectionError::Remote { code: c, .. })) if c == code
+    ));
+    assert!(
+        sent(&mut c).is_empty(),
+        "a client sends nothing but HELLO before WELCOME"
+    );
+    assert_eq!(c.peer_settings(), None);
+}
+
+#[test]
+fn a_client_closing_during_the_handshake_sends_nothing_more() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.close(ErrorCode::NO_ERROR, "", T0);
+    assert!(c.is_closed());
+    assert!(sent(&mut c).is_empty());
+}
+
+#[test]
+fn an_oversized_first_frame_does_not_count_as_seen() {
+    let limit = Settings {
+        max_message_size: 1024,
+        ..Settings::default()
+    };
+    let mut s = server_with(limit, Settings::default());
+    s.recv(&wire(&[req(2, b"ok")]), T0);
+    let body = Bytes::from(alloc::vec![0u8; 1025]);
+    s.recv(
+        &wire(&[Frame::Request {
+            id: 5,
+            more: false,
+            timeout_ms: None,
+            body,
+        }]),
+        T0,
+    );
+    let frames = sent(&mut s);
+    assert!(
+        matches!(
+            frames[..],
+            [Frame::GoAway {
+                last_id: 2,
+                code: ErrorCode::MESSAGE_TOO_LARGE,
+                ..
+            }]
+        ),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn an_answer_arriving_after_the_deadline_is_a_timeout() {
+    let mut c = client();
+    let id = c
+        .send_request(Bytes::new(), Some(Duration::from_millis(100)), T0)
+        .unwrap();
+    sent(&mut c);
+    // The adapter was late: the ERROR and the deadline are handled together.
+    let late = Frame::Error {
+        id,
+        code: ErrorCode::DEADLINE_EXCEEDED,
+        message: String::new(),
+    };
+    c.recv(&wire(&[late]), ms(150));
+    assert_eq!(
+        events(&mut c),
+        [Event::RequestFailed {
+            id,
+            error: RequestError::TimedOut
+        }]
+    );
+}
+
+#[test]
+fn a_forced_drain_says_goaway_if_it_had_not() {
+    let mut c = client();
+    let id = c.send_request(Bytes::new(), None, T0).unwrap();
+    sent(&mut c);
+    let bye = Frame::GoAway {
+        last_id: id,
+        code: ErrorCode::SHUTTING_DOWN,
+        reason: String::new(),
+    };
+    c.recv(&wire(&[bye]), T0);
+    c.handle_timeout(ms(30_000));
+    assert_goaway(&sent(&mut c), ErrorCode::NO_ERROR);
+    assert!(c.is_closed());
+}
+
+#[test]
 fn client_refuses_a_version_it_does_not_speak() {
     let mut c = Connection::client(Config::default(), T0).unwrap();
     sent(&mut c);
-    c.recv(&wire(&[Frame::Welcome(Handshake::new(2, &Settings::default()))]), T0);
+    c.recv(
+        &wire(&[Frame::Welcome(Handshake::new(2, &Settings::default()))]),
+        T0,
+    );
     assert_local_error(&mut c, ErrorCode::VERSION_MISMATCH);
 }
 
@@ -218,7 +380,14 @@ fn handshake_timeout_fires_at_ten_seconds_on_both_sides() {
 #[test]
 fn wrong_role_frames_are_protocol_errors() {
     let mut s = server();
-    s.recv(&wire(&[Frame::Response { id: 1, more: false, body: Bytes::new() }]), T0);
+    s.recv(
+        &wire(&[Frame::Response {
+            id: 1,
+            more: false,
+            body: Bytes::new(),
+        }]),
+        T0,
+    );
     assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
     let mut c = client();
     c.recv(&wire(&[req(1, b"x")]), T0);
@@ -230,17 +399,32 @@ fn wrong_role_frames_are_protocol_errors() {
 
 #[test]
 fn frame_limit_is_the_default_until_the_handshake_then_ours() {
-    let small = Settings { max_frame_size: 1024, ..Settings::default() };
+    let small = Settings {
+        max_frame_size: 1024,
+        ..Settings::default()
+    };
     // Before the handshake, 65,536 applies even though we advertise 1,024.
     let mut s = Connection::server(config(small), T0).unwrap();
     let mut big_hello = BytesMut::new();
-    Header { length: 65_537, ty: frame::FrameType::HELLO, flags: 0, id: 0 }.encode(&mut big_hello);
+    Header {
+        length: 65_537,
+        ty: frame::FrameType::HELLO,
+        flags: 0,
+        id: 0,
+    }
+    .encode(&mut big_hello);
     s.recv(&big_hello, T0);
     assert_local_error(&mut s, ErrorCode::FRAME_TOO_LARGE);
 
     let mut s = server_with(small, Settings::default());
     let mut raw = BytesMut::new();
-    Header { length: 1025, ty: frame::FrameType(0x7F), flags: 0, id: 0 }.encode(&mut raw);
+    Header {
+        length: 1025,
+        ty: frame::FrameType(0x7F),
+        flags: 0,
+        id: 0,
+    }
+    .encode(&mut raw);
     s.recv(&raw, T0);
     assert_local_error(&mut s, ErrorCode::FRAME_TOO_LARGE);
 }
@@ -249,7 +433,13 @@ fn frame_limit_is_the_default_until_the_handshake_then_ours() {
 fn unknown_frame_types_are_skipped_after_the_handshake() {
     let mut s = server();
     let mut raw = BytesMut::new();
-    Header { length: 3, ty: frame::FrameType(0x42), flags: 0xFF, id: 9 }.encode(&mut raw);
+    Header {
+        length: 3,
+        ty: frame::FrameType(0x42),
+        flags: 0xFF,
+        id: 9,
+    }
+    .encode(&mut raw);
     raw.extend_from_slice(b"abc");
     raw.extend_from_slice(&wire(&[req(1, b"after")]));
     s.recv(&raw, T0);
@@ -284,7 +474,14 @@ fn more_frames_are_reassembled_and_may_interleave() {
         timeout_ms: None,
         body: Bytes::from_static(body),
     };
-    s.recv(&wire(&[part(1, true, b"he"), part(2, true, b"wo"), part(1, false, b"llo")]), T0);
+    s.recv(
+        &wire(&[
+            part(1, true, b"he"),
+            part(2, true, b"wo"),
+            part(1, false, b"llo"),
+        ]),
+        T0,
+    );
     s.recv(&wire(&[part(2, false, b"rld")]), T0);
     let ev = events(&mut s);
     let bodies: Vec<(u32, Bytes)> = ev
@@ -294,7 +491,13 @@ fn more_frames_are_reassembled_and_may_interleave() {
             _ => None,
         })
         .collect();
-    assert_eq!(bodies, [(1, Bytes::from_static(b"hello")), (2, Bytes::from_static(b"world"))]);
+    assert_eq!(
+        bodies,
+        [
+            (1, Bytes::from_static(b"hello")),
+            (2, Bytes::from_static(b"world"))
+        ]
+    );
 }
 
 #[test]
@@ -307,27 +510,49 @@ fn continuation_without_a_message_is_a_protocol_error() {
 #[test]
 fn deadline_on_a_continuation_is_a_protocol_error() {
     let mut s = server();
-    let first = Frame::Request { id: 1, more: true, timeout_ms: None, body: Bytes::new() };
-    let second = Frame::Request { id: 1, more: false, timeout_ms: Some(5), body: Bytes::new() };
+    let first = Frame::Request {
+        id: 1,
+        more: true,
+        timeout_ms: None,
+        body: Bytes::new(),
+    };
+    let second = Frame::Request {
+        id: 1,
+        more: false,
+        timeout_ms: Some(5),
+        body: Bytes::new(),
+    };
     s.recv(&wire(&[first, second]), T0);
     assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
 }
 
 #[test]
 fn bodies_are_split_to_the_peer_frame_size() {
-    let small = Settings { max_frame_size: 1024, ..Settings::default() };
+    let small = Settings {
+        max_frame_size: 1024,
+        ..Settings::default()
+    };
     let mut c = client_with(Settings::default(), small);
     let body = Bytes::from(alloc::vec![3u8; 2500]);
-    c.send_request(body.clone(), Some(Duration::from_secs(1)), T0).unwrap();
+    c.send_request(body.clone(), Some(Duration::from_secs(1)), T0)
+        .unwrap();
     let frames = sent(&mut c);
     let lens: Vec<(usize, bool, bool)> = frames
         .iter()
         .map(|f| match f {
-            Frame::Request { more, timeout_ms, body, .. } => (body.len(), *more, timeout_ms.is_some()),
+            Frame::Request {
+                more,
+                timeout_ms,
+                body,
+                ..
+            } => (body.len(), *more, timeout_ms.is_some()),
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(lens, [(1020, true, true), (1024, true, false), (456, false, false)]);
+    assert_eq!(
+        lens,
+        [(1020, true, true), (1024, true, false), (456, false, false)]
+    );
     for f in &frames {
         assert!(f.payload_len() <= 1024);
     }
@@ -335,110 +560,206 @@ fn bodies_are_split_to_the_peer_frame_size() {
 
 #[test]
 fn reassembled_body_over_max_message_size_is_a_connection_error() {
-    let limit = Settings { max_message_size: 1024, ..Settings::default() };
+    let limit = Settings {
+        max_message_size: 1024,
+        ..Settings::default()
+    };
     let mut s = server_with(limit, Settings::default());
     let chunk = Bytes::from(alloc::vec![0u8; 600]);
-    let part = |more| Frame::Request { id: 1, more, timeout_ms: None, body: chunk.clone() };
+    let part = |more| Frame::Request {
+        id: 1,
+        more,
+        timeout_ms: None,
+        body: chunk.clone(),
+    };
     s.recv(&wire(&[part(true), part(false)]), T0);
     assert_local_error(&mut s, ErrorCode::MESSAGE_TOO_LARGE);
 }
 
 #[test]
 fn senders_refuse_bodies_the_peer_would_refuse() {
-    let limit = Settings { max_message_size: 1024, max_frame_size: 1024, ..Settings::default() };
+    let limit = Settings {
+        max_message_size: 1024,
+        max_frame_size: 1024,
+        ..Settings::default()
+    };
     let mut c = client_with(Settings::default(), limit);
     let big = Bytes::from(alloc::vec![0u8; 1025]);
     assert_eq!(
         c.send_request(big.clone(), None, T0),
-        Err(SendError::TooLarge { size: 1025, limit: 1024 })
+        Err(SendError::TooLarge {
+            size: 1025,
+            limit: 1024
+        })
     );
-    assert!(matches!(c.notify(big.clone(), T0), Err(SendError::TooLarge { .. })));
+    assert!(matches!(
+        c.notify(big.clone(), T0),
+        Err(SendError::TooLarge { .. })
+    ));
     assert!(sent(&mut c).is_empty());
 
     // A server answers ERROR MESSAGE_TOO_LARGE instead of a too-large response.
     let mut s = server_with(Settings::default(), limit);
     s.recv(&wire(&[req(1, b"!bytes 2000")]), T0);
     events(&mut s);
-    assert!(matches!(s.respond(1, big, T0), Err(SendError::TooLarge { .. })));
+    assert!(matches!(
+        s.respond(1, big, T0),
+        Err(SendError::TooLarge { .. })
+    ));
     assert!(matches!(
         sent(&mut s)[..],
-        [Frame::Error { id: 1, code: ErrorCode::MESSAGE_TOO_LARGE, .. }]
+        [Frame::Error {
+            id: 1,
+            code: ErrorCode::MESSAGE_TOO_LARGE,
+            ..
+        }]
     ));
 }
 
 #[test]
 fn client_queues_beyond_the_servers_concurrency_limit() {
-    let two = Settings { max_concurrent_requests: 2, ..Settings::default() };
+    let two = Settings {
+        max_concurrent_requests: 2,
+        ..Settings::default()
+    };
     let mut c = client_with(Settings::default(), two);
     for _ in 0..3 {
         c.send_request(Bytes::from_static(b"x"), None, T0).unwrap();
     }
     assert_eq!(sent(&mut c).len(), 2);
     assert_eq!((c.outstanding(), c.queued()), (2, 1));
-    c.recv(&wire(&[Frame::Response { id: 1, more: false, body: Bytes::new() }]), T0);
+    c.recv(
+        &wire(&[Frame::Response {
+            id: 1,
+            more: false,
+            body: Bytes::new(),
+        }]),
+        T0,
+    );
     assert!(matches!(sent(&mut c)[..], [Frame::Request { id: 3, .. }]));
 }
 
 #[test]
 fn server_refuses_requests_beyond_its_limit_and_stays_up() {
-    let one = Settings { max_concurrent_requests: 1, ..Settings::default() };
+    let one = Settings {
+        max_concurrent_requests: 1,
+        ..Settings::default()
+    };
     let mut s = server_with(one, Settings::default());
     s.recv(&wire(&[req(1, b"a"), req(2, b"b")]), T0);
     assert!(matches!(
         sent(&mut s)[..],
-        [Frame::Error { id: 2, code: ErrorCode::TOO_MANY_REQUESTS, .. }]
+        [Frame::Error {
+            id: 2,
+            code: ErrorCode::TOO_MANY_REQUESTS,
+            ..
+        }]
     ));
     assert!(!s.is_closed());
     s.respond(1, Bytes::new(), T0).unwrap();
     s.recv(&wire(&[req(3, b"c")]), T0);
     let ev = events(&mut s);
-    assert!(matches!(ev[..], [Event::Request { id: 1, .. }, Event::Request { id: 3, .. }]));
+    assert!(matches!(
+        ev[..],
+        [Event::Request { id: 1, .. }, Event::Request { id: 3, .. }]
+    ));
 }
 
 #[test]
 fn server_deadline_expires_at_receipt_plus_budget() {
     let mut s = server();
-    let r = Frame::Request { id: 1, more: false, timeout_ms: Some(200), body: Bytes::new() };
+    let r = Frame::Request {
+        id: 1,
+        more: false,
+        timeout_ms: Some(200),
+        body: Bytes::new(),
+    };
     s.recv(&wire(&[r]), ms(1_000));
-    assert!(matches!(events(&mut s)[..], [Event::Request { id: 1, deadline: Some(d), .. }] if d == ms(1_200)));
+    assert!(
+        matches!(events(&mut s)[..], [Event::Request { id: 1, deadline: Some(d), .. }] if d == ms(1_200))
+    );
     assert_eq!(s.poll_timeout(), Some(ms(1_200)));
     s.handle_timeout(ms(1_199));
     assert!(sent(&mut s).is_empty());
     s.handle_timeout(ms(1_200));
     assert!(matches!(
         sent(&mut s)[..],
-        [Frame::Error { id: 1, code: ErrorCode::DEADLINE_EXCEEDED, .. }]
+        [Frame::Error {
+            id: 1,
+            code: ErrorCode::DEADLINE_EXCEEDED,
+            ..
+        }]
     ));
     assert_eq!(
         events(&mut s),
-        [Event::RequestAbandoned { id: 1, reason: AbandonReason::DeadlineExceeded }]
+        [Event::RequestAbandoned {
+            id: 1,
+            reason: AbandonReason::DeadlineExceeded
+        }]
     );
-    assert_eq!(s.respond(1, Bytes::new(), ms(1_201)), Err(SendError::UnknownRequest(1)));
+    assert_eq!(
+        s.respond(1, Bytes::new(), ms(1_201)),
+        Err(SendError::UnknownRequest(1))
+    );
 }
 
 #[test]
 fn a_zero_budget_is_already_expired() {
     let mut s = server();
-    let r = Frame::Request { id: 1, more: false, timeout_ms: Some(0), body: Bytes::new() };
+    let r = Frame::Request {
+        id: 1,
+        more: false,
+        timeout_ms: Some(0),
+        body: Bytes::new(),
+    };
     s.recv(&wire(&[r]), T0);
     assert!(events(&mut s).is_empty());
     assert!(matches!(
         sent(&mut s)[..],
-        [Frame::Error { id: 1, code: ErrorCode::DEADLINE_EXCEEDED, .. }]
+        [Frame::Error {
+            id: 1,
+            code: ErrorCode::DEADLINE_EXCEEDED,
+            ..
+        }]
     ));
 }
 
 #[test]
 fn client_deadline_times_out_and_cancels() {
     let mut c = client();
-    let id = c.send_request(Bytes::from_static(b"slow"), Some(Duration::from_millis(250)), ms(10)).unwrap();
-    assert!(matches!(sent(&mut c)[..], [Frame::Request { timeout_ms: Some(250), .. }]));
+    let id = c
+        .send_request(
+            Bytes::from_static(b"slow"),
+            Some(Duration::from_millis(250)),
+            ms(10),
+        )
+        .unwrap();
+    assert!(matches!(
+        sent(&mut c)[..],
+        [Frame::Request {
+            timeout_ms: Some(250),
+            ..
+        }]
+    ));
     assert_eq!(c.poll_timeout(), Some(ms(260)));
     c.handle_timeout(ms(260));
-    assert_eq!(events(&mut c), [Event::RequestFailed { id, error: RequestError::TimedOut }]);
+    assert_eq!(
+        events(&mut c),
+        [Event::RequestFailed {
+            id,
+            error: RequestError::TimedOut
+        }]
+    );
     assert_eq!(sent(&mut c), [Frame::Cancel { id }]);
     // A late response is discarded silently.
-    c.recv(&wire(&[Frame::Response { id, more: false, body: Bytes::new() }]), ms(300));
+    c.recv(
+        &wire(&[Frame::Response {
+            id,
+            more: false,
+            body: Bytes::new(),
+        }]),
+        ms(300),
+    );
     assert!(events(&mut c).is_empty());
     assert!(!c.is_closed());
 }
@@ -448,24 +769,55 @@ fn responses_for_ids_never_used_are_protocol_errors() {
     let mut c = client();
     c.send_request(Bytes::new(), None, T0).unwrap();
     sent(&mut c);
-    c.recv(&wire(&[Frame::Response { id: 2, more: false, body: Bytes::new() }]), T0);
+    c.recv(
+        &wire(&[Frame::Response {
+            id: 2,
+            more: false,
+            body: Bytes::new(),
+        }]),
+        T0,
+    );
     assert_local_error(&mut c, ErrorCode::PROTOCOL_ERROR);
     let mut c = client();
-    c.recv(&wire(&[Frame::Error { id: 1, code: ErrorCode(0x100), message: String::new() }]), T0);
+    c.recv(
+        &wire(&[Frame::Error {
+            id: 1,
+            code: ErrorCode(0x100),
+            message: String::new(),
+        }]),
+        T0,
+    );
     assert_local_error(&mut c, ErrorCode::PROTOCOL_ERROR);
 }
 
 #[test]
 fn cancel_ends_the_request_at_both_ends() {
     let (mut c, mut s) = (client(), server());
-    let id = c.send_request(Bytes::from_static(b"work"), None, T0).unwrap();
+    let id = c
+        .send_request(Bytes::from_static(b"work"), None, T0)
+        .unwrap();
     exchange(&mut c, &mut s, T0);
     assert!(matches!(events(&mut s)[..], [Event::Request { .. }]));
     c.cancel(id, T0).unwrap();
-    assert_eq!(events(&mut c), [Event::RequestFailed { id, error: RequestError::Cancelled }]);
+    assert_eq!(
+        events(&mut c),
+        [Event::RequestFailed {
+            id,
+            error: RequestError::Cancelled
+        }]
+    );
     exchange(&mut c, &mut s, T0);
-    assert_eq!(events(&mut s), [Event::RequestAbandoned { id, reason: AbandonReason::Cancelled }]);
-    assert_eq!(s.respond(id, Bytes::new(), T0), Err(SendError::UnknownRequest(id)));
+    assert_eq!(
+        events(&mut s),
+        [Event::RequestAbandoned {
+            id,
+            reason: AbandonReason::Cancelled
+        }]
+    );
+    assert_eq!(
+        s.respond(id, Bytes::new(), T0),
+        Err(SendError::UnknownRequest(id))
+    );
     // CANCEL for an id that is not outstanding is ignored.
     s.recv(&wire(&[Frame::Cancel { id: 77 }]), T0);
     assert!(!s.is_closed());
@@ -473,10 +825,21 @@ fn cancel_ends_the_request_at_both_ends() {
 
 #[test]
 fn continuation_of_an_abandoned_message_is_discarded_but_counted() {
-    let limit = Settings { max_message_size: 1024, ..Settings::default() };
+    let limit = Settings {
+        max_message_size: 1024,
+        ..Settings::default()
+    };
     let mut s = server_with(limit, Settings::default());
-    let part = |more, n| Frame::Request { id: 1, more, timeout_ms: None, body: Bytes::from(alloc::vec![0u8; n]) };
-    s.recv(&wire(&[part(true, 100), Frame::Cancel { id: 1 }, part(true, 100)]), T0);
+    let part = |more, n| Frame::Request {
+        id: 1,
+        more,
+        timeout_ms: None,
+        body: Bytes::from(alloc::vec![0u8; n]),
+    };
+    s.recv(
+        &wire(&[part(true, 100), Frame::Cancel { id: 1 }, part(true, 100)]),
+        T0,
+    );
     assert!(!s.is_closed());
     s.recv(&wire(&[part(false, 900)]), T0);
     assert_local_error(&mut s, ErrorCode::MESSAGE_TOO_LARGE);
@@ -489,8 +852,21 @@ fn exhausted_ids_stop_new_requests_and_drain() {
     let id = c.send_request(Bytes::new(), None, T0).unwrap();
     assert_eq!(id, u32::MAX);
     let frames = sent(&mut c);
-    assert!(matches!(frames[..], [Frame::Request { .. }, Frame::GoAway { code: ErrorCode::NO_ERROR, last_id: u32::MAX, .. }]));
-    assert_eq!(c.send_request(Bytes::new(), None, T0), Err(SendError::Closed));
+    assert!(matches!(
+        frames[..],
+        [
+            Frame::Request { .. },
+            Frame::GoAway {
+                code: ErrorCode::NO_ERROR,
+                last_id: u32::MAX,
+                ..
+            }
+        ]
+    ));
+    assert_eq!(
+        c.send_request(Bytes::new(), None, T0),
+        Err(SendError::Closed)
+    );
 }
 
 // ---- §5 keepalive and idle ----------------------------------------------------
@@ -500,10 +876,21 @@ fn ping_is_answered_with_pong_ahead_of_bulk_data() {
     let mut s = server();
     s.recv(&wire(&[req(1, b"x")]), T0);
     events(&mut s);
-    s.respond(1, Bytes::from(alloc::vec![0u8; 8192]), T0).unwrap();
-    s.recv(&wire(&[Frame::Ping { data: [1, 2, 3, 4, 5, 6, 7, 8] }]), T0);
+    s.respond(1, Bytes::from(alloc::vec![0u8; 8192]), T0)
+        .unwrap();
+    s.recv(
+        &wire(&[Frame::Ping {
+            data: [1, 2, 3, 4, 5, 6, 7, 8],
+        }]),
+        T0,
+    );
     let frames = sent(&mut s);
-    assert_eq!(frames[0], Frame::Pong { data: [1, 2, 3, 4, 5, 6, 7, 8] });
+    assert_eq!(
+        frames[0],
+        Frame::Pong {
+            data: [1, 2, 3, 4, 5, 6, 7, 8]
+        }
+    );
     // An unsolicited PONG is ignored.
     s.recv(&wire(&[Frame::Pong { data: [9; 8] }]), T0);
     assert!(events(&mut s).is_empty() && !s.is_closed());
@@ -525,7 +912,9 @@ fn anything_received_resets_keepalive() {
     let mut c = client();
     c.handle_timeout(ms(15_000));
     let ping = sent(&mut c);
-    let Frame::Ping { data } = ping[0] else { panic!() };
+    let Frame::Ping { data } = ping[0] else {
+        panic!()
+    };
     c.recv(&wire(&[Frame::Pong { data }]), ms(15_010));
     assert_eq!(events(&mut c), [Event::Pong { data }]);
     assert_eq!(c.poll_timeout(), Some(ms(30_010)));
@@ -533,10 +922,19 @@ fn anything_received_resets_keepalive() {
 
 #[test]
 fn idle_timeout_is_the_smaller_nonzero_value() {
-    let a = Settings { idle_timeout_ms: 5_000, ..Settings::default() };
-    let b = Settings { idle_timeout_ms: 0, ..Settings::default() };
+    let a = Settings {
+        idle_timeout_ms: 5_000,
+        ..Settings::default()
+    };
+    let b = Settings {
+        idle_timeout_ms: 0,
+        ..Settings::default()
+    };
     let mut s = server_with(a, b);
-    let keepalive_off = Config { keepalive_interval: None, ..config(a) };
+    let keepalive_off = Config {
+        keepalive_interval: None,
+        ..config(a)
+    };
     s.config = keepalive_off;
     assert_eq!(s.poll_timeout(), Some(ms(5_000)));
     // PING does not count as activity.
@@ -545,9 +943,16 @@ fn idle_timeout_is_the_smaller_nonzero_value() {
     s.handle_timeout(ms(5_000));
     let frames = sent(&mut s);
     assert_goaway(&frames, ErrorCode::IDLE_TIMEOUT);
-    assert_eq!(closed_with(&events(&mut s)), Some(None), "idle close is graceful");
+    assert_eq!(
+        closed_with(&events(&mut s)),
+        Some(None),
+        "idle close is graceful"
+    );
 
-    let none = Settings { idle_timeout_ms: 0, ..Settings::default() };
+    let none = Settings {
+        idle_timeout_ms: 0,
+        ..Settings::default()
+    };
     let mut s = server_with(none, none);
     s.config.keepalive_interval = None;
     assert_eq!(s.poll_timeout(), None);
@@ -555,7 +960,10 @@ fn idle_timeout_is_the_smaller_nonzero_value() {
 
 #[test]
 fn outstanding_requests_hold_off_the_idle_timeout() {
-    let short = Settings { idle_timeout_ms: 1_000, ..Settings::default() };
+    let short = Settings {
+        idle_timeout_ms: 1_000,
+        ..Settings::default()
+    };
     let mut s = server_with(short, short);
     s.config.keepalive_interval = None;
     s.recv(&wire(&[req(1, b"x")]), ms(500));
@@ -578,19 +986,39 @@ fn graceful_server_close_drains_and_refuses_newer_requests() {
     let frames = sent(&mut s);
     assert!(matches!(
         frames[..],
-        [Frame::GoAway { last_id: 1, code: ErrorCode::SHUTTING_DOWN, .. }, Frame::Error { id: 2, code: ErrorCode::SHUTTING_DOWN, .. }]
+        [
+            Frame::GoAway {
+                last_id: 1,
+                code: ErrorCode::SHUTTING_DOWN,
+                ..
+            },
+            Frame::Error {
+                id: 2,
+                code: ErrorCode::SHUTTING_DOWN,
+                ..
+            }
+        ]
     ));
     assert!(s.is_draining());
     let second = c.send_request(Bytes::from_static(b"2"), None, T0).unwrap();
     sent(&mut c); // lost on purpose: the server already refused id 2 above
     c.recv(&wire(&[frames[0].clone()]), T0);
     let ev = events(&mut c);
-    assert!(ev.contains(&Event::RequestFailed { id: second, error: RequestError::NotProcessed }));
-    assert_eq!(c.send_request(Bytes::new(), None, T0), Err(SendError::Closed));
+    assert!(ev.contains(&Event::RequestFailed {
+        id: second,
+        error: RequestError::NotProcessed
+    }));
+    assert_eq!(
+        c.send_request(Bytes::new(), None, T0),
+        Err(SendError::Closed)
+    );
     s.respond(first, Bytes::from_static(b"done"), T0).unwrap();
     exchange(&mut c, &mut s, T0);
     let ev = events(&mut c);
-    assert!(ev.contains(&Event::Response { id: first, body: Bytes::from_static(b"done") }));
+    assert!(ev.contains(&Event::Response {
+        id: first,
+        body: Bytes::from_static(b"done")
+    }));
     assert_eq!(closed_with(&ev), Some(None));
     assert_eq!(closed_with(&events(&mut s)), Some(None));
     assert!(c.is_closed() && s.is_closed());
@@ -602,7 +1030,13 @@ fn client_close_fails_queued_requests_as_not_processed() {
     let id = c.send_request(Bytes::new(), None, T0).unwrap();
     c.close(ErrorCode::NO_ERROR, "", T0);
     let ev = events(&mut c);
-    assert_eq!(ev[0], Event::RequestFailed { id, error: RequestError::NotProcessed });
+    assert_eq!(
+        ev[0],
+        Event::RequestFailed {
+            id,
+            error: RequestError::NotProcessed
+        }
+    );
     assert_eq!(closed_with(&ev), Some(None));
 }
 
@@ -617,7 +1051,10 @@ fn drain_timeout_forces_the_close() {
     assert!(!s.is_closed());
     s.handle_timeout(ms(30_100));
     let ev = events(&mut s);
-    assert!(ev.contains(&Event::RequestAbandoned { id: 1, reason: AbandonReason::ConnectionClosed }));
+    assert!(ev.contains(&Event::RequestAbandoned {
+        id: 1,
+        reason: AbandonReason::ConnectionClosed
+    }));
     assert_eq!(closed_with(&ev), Some(Some(ConnectionError::DrainTimeout)));
 }
 
@@ -626,13 +1063,22 @@ fn error_goaway_fails_everything_and_later_bytes_are_ignored() {
     let mut c = client();
     let id = c.send_request(Bytes::new(), None, T0).unwrap();
     sent(&mut c);
-    let bad = Frame::GoAway { last_id: 0, code: ErrorCode::PROTOCOL_ERROR, reason: "no".into() };
+    let bad = Frame::GoAway {
+        last_id: 0,
+        code: ErrorCode::PROTOCOL_ERROR,
+        reason: "no".into(),
+    };
     let mut bytes = wire(&[bad]);
     bytes.extend_from_slice(b"garbage that would be an error");
     c.recv(&bytes, T0);
     let ev = events(&mut c);
-    assert!(matches!(&ev[1], Event::RequestFailed { id: i, error: RequestError::Connection(ConnectionError::Remote { .. }) } if *i == id));
-    assert!(matches!(closed_with(&ev), Some(Some(ConnectionError::Remote { .. }))));
+    assert!(
+        matches!(&ev[1], Event::RequestFailed { id: i, error: RequestError::Connection(ConnectionError::Remote { .. }) } if *i == id)
+    );
+    assert!(matches!(
+        closed_with(&ev),
+        Some(Some(ConnectionError::Remote { .. }))
+    ));
     assert!(sent(&mut c).is_empty());
 }
 
@@ -642,7 +1088,13 @@ fn end_of_stream_without_goaway_is_connection_lost() {
     let id = c.send_request(Bytes::new(), None, T0).unwrap();
     c.recv_eof(T0);
     let ev = events(&mut c);
-    assert_eq!(ev[0], Event::RequestFailed { id, error: RequestError::Connection(ConnectionError::Lost) });
+    assert_eq!(
+        ev[0],
+        Event::RequestFailed {
+            id,
+            error: RequestError::Connection(ConnectionError::Lost)
+        }
+    );
     assert_eq!(closed_with(&ev), Some(Some(ConnectionError::Lost)));
 }
 
@@ -654,7 +1106,14 @@ fn a_failed_connection_sends_goaway_with_last_id() {
     sent(&mut s);
     s.recv(&[0, 0, 0, 0, 0x09, 0, 0, 0, 0, 0], T0); // PONG with 0 bytes
     let frames = sent(&mut s);
-    assert!(matches!(frames[..], [Frame::GoAway { last_id: 4, code: ErrorCode::PROTOCOL_ERROR, .. }]));
+    assert!(matches!(
+        frames[..],
+        [Frame::GoAway {
+            last_id: 4,
+            code: ErrorCode::PROTOCOL_ERROR,
+            ..
+        }]
+    ));
 }
 
 // ---- the push/poll contract ------------------------------------------------------
@@ -666,7 +1125,8 @@ fn back_pressure_stops_reading_above_the_high_water_mark() {
     s.recv(&wire(&[req(1, b"x")]), T0);
     events(&mut s);
     assert!(s.wants_read());
-    s.respond(1, Bytes::from(alloc::vec![0u8; 5000]), T0).unwrap();
+    s.respond(1, Bytes::from(alloc::vec![0u8; 5000]), T0)
+        .unwrap();
     assert!(!s.wants_read());
     s.advance_transmit(2000);
     assert!(s.wants_read());
@@ -676,12 +1136,19 @@ fn back_pressure_stops_reading_above_the_high_water_mark() {
 fn received_payloads_are_slices_of_the_receive_buffer() {
     let mut s = server();
     let body = Bytes::from(alloc::vec![5u8; 60_000]);
-    let bytes = wire(&[Frame::Request { id: 1, more: false, timeout_ms: None, body }]);
+    let bytes = wire(&[Frame::Request {
+        id: 1,
+        more: false,
+        timeout_ms: None,
+        body,
+    }]);
     let buf = s.recv_buffer();
     buf.extend_from_slice(&bytes);
     let start = buf.as_ptr() as usize;
     s.handle_input(T0);
-    let Some(Event::Request { body, .. }) = s.poll_event() else { panic!() };
+    let Some(Event::Request { body, .. }) = s.poll_event() else {
+        panic!()
+    };
     assert_eq!(body.as_ptr() as usize, start + HEADER_LEN);
 }
 
@@ -702,8 +1169,14 @@ fn recv_space_and_commit_read_in_place() {
 #[test]
 fn commands_check_role_and_state() {
     let mut s = server();
-    assert_eq!(s.send_request(Bytes::new(), None, T0), Err(SendError::WrongRole));
-    assert_eq!(s.respond_error(1, ErrorCode(300), "", T0), Err(SendError::UnknownRequest(1)));
+    assert_eq!(
+        s.send_request(Bytes::new(), None, T0),
+        Err(SendError::WrongRole)
+    );
+    assert_eq!(
+        s.respond_error(1, ErrorCode(300), "", T0),
+        Err(SendError::UnknownRequest(1))
+    );
     let mut c = client();
     assert_eq!(c.respond(1, Bytes::new(), T0), Err(SendError::WrongRole));
     assert_eq!(c.cancel(9, T0), Err(SendError::UnknownRequest(9)));

@@ -25,8 +25,13 @@ pub(super) enum Timer {
 }
 
 impl Timer {
-    const ALL: [Timer; 5] =
-        [Timer::Handshake, Timer::KeepAlive, Timer::KeepAliveTimeout, Timer::Idle, Timer::Drain];
+    const ALL: [Timer; 5] = [
+        Timer::Handshake,
+        Timer::KeepAlive,
+        Timer::KeepAliveTimeout,
+        Timer::Idle,
+        Timer::Drain,
+    ];
 }
 
 impl Connection {
@@ -34,7 +39,11 @@ impl Connection {
     /// called, or `None` when no timer is running.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.requests.deadlines.first().map(|&(d, _)| d);
-        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).chain(requests).min()
+        Timer::ALL
+            .iter()
+            .filter_map(|&t| self.deadline(t))
+            .chain(requests)
+            .min()
     }
 
     /// Fires every timer whose deadline is at or before `now`. Calling it
@@ -46,6 +55,11 @@ impl Connection {
                 self.fire(timer);
             }
         }
+        self.expire_requests(now);
+    }
+
+    /// Ends every request whose deadline is at or before `now`.
+    pub(super) fn expire_requests(&mut self, now: Instant) {
         while let Some(&(deadline, id)) = self.requests.deadlines.first() {
             if deadline > now || self.phase == Phase::Closed {
                 break;
@@ -58,13 +72,14 @@ impl Connection {
     fn deadline(&self, timer: Timer) -> Option<Instant> {
         let open = matches!(self.phase, Phase::Open | Phase::Draining { .. });
         match timer {
-            Timer::Handshake => {
-                (self.phase == Phase::Handshake).then(|| self.established + self.config.handshake_timeout)
+            Timer::Handshake => (self.phase == Phase::Handshake)
+                .then(|| self.established + self.config.handshake_timeout),
+            Timer::KeepAlive => {
+                match (open, self.keepalive_ping_at, self.config.keepalive_interval) {
+                    (true, None, Some(interval)) => Some(self.last_rx + interval),
+                    _ => None,
+                }
             }
-            Timer::KeepAlive => match (open, self.keepalive_ping_at, self.config.keepalive_interval) {
-                (true, None, Some(interval)) => Some(self.last_rx + interval),
-                _ => None,
-            },
             Timer::KeepAliveTimeout => match (open, self.keepalive_ping_at) {
                 (true, Some(sent)) => Some(sent + self.config.keepalive_timeout),
                 _ => None,
@@ -86,9 +101,10 @@ impl Connection {
 
     fn fire(&mut self, timer: Timer) {
         match timer {
-            Timer::Handshake => {
-                self.fail(ErrorCode::HANDSHAKE_TIMEOUT, "handshake not complete in time")
-            }
+            Timer::Handshake => self.fail(
+                ErrorCode::HANDSHAKE_TIMEOUT,
+                "handshake not complete in time",
+            ),
             Timer::KeepAlive => {
                 self.keepalive_ping_at = Some(self.now);
                 self.send_ping();

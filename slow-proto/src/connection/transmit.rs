@@ -45,7 +45,10 @@ impl TxQueue {
                 frame.header().encode(&mut self.tail);
                 frame.encode_payload_prefix(&mut self.tail);
                 self.seal_tail(false);
-                self.chunks.push_back(Chunk { bytes: body.clone(), ends_frame: true });
+                self.chunks.push_back(Chunk {
+                    bytes: body.clone(),
+                    ends_frame: true,
+                });
             }
             _ => frame.encode(&mut self.tail),
         }
@@ -56,13 +59,19 @@ impl TxQueue {
         self.pending += HEADER_LEN + frame.payload_len();
         let mut buf = BytesMut::with_capacity(HEADER_LEN + frame.payload_len());
         frame.encode(&mut buf);
-        let chunk = Chunk { bytes: buf.freeze(), ends_frame: true };
+        let chunk = Chunk {
+            bytes: buf.freeze(),
+            ends_frame: true,
+        };
         let at = if self.offset == 0 && !self.front_mid_frame {
             0
         } else {
             // After the frame in progress; the last chunk always ends a frame,
             // so there is such a position before the tail.
-            self.chunks.iter().position(|c| c.ends_frame).map_or(self.chunks.len(), |i| i + 1)
+            self.chunks
+                .iter()
+                .position(|c| c.ends_frame)
+                .map_or(self.chunks.len(), |i| i + 1)
         };
         self.chunks.insert(at, chunk);
     }
@@ -81,16 +90,22 @@ impl TxQueue {
     pub(crate) fn slices(&mut self) -> impl Iterator<Item = &[u8]> {
         self.seal_tail(true);
         let offset = self.offset;
-        self.chunks
-            .iter()
-            .enumerate()
-            .map(move |(i, c)| if i == 0 { &c.bytes[offset..] } else { &c.bytes[..] })
+        self.chunks.iter().enumerate().map(move |(i, c)| {
+            if i == 0 {
+                &c.bytes[offset..]
+            } else {
+                &c.bytes[..]
+            }
+        })
     }
 
     /// Marks `n` bytes as written.
     pub(crate) fn advance(&mut self, mut n: usize) {
         self.seal_tail(true);
-        debug_assert!(n <= self.pending, "advanced past the end of the transmit queue");
+        debug_assert!(
+            n <= self.pending,
+            "advanced past the end of the transmit queue"
+        );
         self.pending -= n.min(self.pending);
         while n > 0 {
             let Some(front) = self.chunks.front() else {
@@ -133,7 +148,11 @@ mod tests {
     fn large_bodies_are_not_copied() {
         let body = Bytes::from(alloc::vec![1u8; 4096]);
         let mut q = TxQueue::default();
-        q.push(&Frame::Response { id: 1, more: false, body: body.clone() });
+        q.push(&Frame::Response {
+            id: 1,
+            more: false,
+            body: body.clone(),
+        });
         let slices: Vec<&[u8]> = q.slices().collect();
         assert_eq!(slices.len(), 2);
         assert_eq!(slices[1].as_ptr(), body.as_ptr());
@@ -143,14 +162,28 @@ mod tests {
     fn urgent_frames_wait_for_the_frame_in_progress() {
         let body = Bytes::from(alloc::vec![1u8; 4096]);
         let mut q = TxQueue::default();
-        q.push(&Frame::Response { id: 1, more: false, body: body.clone() });
-        q.push(&Frame::Notify { body: Bytes::from_static(b"n") });
+        q.push(&Frame::Response {
+            id: 1,
+            more: false,
+            body: body.clone(),
+        });
+        q.push(&Frame::Notify {
+            body: Bytes::from_static(b"n"),
+        });
         q.advance(3); // inside the header of the response
         q.push_urgent(&Frame::Pong { data: [9; 8] });
         let mut expected = BytesMut::new();
-        Frame::Response { id: 1, more: false, body }.encode(&mut expected);
+        Frame::Response {
+            id: 1,
+            more: false,
+            body,
+        }
+        .encode(&mut expected);
         Frame::Pong { data: [9; 8] }.encode(&mut expected);
-        Frame::Notify { body: Bytes::from_static(b"n") }.encode(&mut expected);
+        Frame::Notify {
+            body: Bytes::from_static(b"n"),
+        }
+        .encode(&mut expected);
         assert_eq!(drain(&mut q), expected[3..]);
         assert!(q.is_empty());
     }
@@ -158,7 +191,9 @@ mod tests {
     #[test]
     fn urgent_frames_go_first_when_nothing_started() {
         let mut q = TxQueue::default();
-        q.push(&Frame::Notify { body: Bytes::from_static(b"n") });
+        q.push(&Frame::Notify {
+            body: Bytes::from_static(b"n"),
+        });
         q.push_urgent(&Frame::Pong { data: [9; 8] });
         let out = drain(&mut q);
         assert_eq!(out[4], 0x09);
