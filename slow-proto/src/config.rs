@@ -49,7 +49,9 @@ impl Config {
     /// Checks that the advertised settings are in range and the local values
     /// make sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.settings.validate().map_err(|e| ConfigError::Settings(e.reason))?;
+        self.settings
+            .validate()
+            .map_err(|e| ConfigError::Settings(e.reason))?;
         if self.read_chunk == 0 {
             return Err(ConfigError::ReadChunk);
         }

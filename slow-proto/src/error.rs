@@ -65,7 +65,10 @@ impl ErrorCode {
     /// Whether a GOAWAY with this code starts a graceful drain (§6) rather
     /// than ending the connection at once.
     pub const fn is_graceful(self) -> bool {
-        matches!(self, Self::NO_ERROR | Self::IDLE_TIMEOUT | Self::SHUTTING_DOWN)
+        matches!(
+            self,
+            Self::NO_ERROR | Self::IDLE_TIMEOUT | Self::SHUTTING_DOWN
+        )
     }
 
     /// The protocol's name for the code, if it has one.
@@ -132,7 +135,10 @@ pub struct FrameError {
 
 impl FrameError {
     pub(crate) const fn protocol(reason: &'static str) -> Self {
-        FrameError { code: ErrorCode::PROTOCOL_ERROR, reason }
+        FrameError {
+            code: ErrorCode::PROTOCOL_ERROR,
+            reason,
+        }
     }
 }
 

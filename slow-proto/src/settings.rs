@@ -53,7 +53,9 @@ impl Settings {
     /// rejecting duplicates and out-of-range values (PROTOCOL_ERROR).
     pub fn decode(mut block: &[u8]) -> Result<Settings, FrameError> {
         if block.len() % 6 != 0 {
-            return Err(FrameError::protocol("settings block is not a multiple of 6 bytes"));
+            return Err(FrameError::protocol(
+                "settings block is not a multiple of 6 bytes",
+            ));
         }
         let mut s = Settings::default();
         let mut seen = [false; 5];
@@ -96,14 +98,26 @@ impl Settings {
     pub fn encode(&self, out: &mut impl BufMut) {
         let d = Settings::default();
         let entries = [
-            (Self::KEY_MAX_FRAME_SIZE, self.max_frame_size, d.max_frame_size),
-            (Self::KEY_MAX_MESSAGE_SIZE, self.max_message_size, d.max_message_size),
+            (
+                Self::KEY_MAX_FRAME_SIZE,
+                self.max_frame_size,
+                d.max_frame_size,
+            ),
+            (
+                Self::KEY_MAX_MESSAGE_SIZE,
+                self.max_message_size,
+                d.max_message_size,
+            ),
             (
                 Self::KEY_MAX_CONCURRENT_REQUESTS,
                 self.max_concurrent_requests,
                 d.max_concurrent_requests,
             ),
-            (Self::KEY_IDLE_TIMEOUT_MS, self.idle_timeout_ms, d.idle_timeout_ms),
+            (
+                Self::KEY_IDLE_TIMEOUT_MS,
+                self.idle_timeout_ms,
+                d.idle_timeout_ms,
+            ),
         ];
         for (key, value, default) in entries {
             if value != default {
@@ -121,7 +135,10 @@ impl Settings {
         for (key, value) in [
             (Self::KEY_MAX_FRAME_SIZE, self.max_frame_size),
             (Self::KEY_MAX_MESSAGE_SIZE, self.max_message_size),
-            (Self::KEY_MAX_CONCURRENT_REQUESTS, self.max_concurrent_requests),
+            (
+                Self::KEY_MAX_CONCURRENT_REQUESTS,
+                self.max_concurrent_requests,
+            ),
             (Self::KEY_IDLE_TIMEOUT_MS, self.idle_timeout_ms),
         ] {
             w.put_u16(key);
@@ -182,10 +199,17 @@ mod tests {
     fn ranges_are_enforced() {
         for (key, value) in [(1, 1023), (1, 16_777_216), (2, 1023), (3, 0)] {
             let err = Settings::decode(&entry(key, value)).unwrap_err();
-            assert_eq!(err.code, ErrorCode::PROTOCOL_ERROR, "key {key} value {value}");
+            assert_eq!(
+                err.code,
+                ErrorCode::PROTOCOL_ERROR,
+                "key {key} value {value}"
+            );
         }
         for (key, value) in [(1, 1024), (1, 16_777_215), (2, u32::MAX), (3, 1), (4, 0)] {
-            assert!(Settings::decode(&entry(key, value)).is_ok(), "key {key} value {value}");
+            assert!(
+                Settings::decode(&entry(key, value)).is_ok(),
+                "key {key} value {value}"
+            );
         }
     }
 

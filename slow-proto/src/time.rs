@@ -38,12 +38,16 @@ impl Instant {
 
     /// The instant `millis` milliseconds after the origin.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant { micros: millis.saturating_mul(1_000) }
+        Instant {
+            micros: millis.saturating_mul(1_000),
+        }
     }
 
     /// The instant `secs` seconds after the origin.
     pub const fn from_secs(secs: u64) -> Self {
-        Instant { micros: secs.saturating_mul(1_000_000) }
+        Instant {
+            micros: secs.saturating_mul(1_000_000),
+        }
     }
 
     /// Microseconds since the origin.
@@ -64,7 +68,9 @@ impl Instant {
     /// `self + d`, saturating at the end of the timeline instead of overflowing.
     pub fn saturating_add(self, d: Duration) -> Instant {
         let d = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        Instant { micros: self.micros.saturating_add(d) }
+        Instant {
+            micros: self.micros.saturating_add(d),
+        }
     }
 
     /// Converts a `std::time::Instant` into this timeline, where `origin` is

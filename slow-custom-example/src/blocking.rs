@@ -1,0 +1,192 @@
+//! A blocking client on top of [`ClientLoop`]: one connection, one request
+//! at a time, the loop running on the calling thread while it waits.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use bytes::Bytes;
+use slow_proto::{Config, ConnectionError, ErrorCode, RequestError, SendError, Settings};
+
+use crate::client::{ClientLoop, Completion, ConnId};
+use crate::error::{ClientError, ConnError};
+
+/// One SLOW connection with blocking calls, for tests and small tools.
+///
+/// Notifications that arrive while it waits for something else are kept for
+/// [`next_notification`](BlockingClient::next_notification). Dropping it
+/// closes the socket without a GOAWAY; call
+/// [`close`](BlockingClient::close) for a graceful close.
+pub struct BlockingClient {
+    lp: ClientLoop,
+    conn: ConnId,
+    peer: Settings,
+    notifications: VecDeque<Bytes>,
+    /// Set once the connection is over: how it ended.
+    closed: Option<Option<ConnError>>,
+}
+
+impl BlockingClient {
+    /// Connects with the default [`Config`] and waits for the handshake.
+    pub fn connect(addr: impl ToSocketAddrs) -> Result<BlockingClient, ConnError> {
+        BlockingClient::connect_with(addr, Config::default())
+    }
+
+    /// Connects with `config` and waits for the handshake (bounded by the
+    /// config's handshake timeout). Fails with the server's GOAWAY code
+    /// (e.g. CONNECTION_LIMIT) if it refuses the connection.
+    pub fn connect_with(
+        addr: impl ToSocketAddrs,
+        config: Config,
+    ) -> Result<BlockingClient, ConnError> {
+        let no_address = || io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        let addr = addr.to_socket_addrs()?.next().ok_or_else(no_address)?;
+        let mut lp = ClientLoop::new()?;
+        let conn = lp.connect(addr, config).map_err(|e| match e {
+            ClientError::Io(e) => e,
+            e => io::Error::new(io::ErrorKind::InvalidInput, e),
+        })?;
+        loop {
+            match lp.next_completion(None)? {
+                Some(Completion::Connected { peer, .. }) => {
+                    return Ok(BlockingClient {
+                        lp,
+                        conn,
+                        peer,
+                        notifications: VecDeque::new(),
+                        closed: None,
+                    });
+                }
+                Some(Completion::Closed { error, .. }) => {
+                    return Err(error.unwrap_or(ConnError::ClosedBeforeHandshake));
+                }
+                Some(_) => {}
+                None => return Err(ConnError::ClosedBeforeHandshake),
+            }
+        }
+    }
+
+    /// What the server advertised.
+    pub fn peer_settings(&self) -> &Settings {
+        &self.peer
+    }
+
+    /// Sends a request and waits for its outcome. With a `timeout`, the
+    /// request carries a DEADLINE and fails with [`RequestError::TimedOut`]
+    /// when it passes. A request the connection refuses before sending is
+    /// [`RequestError::TooLarge`] or [`RequestError::NotProcessed`].
+    pub fn request(
+        &mut self,
+        body: impl Into<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes, RequestError> {
+        let id = self.lp.request(self.conn, body, timeout).map_err(refused)?;
+        loop {
+            match self.lp.next_completion(None).map_err(loop_failed)? {
+                Some(Completion::Response { id: done, body, .. }) if done == id => return Ok(body),
+                Some(Completion::Failed {
+                    id: done, error, ..
+                }) if done == id => return Err(error),
+                Some(other) => self.keep(other),
+                // The core fails every request before the connection ends,
+                // so this is only a safety net.
+                None => return Err(RequestError::Connection(ConnectionError::Lost)),
+            }
+        }
+    }
+
+    /// Sends a notification.
+    pub fn notify(&mut self, body: impl Into<Bytes>) -> Result<(), SendError> {
+        self.lp.notify(self.conn, body).map_err(|e| match e {
+            ClientError::Send(e) => e,
+            _ => SendError::Closed,
+        })
+    }
+
+    /// The next notification from the server, waiting at most `timeout`;
+    /// `None` if none came (or the connection is over).
+    pub fn next_notification(&mut self, timeout: Duration) -> io::Result<Option<Bytes>> {
+        self.wait(timeout, |client| client.notifications.pop_front())
+    }
+
+    /// Waits at most `timeout` for the connection to end: `None` if it is
+    /// still open, `Some(Ok(()))` after a clean close, the reason otherwise
+    /// (including the event loop's own failure).
+    pub fn wait_closed(&mut self, timeout: Duration) -> Option<Result<(), &ConnError>> {
+        if let Err(e) = self.wait(timeout, |client| client.closed.is_some().then_some(())) {
+            self.closed = Some(Some(ConnError::Io(e)));
+        }
+        self.closed
+            .as_ref()
+            .map(|how| how.as_ref().map_or(Ok(()), Err))
+    }
+
+    /// Closes gracefully (GOAWAY NO_ERROR) and waits at most `timeout` for
+    /// the close to complete.
+    pub fn close(mut self, timeout: Duration) -> Result<(), ConnError> {
+        // An unknown connection is already over; `wait_closed` reports how.
+        let _ = self.lp.close(self.conn);
+        let _ = self.wait_closed(timeout);
+        match self.closed.take() {
+            Some(None) => Ok(()),
+            Some(Some(e)) => Err(e),
+            None => Err(ConnError::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "close did not complete",
+            ))),
+        }
+    }
+
+    /// Runs the loop until `ready` finds something, for at most `timeout`.
+    fn wait<T>(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut(&mut Self) -> Option<T>,
+    ) -> io::Result<Option<T>> {
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        loop {
+            if let Some(found) = ready(self) {
+                return Ok(Some(found));
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(None);
+            }
+            match self.lp.next_completion(left)? {
+                Some(completion) => self.keep(completion),
+                None => return Ok(ready(self)),
+            }
+        }
+    }
+
+    /// Keeps a completion that nobody is waiting for yet.
+    fn keep(&mut self, completion: Completion) {
+        match completion {
+            Completion::Notification { body, .. } => self.notifications.push_back(body),
+            Completion::Closed { error, .. } => self.closed = Some(error),
+            // Outcomes of requests nobody waits for any more.
+            _ => {}
+        }
+    }
+}
+
+/// A request the connection would not send.
+fn refused(e: ClientError) -> RequestError {
+    match e {
+        ClientError::Send(SendError::TooLarge { size, limit }) => {
+            RequestError::TooLarge { size, limit }
+        }
+        // Closing, closed, ids exhausted: never sent, safe to retry elsewhere.
+        _ => RequestError::NotProcessed,
+    }
+}
+
+/// The event loop itself failed (the OS refused to poll): nothing on this
+/// client can progress.
+fn loop_failed(e: io::Error) -> RequestError {
+    RequestError::Connection(ConnectionError::Local {
+        code: ErrorCode::INTERNAL_ERROR,
+        reason: format!("event loop failed: {e}"),
+    })
+}

@@ -1,0 +1,302 @@
+//! A client on the same loop, with a completion-queue API as a custom
+//! runtime would expose: submit commands, then collect what completed.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::Token;
+use mio::net::TcpStream;
+use slow_proto::{
+    Config, Connection, ConnectionError, ErrorCode, Event, RequestError, RequestId, SendError,
+    Settings,
+};
+
+use crate::error::{ClientError, ConnError};
+use crate::reactor::{App, Cx, Reactor};
+
+/// Identifies one connection of a [`ClientLoop`]. Never reused, so a stale
+/// id cannot reach a newer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(usize);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Something that finished on a [`ClientLoop`].
+#[derive(Debug)]
+pub enum Completion {
+    /// The handshake completed.
+    Connected {
+        /// The connection.
+        conn: ConnId,
+        /// What the server advertised.
+        peer: Settings,
+    },
+    /// A request's whole response arrived.
+    Response {
+        /// The connection.
+        conn: ConnId,
+        /// The request.
+        id: RequestId,
+        /// The reassembled body.
+        body: Bytes,
+    },
+    /// A request ended without a response: server ERROR, timeout,
+    /// cancelled, not processed (safe to retry), connection ended.
+    Failed {
+        /// The connection.
+        conn: ConnId,
+        /// The request.
+        id: RequestId,
+        /// How it ended.
+        error: RequestError,
+    },
+    /// The server sent a notification.
+    Notification {
+        /// The connection.
+        conn: ConnId,
+        /// Its body.
+        body: Bytes,
+    },
+    /// The connection is over; always its last completion, after every
+    /// request has completed. `None` for a clean, graceful close. Its socket
+    /// may still be finishing its close in the loop (at most a couple of
+    /// seconds), during which commands on it fail with
+    /// [`SendError::Closed`](slow_proto::SendError::Closed).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Why, when it was not clean.
+        error: Option<ConnError>,
+    },
+}
+
+impl Completion {
+    /// The connection this completion belongs to.
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Completion::Connected { conn, .. }
+            | Completion::Response { conn, .. }
+            | Completion::Failed { conn, .. }
+            | Completion::Notification { conn, .. }
+            | Completion::Closed { conn, .. } => *conn,
+        }
+    }
+}
+
+/// SLOW client connections on a single-threaded mio loop that runs on the
+/// caller's thread, only while the caller runs it
+/// ([`run_once`](ClientLoop::run_once),
+/// [`next_completion`](ClientLoop::next_completion)).
+///
+/// Commands ([`connect`](ClientLoop::connect),
+/// [`request`](ClientLoop::request), ...) return at once; their outcomes
+/// arrive as [`Completion`]s. Dropping the loop closes every socket at once,
+/// without GOAWAY; [`close`](ClientLoop::close) first for a graceful end.
+///
+/// ```
+/// use slow_custom_example::{ClientLoop, Completion, Server};
+/// use std::time::Duration;
+///
+/// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?.spawn()?;
+/// let mut client = ClientLoop::new()?;
+/// let conn = client.connect(server.local_addr(), Default::default()).unwrap();
+/// // Queued in the core until the handshake completes.
+/// let id = client.request(conn, "hello", Some(Duration::from_secs(5))).unwrap();
+/// loop {
+///     match client.next_completion(Some(Duration::from_secs(5)))? {
+///         Some(Completion::Response { id: done, body, .. }) if done == id => {
+///             assert_eq!(&body[..], b"hello");
+///             break;
+///         }
+///         Some(_) => continue, // Connected
+///         None => panic!("no response in time"),
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ClientLoop {
+    reactor: Reactor<Completions>,
+}
+
+/// The client's [`App`]: turns core events into completions.
+struct Completions {
+    queue: VecDeque<Completion>,
+}
+
+/// One client connection's state: nothing beyond what the core keeps.
+struct Client;
+
+impl App for Completions {
+    type State = Client;
+
+    fn on_event(&mut self, cx: &mut Cx<'_>, _: &mut Client, event: Event) {
+        let conn = ConnId(cx.token.0);
+        let completion = match event {
+            Event::Connected { peer } => Completion::Connected { conn, peer },
+            Event::Response { id, body } => Completion::Response { conn, id, body },
+            Event::RequestFailed { id, error } => Completion::Failed { conn, id, error },
+            Event::Notify { body } => Completion::Notification { conn, body },
+            // GOAWAY's outcome reaches each request and `Closed`; PONGs
+            // answer keepalives; the rest are server events.
+            _ => return,
+        };
+        self.queue.push_back(completion);
+    }
+
+    fn on_closed(
+        &mut self,
+        cx: &mut Cx<'_>,
+        _: &mut Client,
+        error: Option<ConnectionError>,
+        socket_error: Option<io::Error>,
+    ) {
+        let error = close_error(error, socket_error);
+        self.queue.push_back(Completion::Closed {
+            conn: ConnId(cx.token.0),
+            error,
+        });
+    }
+
+    fn on_timer(&mut self, _: &mut Cx<'_>, _: &mut Client, _: u32) {}
+
+    fn on_dropped(&mut self, _: Token, _: Client) {}
+}
+
+/// How a connection ended, from the core's report and the socket's error:
+/// the socket error says more than the core's "connection lost".
+fn close_error(
+    error: Option<ConnectionError>,
+    socket_error: Option<io::Error>,
+) -> Option<ConnError> {
+    match (error, socket_error) {
+        (None, _) => None,
+        (Some(ConnectionError::Lost), Some(e)) => Some(ConnError::Io(e)),
+        (Some(e), _) => Some(ConnError::Connection(e)),
+    }
+}
+
+impl ClientLoop {
+    /// An empty loop.
+    pub fn new() -> io::Result<ClientLoop> {
+        Ok(ClientLoop {
+            reactor: Reactor::new(Completions {
+                queue: VecDeque::new(),
+            })?,
+        })
+    }
+
+    /// Starts connecting to `addr`. Returns at once: requests can be made
+    /// right away (they wait in the core for the handshake), and
+    /// [`Completion::Connected`] or [`Completion::Closed`] follows. The
+    /// config's handshake timeout also bounds the TCP connect.
+    pub fn connect(&mut self, addr: SocketAddr, config: Config) -> Result<ConnId, ClientError> {
+        let conn = Connection::client(config, self.reactor.now())?;
+        let stream = TcpStream::connect(addr)?;
+        // Frames are written whole; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        Ok(ConnId(self.reactor.add(stream, conn, Client).0))
+    }
+
+    /// Sends a request; its outcome arrives as [`Completion::Response`] or
+    /// [`Completion::Failed`]. With a `timeout`, the request carries a
+    /// DEADLINE and fails with [`RequestError::TimedOut`] locally when it
+    /// passes (a CANCEL goes out).
+    pub fn request(
+        &mut self,
+        conn: ConnId,
+        body: impl Into<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, ClientError> {
+        let body = body.into();
+        self.command(conn, |cx| cx.conn.send_request(body, timeout, cx.now))
+    }
+
+    /// Cancels a request: it completes as [`RequestError::Cancelled`] and the
+    /// server is told to stop.
+    pub fn cancel(&mut self, conn: ConnId, id: RequestId) -> Result<(), ClientError> {
+        self.command(conn, |cx| cx.conn.cancel(id, cx.now))
+    }
+
+    /// Sends a notification (after the handshake; it must fit one frame of
+    /// the server's MAX_FRAME_SIZE).
+    pub fn notify(&mut self, conn: ConnId, body: impl Into<Bytes>) -> Result<(), ClientError> {
+        let body = body.into();
+        self.command(conn, |cx| cx.conn.notify(body, cx.now))
+    }
+
+    /// Closes gracefully: GOAWAY NO_ERROR, outstanding requests finish,
+    /// queued ones fail as not processed, then [`Completion::Closed`].
+    pub fn close(&mut self, conn: ConnId) -> Result<(), ClientError> {
+        self.command(conn, |cx| {
+            cx.conn.close(ErrorCode::NO_ERROR, "", cx.now);
+            Ok(())
+        })
+    }
+
+    /// What the server advertised, once connected.
+    pub fn peer_settings(&self, conn: ConnId) -> Option<Settings> {
+        self.reactor.conn(Token(conn.0))?.peer_settings().copied()
+    }
+
+    /// How many connections the loop holds, including closed ones whose
+    /// sockets are still finishing their close.
+    pub fn connections(&self) -> usize {
+        self.reactor.len()
+    }
+
+    /// The next completion already available, without running the loop.
+    pub fn poll_completion(&mut self) -> Option<Completion> {
+        self.reactor.app.queue.pop_front()
+    }
+
+    /// Runs one turn of the loop: waits for IO or a timer, at most
+    /// `timeout` (`None`: until something happens), and handles what
+    /// happened. Completions are then available from
+    /// [`poll_completion`](ClientLoop::poll_completion).
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.reactor.turn(timeout).map(|_| ())
+    }
+
+    /// Runs the loop until a completion is available and returns it, or
+    /// returns `None` after `timeout` (`None`: no limit), or at once when the
+    /// loop holds no connection and nothing is left to report.
+    pub fn next_completion(&mut self, timeout: Option<Duration>) -> io::Result<Option<Completion>> {
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        loop {
+            if let Some(completion) = self.poll_completion() {
+                return Ok(Some(completion));
+            }
+            if self.reactor.is_empty() {
+                return Ok(None);
+            }
+            let wait = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            self.run_once(wait)?;
+        }
+    }
+
+    fn command<R>(
+        &mut self,
+        conn: ConnId,
+        f: impl FnOnce(&mut Cx<'_>) -> Result<R, SendError>,
+    ) -> Result<R, ClientError> {
+        let result = self.reactor.with_conn(Token(conn.0), |cx, _| f(cx));
+        Ok(result.ok_or(ClientError::UnknownConnection(conn))??)
+    }
+}

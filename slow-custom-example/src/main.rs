@@ -1,0 +1,76 @@
+//! `slow-custom-example`: the INTEROP server on the hand-written loop.
+//!
+//! `cargo run -p slow-custom-example -- --addr 127.0.0.1:0` prints
+//! `listening on HOST:PORT`, then serves until SIGINT or SIGTERM, on which it
+//! shuts down gracefully and exits 0. `--help` lists the options.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::thread;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use slow_custom_example::{OptionsError, ServeOptions, Server, ShutdownHandle, USAGE};
+
+fn main() -> ExitCode {
+    let opts = match ServeOptions::parse(std::env::args().skip(1)) {
+        Ok(opts) => opts,
+        Err(OptionsError::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("slow-custom-example: {e}\nTry `slow-custom-example --help`.");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slow-custom-example: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(opts: ServeOptions) -> io::Result<()> {
+    let mut server = Server::bind(resolve(&opts.addr)?, opts.config)?;
+    server.set_max_connections(opts.max_connections);
+    // Registered before announcing the address, so that a supervisor that
+    // signals as soon as it reads the line gets a graceful shutdown.
+    watch_signals(server.shutdown_handle())?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {}", server.local_addr())?;
+    stdout.flush()?;
+    drop(stdout);
+    server.run()
+}
+
+fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{addr}` resolves to no address"),
+        )
+    })
+}
+
+/// The first SIGINT or SIGTERM starts the graceful shutdown; a second one
+/// exits at once. A plain thread blocked on the signal pipe, talking to the
+/// loop only through its public [`ShutdownHandle`], as any embedder would.
+fn watch_signals(handle: ShutdownHandle) -> io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut received = signals.forever();
+            if received.next().is_some() {
+                let _ = handle.shutdown();
+            }
+            if received.next().is_some() {
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! The server's command-line options: INTEROP.md's `slow serve` options,
+//! parsed by hand to keep the dependency tree small.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use slow_proto::Config;
+use slow_proto::config::ConfigError;
+
+use crate::server::DEFAULT_MAX_CONNECTIONS;
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+Serves the SLOW interop service (shared/INTEROP.md) on a hand-written mio event loop.
+
+Usage: slow-custom-example [--addr HOST:PORT] [OPTIONS]
+
+Prints `listening on HOST:PORT` first, then serves until SIGINT or SIGTERM,
+on which it shuts down gracefully (a second signal exits at once).
+
+Options (N is a decimal number; `--opt=N` works too):
+  --addr HOST:PORT            where to listen (default 127.0.0.1:0, a free port)
+  --max-frame-size N          advertised MAX_FRAME_SIZE (1024..=16777215)
+  --max-message-size N        advertised MAX_MESSAGE_SIZE (>= 1024)
+  --max-concurrent N          advertised MAX_CONCURRENT_REQUESTS (>= 1)
+  --idle-timeout-ms N         advertised IDLE_TIMEOUT_MS (0: none)
+  --handshake-timeout-ms N    local handshake timeout
+  --keepalive-interval-ms N   PING after this long without input (0: no keepalive)
+  --keepalive-timeout-ms N    give up this long after an unanswered keepalive PING
+  --drain-timeout-ms N        force a graceful close still running after this long
+  --max-connections N         refuse connections beyond N with GOAWAY CONNECTION_LIMIT
+                              (default 10000)
+  -h, --help                  print this text
+";
+
+/// What the server binary was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Where to listen, as given (`HOST:PORT`; resolved by the caller).
+    pub addr: String,
+    /// Advertised settings and local timeouts for every connection.
+    pub config: Config,
+    /// The connection limit.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            addr: "127.0.0.1:0".into(),
+            config: Config::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Command-line options that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// `--help` or `-h`: print [`USAGE`] and stop.
+    #[error("help requested")]
+    Help,
+    /// An option this program does not know.
+    #[error("unknown option `{0}`")]
+    Unknown(String),
+    /// An option without its value.
+    #[error("option `{0}` needs a value")]
+    MissingValue(String),
+    /// A value that is not a decimal number of the right size.
+    #[error("option `{flag}`: `{value}` is not a valid number")]
+    BadNumber {
+        /// The option.
+        flag: String,
+        /// What was given.
+        value: String,
+    },
+    /// The numbers parse but make no valid configuration (e.g. a
+    /// MAX_FRAME_SIZE below 1024).
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+}
+
+impl ServeOptions {
+    /// Parses the arguments (without the program name).
+    ///
+    /// ```
+    /// use slow_custom_example::ServeOptions;
+    ///
+    /// let args = ["--addr", "127.0.0.1:7000", "--max-frame-size=4096", "--max-connections", "5"];
+    /// let opts = ServeOptions::parse(args.map(String::from)).unwrap();
+    /// assert_eq!(opts.config.settings.max_frame_size, 4096);
+    /// assert_eq!(opts.max_connections, 5);
+    /// ```
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServeOptions, OptionsError> {
+        let mut opts = ServeOptions::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    (flag.to_owned(), Some(value.to_owned()))
+                }
+                _ => (arg, None),
+            };
+            if flag == "--help" || flag == "-h" {
+                return Err(OptionsError::Help);
+            }
+            let value = match inline.or_else(|| args.next()) {
+                Some(value) => value,
+                None if is_known(&flag) => return Err(OptionsError::MissingValue(flag)),
+                None => return Err(OptionsError::Unknown(flag)),
+            };
+            opts.set(&flag, value)?;
+        }
+        opts.config.validate()?;
+        Ok(opts)
+    }
+
+    fn set(&mut self, flag: &str, value: String) -> Result<(), OptionsError> {
+        let settings = &mut self.config.settings;
+        match flag {
+            "--addr" => self.addr = value,
+            "--max-frame-size" => settings.max_frame_size = number(flag, &value)?,
+            "--max-message-size" => settings.max_message_size = number(flag, &value)?,
+            "--max-concurrent" => settings.max_concurrent_requests = number(flag, &value)?,
+            "--idle-timeout-ms" => settings.idle_timeout_ms = number(flag, &value)?,
+            "--handshake-timeout-ms" => self.config.handshake_timeout = millis(flag, &value)?,
+            "--keepalive-interval-ms" => {
+                let interval = millis(flag, &value)?;
+                self.config.keepalive_interval = (!interval.is_zero()).then_some(interval);
+            }
+            "--keepalive-timeout-ms" => self.config.keepalive_timeout = millis(flag, &value)?,
+            "--drain-timeout-ms" => self.config.drain_timeout = millis(flag, &value)?,
+            "--max-connections" => self.max_connections = number(flag, &value)?,
+            _ => return Err(OptionsError::Unknown(flag.to_owned())),
+        }
+        Ok(())
+    }
+}
+
+fn is_known(flag: &str) -> bool {
+    USAGE
+        .lines()
+        .any(|line| line.trim_start().split(' ').next() == Some(flag))
+}
+
+/// A decimal number: digits only (no sign, no spaces), in range for `T`.
+fn number<T: FromStr>(flag: &str, value: &str) -> Result<T, OptionsError> {
+    let bad = || OptionsError::BadNumber {
+        flag: flag.to_owned(),
+        value: value.to_owned(),
+    };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    value.parse().map_err(|_| bad())
+}
+
+fn millis(flag: &str, value: &str) -> Result<Duration, OptionsError> {
+    number(flag, value).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServeOptions, OptionsError> {
+        ServeOptions::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_without_arguments() {
+        assert_eq!(parse(&[]), Ok(ServeOptions::default()));
+    }
+
+    #[test]
+    fn every_option_sets_its_field() {
+        let opts = parse(&[
+            "--addr=0.0.0.0:9",
+            "--max-frame-size",
+            "2048",
+            "--max-message-size",
+            "4096",
+            "--max-concurrent",
+            "3",
+            "--idle-timeout-ms",
+            "0",
+            "--handshake-timeout-ms",
+            "5",
+            "--keepalive-interval-ms",
+            "0",
+            "--keepalive-timeout-ms",
+            "6",
+            "--drain-timeout-ms",
+            "7",
+            "--max-connections",
+            "8",
+        ])
+        .unwrap();
+        let c = &opts.config;
+        assert_eq!(opts.addr, "0.0.0.0:9");
+        assert_eq!(
+            (c.settings.max_frame_size, c.settings.max_message_size),
+            (2048, 4096)
+        );
+        assert_eq!(
+            (
+                c.settings.max_concurrent_requests,
+                c.settings.idle_timeout_ms
+            ),
+            (3, 0)
+        );
+        assert_eq!(c.handshake_timeout, Duration::from_millis(5));
+        assert_eq!(c.keepalive_interval, None);
+        assert_eq!(c.keepalive_timeout, Duration::from_millis(6));
+        assert_eq!(c.drain_timeout, Duration::from_millis(7));
+        assert_eq!(opts.max_connections, 8);
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        assert_eq!(parse(&["--help"]), Err(OptionsError::Help));
+        assert_eq!(
+            parse(&["--nope"]),
+            Err(OptionsError::Unknown("--nope".into()))
+        );
+        assert_eq!(
+            parse(&["--nope", "1"]),
+            Err(OptionsError::Unknown("--nope".into()))
+        );
+        assert_eq!(
+            parse(&["--max-concurrent"]),
+            Err(OptionsError::MissingValue("--max-concurrent".into()))
+        );
+        for value in ["-1", "+1", "x", "", "99999999999"] {
+            let err = parse(&["--max-frame-size", value]);
+            assert!(
+                matches!(err, Err(OptionsError::BadNumber { .. })),
+                "{value}: {err:?}"
+            );
+        }
+        assert!(matches!(
+            parse(&["--max-frame-size", "10"]),
+            Err(OptionsError::Config(_))
+        ));
+    }
+}

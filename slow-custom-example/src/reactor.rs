@@ -1,0 +1,335 @@
+//! The event loop: one `mio::Poll`, many links, one timer queue, one clock.
+//!
+//! A turn is: wait for readiness or the earliest deadline, note which links
+//! are ready, fire due timers, then *drive* each ready link. Driving follows
+//! the core's calling order: hand its events to the [`App`], write its
+//! output, read while it wants input, and repeat; then re-register interest
+//! and re-arm the link's timer from `poll_timeout`. The server and the client
+//! are two [`App`]s over this same loop.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use mio::net::TcpStream;
+use mio::{Events, Poll, Registry, Token};
+use slow_proto::{Connection, ConnectionError, Event, Instant};
+
+use crate::clock::Clock;
+use crate::link::Link;
+use crate::timers::{TimerKey, TimerQueue};
+
+/// Token of the server's cross-thread waker.
+pub(crate) const WAKER: Token = Token(0);
+/// Token of the server's listening socket.
+pub(crate) const LISTENER: Token = Token(1);
+/// Connections get tokens from here up, never reused: a stale token (in a
+/// timer, or a client's `ConnId`) can never reach another connection.
+const FIRST_CONN: usize = 2;
+
+/// Reads per link per turn, so that one fast peer cannot starve the others.
+const READ_BUDGET: usize = 16;
+
+/// What an application does with what the cores report: the INTEROP service
+/// on a server, a completion queue on a client.
+pub(crate) trait App {
+    /// Per-connection application state.
+    type State;
+    /// One event from a connection's core (all but `Closed`).
+    fn on_event(&mut self, cx: &mut Cx<'_>, state: &mut Self::State, event: Event);
+    /// The core's last event, `Closed`, with the socket error that caused
+    /// it, if one did (a refused connect, a reset). The socket may still be
+    /// finishing its own close.
+    fn on_closed(
+        &mut self,
+        cx: &mut Cx<'_>,
+        state: &mut Self::State,
+        error: Option<ConnectionError>,
+        socket_error: Option<io::Error>,
+    );
+    /// An application timer set with [`Cx::set_timer`] fired.
+    fn on_timer(&mut self, cx: &mut Cx<'_>, state: &mut Self::State, key: u32);
+    /// The connection's socket is closed and the link gone.
+    fn on_dropped(&mut self, token: Token, state: Self::State);
+}
+
+/// What an application may touch while it handles one connection's event.
+pub(crate) struct Cx<'a> {
+    /// The connection's token.
+    pub(crate) token: Token,
+    /// Its core: answer, notify, close, ...
+    pub(crate) conn: &'a mut Connection,
+    /// The time of this turn.
+    pub(crate) now: Instant,
+    timers: &'a mut TimerQueue,
+}
+
+impl Cx<'_> {
+    /// Calls [`App::on_timer`] with `key` at `at`.
+    pub(crate) fn set_timer(&mut self, at: Instant, key: u32) {
+        self.timers.insert(at, TimerKey::App(self.token, key));
+    }
+
+    /// Cancels a timer set with the same `at` and `key`.
+    pub(crate) fn cancel_timer(&mut self, at: Instant, key: u32) {
+        self.timers.remove(at, TimerKey::App(self.token, key));
+    }
+}
+
+/// The loop's tokens other than connections that were ready in a turn.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Woken {
+    /// The listener has connections to accept.
+    pub(crate) listener: bool,
+}
+
+/// One connection in the loop.
+struct Slot<S> {
+    link: Link,
+    state: S,
+    /// The deadline this link has in the timer queue.
+    armed: Option<Instant>,
+}
+
+/// The event loop, generic over what the application does.
+pub(crate) struct Reactor<A: App> {
+    poll: Poll,
+    events: Events,
+    conns: HashMap<Token, Slot<A::State>>,
+    timers: TimerQueue,
+    clock: Clock,
+    next_token: usize,
+    /// Links whose read budget ran out with input left: edge-triggered, so
+    /// no event will come for it; they are driven again next turn.
+    again: Vec<Token>,
+    pub(crate) app: A,
+}
+
+impl<A: App> Reactor<A> {
+    pub(crate) fn new(app: A) -> io::Result<Self> {
+        Ok(Reactor {
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            conns: HashMap::new(),
+            timers: TimerQueue::default(),
+            clock: Clock::start(),
+            next_token: FIRST_CONN,
+            again: Vec::new(),
+            app,
+        })
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// How many connections the loop holds (closing ones included).
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// The core of connection `token`, if it is still in the loop.
+    pub(crate) fn conn(&self, token: Token) -> Option<&Connection> {
+        self.conns.get(&token).map(|slot| &slot.link.conn)
+    }
+
+    /// Adds a connected (or connecting) socket with its core and drives it
+    /// once (a client's HELLO goes out; a server's HELLO may be waiting).
+    pub(crate) fn add(&mut self, stream: TcpStream, conn: Connection, state: A::State) -> Token {
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        let slot = Slot {
+            link: Link::new(stream, conn),
+            state,
+            armed: None,
+        };
+        self.conns.insert(token, slot);
+        self.drive(token, self.clock.now());
+        token
+    }
+
+    /// Runs `f` on connection `token` (a command from the application:
+    /// request, close, ...), then drives it so the command takes effect.
+    pub(crate) fn with_conn<R>(
+        &mut self,
+        token: Token,
+        f: impl FnOnce(&mut Cx<'_>, &mut A::State) -> R,
+    ) -> Option<R> {
+        let now = self.clock.now();
+        let slot = self.conns.get_mut(&token)?;
+        let mut cx = Cx {
+            token,
+            conn: &mut slot.link.conn,
+            now,
+            timers: &mut self.timers,
+        };
+        let result = f(&mut cx, &mut slot.state);
+        self.drive(token, now);
+        Some(result)
+    }
+
+    /// Runs `f` on every connection (e.g. GOAWAY to all at shutdown).
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(&mut Cx<'_>, &mut A::State)) {
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            self.with_conn(token, &mut f);
+        }
+    }
+
+    /// One turn of the loop. Waits at most `max_wait` (`None`: until
+    /// something happens) and never past the earliest deadline.
+    pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<Woken> {
+        let wait = self.wait_time(max_wait);
+        if let Err(e) = self.poll.poll(&mut self.events, wait) {
+            // A signal interrupted the wait: an empty turn.
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let now = self.clock.now();
+        let mut ready = std::mem::take(&mut self.again);
+        let mut woken = Woken::default();
+        for event in self.events.iter() {
+            match event.token() {
+                WAKER => {} // only interrupts the wait; the owner checks why
+                LISTENER => woken.listener = true,
+                token => {
+                    if let Some(slot) = self.conns.get_mut(&token) {
+                        slot.link.on_ready(event);
+                        ready.push(token);
+                    }
+                }
+            }
+        }
+        self.fire_timers(now, &mut ready);
+        ready.sort_unstable();
+        ready.dedup();
+        for token in ready {
+            self.drive(token, now);
+        }
+        Ok(woken)
+    }
+
+    fn wait_time(&self, max_wait: Option<Duration>) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let timer = self.timers.next().map(|at| self.clock.until(at));
+        match (timer, max_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs every timer due at `now`; the links they touched are `ready`.
+    fn fire_timers(&mut self, now: Instant, ready: &mut Vec<Token>) {
+        while let Some(key) = self.timers.pop_due(now) {
+            let (TimerKey::Conn(token) | TimerKey::App(token, _)) = key;
+            // Timers of a connection that is gone are stale: skip them.
+            let Some(slot) = self.conns.get_mut(&token) else {
+                continue;
+            };
+            match key {
+                TimerKey::Conn(_) => {
+                    slot.armed = None;
+                    slot.link.on_timeout(now);
+                }
+                TimerKey::App(_, app_key) => {
+                    let conn = &mut slot.link.conn;
+                    let mut cx = Cx {
+                        token,
+                        conn,
+                        now,
+                        timers: &mut self.timers,
+                    };
+                    self.app.on_timer(&mut cx, &mut slot.state, app_key);
+                }
+            }
+            ready.push(token);
+        }
+    }
+
+    /// Follows the core's calling order on one link until it has nothing
+    /// more to do this turn.
+    fn drive(&mut self, token: Token, now: Instant) {
+        let Some(slot) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let mut budget = READ_BUDGET;
+        loop {
+            dispatch(&mut self.app, &mut self.timers, token, slot, now);
+            slot.link.flush(now);
+            // A failed write ends the connection: its last events.
+            dispatch(&mut self.app, &mut self.timers, token, slot, now);
+            slot.link.advance(now);
+            if !slot.link.can_read() {
+                break;
+            }
+            if budget == 0 {
+                self.again.push(token);
+                break;
+            }
+            budget -= 1;
+            slot.link.read_once(now);
+        }
+        if let Err(e) = slot.link.update_interest(self.poll.registry(), token) {
+            slot.link.abort(e, now);
+        }
+        if slot.link.is_done() {
+            return self.remove(token, now);
+        }
+        let (key, next) = (TimerKey::Conn(token), slot.link.deadline());
+        self.timers.reschedule(key, slot.armed, next);
+        slot.armed = next;
+    }
+
+    /// Drops a finished link, after the application has seen its last
+    /// events.
+    fn remove(&mut self, token: Token, now: Instant) {
+        let Some(mut slot) = self.conns.remove(&token) else {
+            return;
+        };
+        dispatch(&mut self.app, &mut self.timers, token, &mut slot, now);
+        slot.link.deregister(self.poll.registry());
+        let key = TimerKey::Conn(token);
+        self.timers.reschedule(key, slot.armed, None);
+        self.app.on_dropped(token, slot.state);
+    }
+}
+
+/// Hands every pending core event to the application. Its answers may
+/// queue output and more events; the loop drains those too.
+fn dispatch<A: App>(
+    app: &mut A,
+    timers: &mut TimerQueue,
+    token: Token,
+    slot: &mut Slot<A::State>,
+    now: Instant,
+) {
+    while let Some(event) = slot.link.conn.poll_event() {
+        // Taken before `cx` borrows the core.
+        let socket_error = match event {
+            Event::Closed { .. } => slot.link.take_error(),
+            _ => None,
+        };
+        let conn = &mut slot.link.conn;
+        let mut cx = Cx {
+            token,
+            conn,
+            now,
+            timers: &mut *timers,
+        };
+        match event {
+            Event::Closed { error } => app.on_closed(&mut cx, &mut slot.state, error, socket_error),
+            event => app.on_event(&mut cx, &mut slot.state, event),
+        }
+    }
+}
