@@ -37,9 +37,10 @@ pub struct Config {
     pub keepalive_timeout: Duration,
     /// Force a graceful close that has not finished after this long.
     pub drain_timeout: Duration,
-    /// Back-pressure: above this many unsent bytes the connection asks the
-    /// adapter to stop reading ([`wants_read`](crate::Connection::wants_read)),
-    /// so a peer that never reads cannot grow our memory without bound.
+    /// Back-pressure: above this many unsent bytes owed to the peer the
+    /// connection asks the adapter to stop reading
+    /// ([`wants_read`](crate::Connection::wants_read)), so a peer that never
+    /// reads cannot grow our memory without bound.
     pub send_high_water: usize,
     /// How many bytes an adapter reads at a time into the receive buffer.
     pub read_chunk: usize,

@@ -17,6 +17,16 @@
 //! [`poll_timeout`](Connection::poll_timeout), drains every event after every
 //! call, and closes its end of the stream once a connection
 //! [`is_closed`](Connection::is_closed) and has written out its last bytes.
+//!
+//! In short: build a [`Sim`] from a [`SimConfig`]; issue commands through
+//! [`Sim::client`] and [`Sim::server`] at [`Sim::now`]; advance with
+//! [`Sim::step`], [`Sim::run_until`], [`Sim::run_until_time`] or
+//! [`Sim::run_until_idle`] (ask for a stop at a given time with
+//! [`Sim::wake_at`]); read each side's events with [`Sim::take_events`].
+//! [`Sim::disconnect`] cuts the network and [`Sim::inject`] plays a
+//! misbehaving peer. A failing run is replayed from the same `SimConfig`
+//! and the same commands at the same times; [`SimConfig::trace`] records
+//! every step.
 
 use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
@@ -241,7 +251,8 @@ impl Pipe {
             return 0;
         }
         let at = self.arrival(now, rng);
-        self.in_flight.push_back((at, Bytes::copy_from_slice(&data[..n])));
+        self.in_flight
+            .push_back((at, Bytes::copy_from_slice(&data[..n])));
         self.in_flight_len += n;
         self.written += n as u64;
         n
@@ -310,7 +321,11 @@ impl Pipe {
         if self.broken {
             return None;
         }
-        let data = self.in_flight.iter().map(|&(at, _)| at).find(|&at| at > now);
+        let data = self
+            .in_flight
+            .iter()
+            .map(|&(at, _)| at)
+            .find(|&at| at > now);
         let fin = self.fin_at.filter(|&at| at > now);
         data.into_iter().chain(fin).min()
     }
@@ -477,12 +492,23 @@ pub struct TraceEntry {
     pub step: Step,
 }
 
-/// A run hit its step limit before its goal (see [`Sim::run_until_idle`]).
+/// Why a run stopped short of its goal (see [`Sim::run_until`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("simulation did not settle within {steps} steps")]
-pub struct StepLimit {
-    /// The limit that was reached.
-    pub steps: usize,
+pub enum RunError {
+    /// `max_steps` steps ran and the goal was still not reached (a run
+    /// that never settles, e.g. keepalive with no idle timeout, ends here).
+    #[error("goal not reached within {steps} steps")]
+    StepLimit {
+        /// The limit that was reached.
+        steps: usize,
+    },
+    /// The run went [`Step::Idle`] without reaching the goal: nothing would
+    /// change any more.
+    #[error("went idle after {steps} steps without reaching the goal")]
+    Idle {
+        /// The steps that ran.
+        steps: usize,
+    },
 }
 
 /// The ready actions of one step; at most two of each kind.
@@ -557,7 +583,14 @@ impl Sim {
         let now = Instant::ZERO;
         let client = Connection::client(config.client, now)?;
         let server = Connection::server(config.server, now)?;
-        let pipe = || Pipe::new(config.latency, config.jitter, config.max_fragment, config.pipe_capacity);
+        let pipe = || {
+            Pipe::new(
+                config.latency,
+                config.jitter,
+                config.max_fragment,
+                config.pipe_capacity,
+            )
+        };
         Ok(Sim {
             conns: [client, server],
             pipes: [pipe(), pipe()],
@@ -650,7 +683,9 @@ impl Sim {
 
     /// Whether both connections are closed and have nothing left to write.
     pub fn is_finished(&self) -> bool {
-        self.conns.iter().all(|c| c.is_closed() && c.transmit_len() == 0)
+        self.conns
+            .iter()
+            .all(|c| c.is_closed() && c.transmit_len() == 0)
     }
 
     /// Cuts the network at once, like a reset: whatever is on the way is
@@ -668,6 +703,14 @@ impl Sim {
             self.eof_told[i] = true;
         }
         self.collect_events();
+    }
+
+    /// Writes raw `data` into the pipe from `from` to its peer, as if `from`
+    /// had sent it (e.g. to play a misbehaving peer). It lands after what
+    /// `from` has written so far, possibly in the middle of a frame, and is
+    /// subject to the pipe's room; returns how many bytes were taken.
+    pub fn inject(&mut self, from: Side, data: &[u8]) -> usize {
+        self.pipes[from.index()].write(data, self.now, &mut self.rng)
     }
 
     /// Runs one action that is ready now, chosen at random among those that
@@ -690,15 +733,15 @@ impl Sim {
         step
     }
 
-    /// Steps until `done` returns true (checked before every step), for at
-    /// most `max_steps` steps; returns how many ran. Also stops with an
-    /// error when the run goes [`Step::Idle`] before `done` holds, since
-    /// nothing would change any more.
+    /// Steps until `done` returns true (checked before every step, after
+    /// collecting events), for at most `max_steps` steps; returns how many
+    /// ran. Fails with [`RunError::Idle`] when the run goes idle before
+    /// `done` holds, and with [`RunError::StepLimit`] when the steps run out.
     pub fn run_until(
         &mut self,
         max_steps: usize,
         mut done: impl FnMut(&Sim) -> bool,
-    ) -> Result<usize, StepLimit> {
+    ) -> Result<usize, RunError> {
         for n in 0..max_steps {
             self.collect_events();
             if done(self) {
@@ -706,28 +749,36 @@ impl Sim {
             }
             if self.step() == Step::Idle {
                 self.collect_events();
-                return if done(self) { Ok(n + 1) } else { Err(StepLimit { steps: n + 1 }) };
+                return if done(self) {
+                    Ok(n + 1)
+                } else {
+                    Err(RunError::Idle { steps: n + 1 })
+                };
             }
         }
         self.collect_events();
-        if done(self) { Ok(max_steps) } else { Err(StepLimit { steps: max_steps }) }
+        if done(self) {
+            Ok(max_steps)
+        } else {
+            Err(RunError::StepLimit { steps: max_steps })
+        }
     }
 
     /// Steps until the run is [`Step::Idle`], for at most `max_steps` steps;
-    /// returns how many ran.
-    pub fn run_until_idle(&mut self, max_steps: usize) -> Result<usize, StepLimit> {
+    /// returns how many ran (the last one being the idle step).
+    pub fn run_until_idle(&mut self, max_steps: usize) -> Result<usize, RunError> {
         for n in 0..max_steps {
             if self.step() == Step::Idle {
                 return Ok(n + 1);
             }
         }
-        Err(StepLimit { steps: max_steps })
+        Err(RunError::StepLimit { steps: max_steps })
     }
 
-    /// Runs everything that happens up to and including `until`, then sets
-    /// the clock to `until` (if it is later than now), for at most
+    /// Runs everything that happens up to and including `until`, leaving
+    /// the clock at `until` (if it was later than now), for at most
     /// `max_steps` steps; returns how many ran.
-    pub fn run_until_time(&mut self, until: Instant, max_steps: usize) -> Result<usize, StepLimit> {
+    pub fn run_until_time(&mut self, until: Instant, max_steps: usize) -> Result<usize, RunError> {
         self.wake_at(until);
         for n in 0..max_steps {
             if self.now >= until && self.pick_action_peek().is_none() {
@@ -739,11 +790,11 @@ impl Sim {
                 return Ok(n + 1);
             }
         }
-        Err(StepLimit { steps: max_steps })
+        Err(RunError::StepLimit { steps: max_steps })
     }
 
     /// [`run_until_time`](Sim::run_until_time) `now + duration`.
-    pub fn run_for(&mut self, duration: Duration, max_steps: usize) -> Result<usize, StepLimit> {
+    pub fn run_for(&mut self, duration: Duration, max_steps: usize) -> Result<usize, RunError> {
         self.run_until_time(self.now + duration, max_steps)
     }
 
@@ -834,8 +885,14 @@ impl Sim {
     fn perform(&mut self, action: Action) -> Step {
         let now = self.now;
         match action {
-            Action::Write(side) => Step::Wrote { from: side, len: self.write(side) },
-            Action::Deliver(side) => Step::Delivered { to: side, len: self.deliver(side) },
+            Action::Write(side) => Step::Wrote {
+                from: side,
+                len: self.write(side),
+            },
+            Action::Deliver(side) => Step::Delivered {
+                to: side,
+                len: self.deliver(side),
+            },
             Action::Eof(side) => {
                 self.eof_told[side.index()] = true;
                 self.conns[side.index()].recv_eof(now);
@@ -903,7 +960,11 @@ impl Sim {
     fn advance(&mut self) -> Step {
         let now = self.now;
         let arrivals = self.pipes.iter().filter_map(|p| p.next_arrival(now));
-        let timers = self.conns.iter().filter_map(|c| c.poll_timeout()).filter(|&t| t > now);
+        let timers = self
+            .conns
+            .iter()
+            .filter_map(|c| c.poll_timeout())
+            .filter(|&t| t > now);
         let wakeup = self.wakeups.range(now..).copied().find(|&t| t > now);
         let next = arrivals.chain(timers).chain(wakeup).min();
         match next {

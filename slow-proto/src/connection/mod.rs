@@ -477,11 +477,21 @@ impl Connection {
         self.tx.len()
     }
 
-    /// Whether the adapter should read from the socket now. False once the
-    /// unsent output is above `send_high_water` (back-pressure), and once the
-    /// connection is closed.
+    /// Whether the adapter should read from the socket now (back-pressure).
+    ///
+    /// Reading stops once the unsent bytes *owed to the peer* pass
+    /// `send_high_water`, so a peer that sends but never reads cannot grow
+    /// our memory: a server owes everything it sends (answers to what it
+    /// read); a client owes only PONGs, since its requests are its own
+    /// application's and it must keep reading responses while it sends them
+    /// — else two correct peers with large bodies would each wait for the
+    /// other to read. False once the connection is closed.
     pub fn wants_read(&self) -> bool {
-        self.phase != Phase::Closed && self.tx.len() < self.config.send_high_water
+        let owed = match self.role {
+            Role::Server => self.tx.len(),
+            Role::Client => self.tx.urgent_len(),
+        };
+        self.phase != Phase::Closed && owed < self.config.send_high_water
     }
 
     /// The next event, if any.

@@ -1133,6 +1133,21 @@ fn back_pressure_stops_reading_above_the_high_water_mark() {
 }
 
 #[test]
+fn a_client_keeps_reading_while_it_sends_but_not_under_a_ping_flood() {
+    let mut c = client();
+    c.config.send_high_water = 4096;
+    c.send_request(Bytes::from(alloc::vec![0u8; 50_000]), None, T0)
+        .unwrap();
+    assert!(
+        c.wants_read(),
+        "its own request bodies must not stop it reading responses"
+    );
+    let pings: Vec<Frame> = (0..300).map(|_| Frame::Ping { data: [0; 8] }).collect();
+    c.recv(&wire(&pings), T0);
+    assert!(!c.wants_read(), "PONGs the server never reads are bounded");
+}
+
+#[test]
 fn received_payloads_are_slices_of_the_receive_buffer() {
     let mut s = server();
     let body = Bytes::from(alloc::vec![5u8; 60_000]);

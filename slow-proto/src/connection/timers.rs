@@ -47,15 +47,23 @@ impl Connection {
     }
 
     /// Fires every timer whose deadline is at or before `now`. Calling it
-    /// early, or more than once, is harmless.
+    /// early, or more than once, is harmless. Afterwards
+    /// [`poll_timeout`](Connection::poll_timeout) is later than `now` (or
+    /// `None`): firing one timer can make another due (the last request
+    /// expiring starts the idle clock), so this repeats until none is.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.set_time(now);
-        for timer in Timer::ALL {
-            if self.deadline(timer).is_some_and(|d| d <= now) {
-                self.fire(timer);
+        // Each firing moves its timer on (or closes), so this ends quickly.
+        for _ in 0..2 * Timer::ALL.len() {
+            self.expire_requests(now);
+            let due = Timer::ALL
+                .into_iter()
+                .find(|&t| self.deadline(t).is_some_and(|d| d <= now));
+            match due {
+                Some(timer) => self.fire(timer),
+                None => break,
             }
         }
-        self.expire_requests(now);
     }
 
     /// Ends every request whose deadline is at or before `now`.

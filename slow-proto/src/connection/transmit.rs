@@ -20,6 +20,9 @@ struct Chunk {
     /// The chunk ends on a frame boundary (false for a header whose body
     /// follows in the next chunk).
     ends_frame: bool,
+    /// An urgent frame (PONG): what a peer can make us send without
+    /// ever reading, counted apart for back-pressure.
+    urgent: bool,
 }
 
 #[derive(Default)]
@@ -33,6 +36,8 @@ pub(crate) struct TxQueue {
     offset: usize,
     /// Unsent bytes in all.
     pending: usize,
+    /// Unsent bytes of urgent frames.
+    urgent_pending: usize,
 }
 
 impl TxQueue {
@@ -48,6 +53,7 @@ impl TxQueue {
                 self.chunks.push_back(Chunk {
                     bytes: body.clone(),
                     ends_frame: true,
+                    urgent: false,
                 });
             }
             _ => frame.encode(&mut self.tail),
@@ -57,11 +63,13 @@ impl TxQueue {
     /// Queues a frame ahead of everything not yet started.
     pub(crate) fn push_urgent(&mut self, frame: &Frame) {
         self.pending += HEADER_LEN + frame.payload_len();
+        self.urgent_pending += HEADER_LEN + frame.payload_len();
         let mut buf = BytesMut::with_capacity(HEADER_LEN + frame.payload_len());
         frame.encode(&mut buf);
         let chunk = Chunk {
             bytes: buf.freeze(),
             ends_frame: true,
+            urgent: true,
         };
         let at = if self.offset == 0 && !self.front_mid_frame {
             0
@@ -79,6 +87,11 @@ impl TxQueue {
     /// Unsent bytes.
     pub(crate) fn len(&self) -> usize {
         self.pending
+    }
+
+    /// Unsent bytes of urgent frames.
+    pub(crate) fn urgent_len(&self) -> usize {
+        self.urgent_pending
     }
 
     #[cfg(test)]
@@ -113,6 +126,9 @@ impl TxQueue {
                 return;
             };
             let left = front.bytes.len() - self.offset;
+            if front.urgent {
+                self.urgent_pending -= n.min(left);
+            }
             if n < left {
                 self.offset += n;
                 return;
@@ -128,7 +144,11 @@ impl TxQueue {
     fn seal_tail(&mut self, ends_frame: bool) {
         if !self.tail.is_empty() {
             let bytes = self.tail.split().freeze();
-            self.chunks.push_back(Chunk { bytes, ends_frame });
+            self.chunks.push_back(Chunk {
+                bytes,
+                ends_frame,
+                urgent: false,
+            });
         }
     }
 }
