@@ -41,7 +41,10 @@ impl Runtime for AsyncStd {
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<AsyncStdListener> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(AsyncStdListener { listener: Arc::new(listener), accepting: None })
+        Ok(AsyncStdListener {
+            listener: Arc::new(listener),
+            accepting: None,
+        })
     }
 
     fn timer(&self, deadline: Instant) -> AsyncStdTimer {
@@ -57,15 +60,24 @@ impl Runtime for AsyncStd {
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 fn sleep_until(deadline: Instant) -> Sleep {
-    Box::pin(async_std::task::sleep(deadline.saturating_duration_since(Instant::now())))
+    Box::pin(async_std::task::sleep(
+        deadline.saturating_duration_since(Instant::now()),
+    ))
 }
 
 /// An async-std TCP stream.
 pub struct AsyncStdStream(pub TcpStream);
 
 impl Stream for AsyncStdStream {
-    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        let window = buf.capacity().saturating_sub(buf.len()).clamp(1, READ_WINDOW);
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        let window = buf
+            .capacity()
+            .saturating_sub(buf.len())
+            .clamp(1, READ_WINDOW);
         read_into(buf, window, |dst| Pin::new(&mut self.0).poll_read(cx, dst))
     }
 
@@ -98,7 +110,10 @@ pub struct AsyncStdListener {
 impl Listener for AsyncStdListener {
     type Stream = AsyncStdStream;
 
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncStdStream, SocketAddr)>> {
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(AsyncStdStream, SocketAddr)>> {
         let listener = &self.listener;
         let accepting = self.accepting.get_or_insert_with(|| {
             let listener = listener.clone();

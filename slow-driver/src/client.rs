@@ -22,7 +22,9 @@ pub struct Client<R: Runtime> {
 
 impl<R: Runtime> Clone for Client<R> {
     fn clone(&self) -> Self {
-        Client { inner: self.inner.clone() }
+        Client {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -72,7 +74,12 @@ impl<R: Runtime> Client<R> {
         let shared = Shared::new(conn, origin);
         let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
         runtime.spawn(Box::pin(driver));
-        let client = Client { inner: Arc::new(ClientInner { shared, _runtime: runtime }) };
+        let client = Client {
+            inner: Arc::new(ClientInner {
+                shared,
+                _runtime: runtime,
+            }),
+        };
         client.wait_established().await?;
         Ok(client)
     }
@@ -100,7 +107,11 @@ impl<R: Runtime> Client<R> {
     /// Like [`request`](Client::request), with a deadline `timeout` from
     /// now: sent to the server as DEADLINE and enforced here, failing with
     /// [`Error::TimedOut`].
-    pub async fn request_timeout(&self, body: impl Into<Bytes>, timeout: Duration) -> Result<Bytes, Error> {
+    pub async fn request_timeout(
+        &self,
+        body: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Bytes, Error> {
         self.send(body.into(), Some(timeout)).await
     }
 
@@ -113,7 +124,10 @@ impl<R: Runtime> Client<R> {
             st.wake_driver();
             id
         };
-        let guard = CancelOnDrop { shared: self.shared(), id: Some(id) };
+        let guard = CancelOnDrop {
+            shared: self.shared(),
+            id: Some(id),
+        };
         let outcome = poll_fn(|cx| self.shared().lock().poll_outcome(id, cx)).await;
         guard.defuse();
         outcome.map_err(Error::from)
@@ -132,13 +146,23 @@ impl<R: Runtime> Client<R> {
     /// are discarded; after it, they queue (a bounded queue: when it is full
     /// the connection stops reading from the server until you catch up).
     pub fn notifications(&self) -> Notifications {
-        self.shared().lock().notifications.get_or_insert_with(Default::default);
-        Notifications { shared: self.shared().clone() }
+        self.shared()
+            .lock()
+            .notifications
+            .get_or_insert_with(Default::default);
+        Notifications {
+            shared: self.shared().clone(),
+        }
     }
 
     /// What the server advertised in its WELCOME.
     pub fn peer_settings(&self) -> Settings {
-        self.shared().lock().conn.peer_settings().copied().unwrap_or_default()
+        self.shared()
+            .lock()
+            .conn
+            .peer_settings()
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Whether the connection is closed (or closing).
@@ -210,6 +234,9 @@ async fn connect_any<R: Runtime>(runtime: &R, addr: String) -> Result<R::Stream,
         }
     }
     Err(Error::Io(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address found for {addr}"))
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no address found for {addr}"),
+        )
     })))
 }

@@ -143,7 +143,10 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
             }
             self.armed = Some(deadline);
         }
-        let fired = self.timer.as_mut().is_some_and(|t| t.poll_expired(cx).is_ready());
+        let fired = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.poll_expired(cx).is_ready());
         if fired {
             self.armed = None;
         }

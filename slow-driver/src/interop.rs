@@ -49,9 +49,10 @@ impl<R: Runtime> Handler for InteropService<R> {
             Command::Error { code, message } => Err(ErrorReply { code, message }),
             Command::Notify { body } => match request.peer.notify(body) {
                 Ok(()) => Ok(Bytes::from_static(NOTIFIED)),
-                Err(Error::TooLarge { .. }) => {
-                    Err(ErrorReply::new(ErrorCode::MESSAGE_TOO_LARGE, "notification too large"))
-                }
+                Err(Error::TooLarge { .. }) => Err(ErrorReply::new(
+                    ErrorCode::MESSAGE_TOO_LARGE,
+                    "notification too large",
+                )),
                 Err(e) => Err(ErrorReply::new(ErrorCode::INTERNAL_ERROR, e.to_string())),
             },
             Command::Bytes { n } => {
@@ -60,7 +61,10 @@ impl<R: Runtime> Handler for InteropService<R> {
                 let limit = u64::from(request.peer.settings().max_message_size);
                 match usize::try_from(n) {
                     Ok(n) if n as u64 <= limit => Ok(slow_interop::pattern(n)),
-                    _ => Err(ErrorReply::new(ErrorCode::MESSAGE_TOO_LARGE, "response too large")),
+                    _ => Err(ErrorReply::new(
+                        ErrorCode::MESSAGE_TOO_LARGE,
+                        "response too large",
+                    )),
                 }
             }
             Command::Close => {

@@ -43,7 +43,11 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
 pub trait Stream: Send + Unpin + 'static {
     /// Reads into the spare capacity of `buf` (appending), returning how
     /// many bytes were read; 0 is end of stream.
-    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>>;
     /// Writes from `bufs` in order, returning how many bytes were taken.
     fn poll_write_vectored(
         &mut self,
@@ -61,7 +65,8 @@ pub trait Listener: Send + 'static {
     /// The stream type it accepts.
     type Stream: Stream;
     /// Accepts the next connection.
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
+    fn poll_accept(&mut self, cx: &mut Context<'_>)
+    -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
     /// The address it is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }

@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
-use slow_proto::{AbandonReason, Config, Connection, ErrorCode, Event, Instant, RequestId, SendError};
+use slow_proto::{
+    AbandonReason, Config, Connection, ErrorCode, Event, Instant, RequestId, SendError,
+};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
-use crate::runtime::{Listener, Runtime, Stream};
-use crate::shared::{AbortHandle, Shared, State};
+use crate::runtime::{Listener, Runtime, Stream, Timer};
+use crate::shared::{AbortHandle, NOTIFICATION_QUEUE, Shared, State};
 
 /// The default limit on concurrent connections (INTEROP.md).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -31,7 +33,10 @@ pub struct ErrorReply {
 impl ErrorReply {
     /// An ERROR answer with `code` and `message`.
     pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
-        ErrorReply { code: code.into(), message: message.into() }
+        ErrorReply {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -67,7 +72,12 @@ impl Peer {
 
     /// What the client advertised in its HELLO.
     pub fn settings(&self) -> slow_proto::Settings {
-        self.shared.lock().conn.peer_settings().copied().unwrap_or_default()
+        self.shared
+            .lock()
+            .conn
+            .peer_settings()
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Sends a notification to this client. Fails with [`Error::TooLarge`]
@@ -154,7 +164,10 @@ impl<R: Runtime> Server<R> {
             }
         }
         Err(Error::Io(last.unwrap_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address found for {addr}"))
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no address found for {addr}"),
+            )
         })))
     }
 
@@ -172,7 +185,8 @@ impl<R: Runtime> Server<R> {
 
     /// Serves forever (until accepting fails).
     pub async fn serve(self, handler: impl Handler) -> Result<(), Error> {
-        self.serve_with_shutdown(handler, std::future::pending()).await
+        self.serve_with_shutdown(handler, std::future::pending())
+            .await
     }
 
     /// Serves until `signal` completes, then shuts down gracefully: GOAWAY
@@ -186,18 +200,34 @@ impl<R: Runtime> Server<R> {
         let handler = Arc::new(handler);
         let registry = Arc::new(Mutex::new(Registry::default()));
         let mut signal = pin!(signal);
+        // While out of file descriptors, accepting waits on this timer
+        // instead of spinning on the same error.
+        let mut backoff: Option<R::Timer> = None;
         let accepted = poll_fn(|cx| {
             if signal.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Ok(()));
             }
             loop {
+                if let Some(timer) = &mut backoff {
+                    if timer.poll_expired(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    backoff = None;
+                }
                 match self.listener.poll_accept(cx) {
                     Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok((stream, addr))) => {
+                        self.start(stream, addr, &handler, &registry)
+                    }
+                    // The connection died before we took it: take the next.
+                    Poll::Ready(Err(e)) if is_per_connection(&e) => {}
                     // Out of file descriptors and the like: keep serving the
-                    // connections we have rather than tearing them down.
-                    Poll::Ready(Err(e)) if is_transient(&e) => continue,
+                    // connections we have, and try again a little later.
+                    Poll::Ready(Err(e)) if is_resource_exhaustion(&e) => {
+                        let later = std::time::Instant::now() + ACCEPT_BACKOFF;
+                        backoff = Some(self.runtime.timer(later));
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
-                    Poll::Ready(Ok((stream, addr))) => self.start(stream, addr, &handler, &registry),
                 }
             }
         })
@@ -221,7 +251,11 @@ impl<R: Runtime> Server<R> {
         let full = reg.conns.len() >= self.max_connections;
         if full {
             // Refused connections do not count; the driver just says why.
-            conn.close(ErrorCode::CONNECTION_LIMIT, "connection limit", Instant::ZERO);
+            conn.close(
+                ErrorCode::CONNECTION_LIMIT,
+                "connection limit",
+                Instant::ZERO,
+            );
         }
         let shared = Shared::new(conn, origin);
         let key = (!full).then(|| reg.insert(shared.clone()));
@@ -229,7 +263,10 @@ impl<R: Runtime> Server<R> {
         let dispatch = ServerDispatch {
             runtime: self.runtime.clone(),
             handler: handler.clone(),
-            peer: Peer { addr, shared: shared.clone() },
+            peer: Peer {
+                addr,
+                shared: shared.clone(),
+            },
             registry: key.map(|k| (registry.clone(), k)),
         };
         let _ = stream.peer_addr(); // the accepted address is authoritative
@@ -238,10 +275,20 @@ impl<R: Runtime> Server<R> {
     }
 }
 
-fn is_transient(e: &std::io::Error) -> bool {
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn is_per_connection(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted | WouldBlock)
-        || e.raw_os_error().is_some_and(|c| c == 23 || c == 24) // ENFILE, EMFILE
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted)
+}
+
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    // ENFILE, EMFILE, ENOBUFS, ENOMEM on Linux; WouldBlock should not reach
+    // here, but if it does, waiting is the right answer too.
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.raw_os_error()
+            .is_some_and(|c| matches!(c, 23 | 24 | 105 | 12))
 }
 
 /// The live connections of one server, for graceful shutdown.
@@ -262,12 +309,18 @@ impl Registry {
 }
 
 async fn shutdown(registry: &Arc<Mutex<Registry>>) {
-    let conns: Vec<Arc<Shared>> =
-        registry.lock().unwrap_or_else(|p| p.into_inner()).conns.values().cloned().collect();
+    let conns: Vec<Arc<Shared>> = registry
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .conns
+        .values()
+        .cloned()
+        .collect();
     for shared in conns {
         let mut st = shared.lock();
         let now = st.now();
-        st.conn.close(ErrorCode::SHUTTING_DOWN, "server shutting down", now);
+        st.conn
+            .close(ErrorCode::SHUTTING_DOWN, "server shutting down", now);
         st.wake_driver();
     }
     poll_fn(|cx| {
@@ -304,6 +357,11 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                 let handler = self.handler.clone();
                 let shared = shared.clone();
                 self.runtime.spawn(Box::pin(async move {
+                    // Answers INTERNAL_ERROR if the handler panics.
+                    let _guard = Unanswered {
+                        shared: &shared,
+                        id,
+                    };
                     let mut work = pin!(handler.request(request));
                     let reply = poll_fn(|cx| match abort.poll_aborted(cx) {
                         Poll::Ready(()) => Poll::Ready(None),
@@ -326,9 +384,19 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                 }
             }
             Event::Notify { body } => {
-                let handler = self.handler.clone();
-                let peer = self.peer.clone();
-                self.runtime.spawn(Box::pin(async move { handler.notification(body, peer).await }));
+                // One task at a time drains the connection's notifications,
+                // so the handler sees them in the order they were sent.
+                state
+                    .notifications
+                    .get_or_insert_with(Default::default)
+                    .push_back(body);
+                if !state.notification_task {
+                    state.notification_task = true;
+                    let handler = self.handler.clone();
+                    let peer = self.peer.clone();
+                    self.runtime
+                        .spawn(Box::pin(deliver_notifications(handler, peer)));
+                }
             }
             _ => {}
         }
@@ -343,6 +411,51 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                     w.wake();
                 }
             }
+        }
+    }
+}
+
+/// Drains one connection's notifications into the handler, in order.
+async fn deliver_notifications<H: Handler>(handler: Arc<H>, peer: Peer) {
+    loop {
+        let next = {
+            let mut st = peer.shared.lock();
+            let next = st.notifications.as_mut().and_then(|q| q.pop_front());
+            if next.is_none() {
+                st.notification_task = false;
+            } else if st
+                .notifications
+                .as_ref()
+                .is_some_and(|q| q.len() + 1 == NOTIFICATION_QUEUE)
+            {
+                st.wake_driver(); // it may have stopped reading
+            }
+            next
+        };
+        match next {
+            Some(body) => handler.notification(body, peer.clone()).await,
+            None => return,
+        }
+    }
+}
+
+/// A handler task that ends without answering and without being stopped
+/// (it panicked) still owes its request an answer.
+struct Unanswered<'a> {
+    shared: &'a Arc<Shared>,
+    id: RequestId,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        // Answered or abandoned requests are no longer registered.
+        if st.handlers.remove(&self.id).is_some() {
+            let now = st.now();
+            let _ =
+                st.conn
+                    .respond_error(self.id, ErrorCode::INTERNAL_ERROR, "handler failed", now);
+            st.wake_driver();
         }
     }
 }

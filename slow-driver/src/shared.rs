@@ -34,11 +34,14 @@ pub(crate) struct State {
     pub(crate) driver_done: bool,
     /// Client: callers waiting for their request's outcome.
     waiters: HashMap<RequestId, Waiter>,
-    /// Notifications for the application; `None` until someone subscribes.
+    /// Notifications for the application (client: `None` until someone
+    /// subscribes; server: waiting for the handler).
     pub(crate) notifications: Option<VecDeque<Bytes>>,
     notification_waker: Option<Waker>,
     /// Server: running handlers, stopped when their request is abandoned.
     pub(crate) handlers: HashMap<RequestId, AbortHandle>,
+    /// Server: a task is draining `notifications` into the handler.
+    pub(crate) notification_task: bool,
 }
 
 #[derive(Default)]
@@ -61,6 +64,7 @@ impl Shared {
                 notifications: None,
                 notification_waker: None,
                 handlers: HashMap::new(),
+                notification_task: false,
             }),
         })
     }
@@ -68,7 +72,9 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the core in whatever state it
         // reached; the core never panics on input, so go on with it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -176,7 +182,9 @@ impl State {
     }
 
     pub(crate) fn notifications_full(&self) -> bool {
-        self.notifications.as_ref().is_some_and(|q| q.len() >= NOTIFICATION_QUEUE)
+        self.notifications
+            .as_ref()
+            .is_some_and(|q| q.len() >= NOTIFICATION_QUEUE)
     }
 
     pub(crate) fn poll_notification(&mut self, cx: &Context<'_>) -> Poll<Option<Bytes>> {
@@ -218,12 +226,20 @@ struct AbortInner {
 
 impl AbortHandle {
     pub(crate) fn new() -> AbortHandle {
-        AbortHandle(Arc::new(AbortInner { aborted: AtomicBool::new(false), waker: Mutex::new(None) }))
+        AbortHandle(Arc::new(AbortInner {
+            aborted: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        }))
     }
 
     pub(crate) fn abort(&self) {
         self.0.aborted.store(true, Ordering::Release);
-        let waker = self.0.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let waker = self
+            .0
+            .waker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(w) = waker {
             w.wake();
         }
@@ -236,6 +252,10 @@ impl AbortHandle {
         }
         *self.0.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
         // Re-check: an abort between the load and the store would be missed.
-        if self.0.aborted.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+        if self.0.aborted.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }

@@ -30,7 +30,9 @@ impl Smol {
 
     /// Your own executor: every task SLOW spawns runs on it.
     pub fn on(executor: Arc<Executor<'static>>) -> Self {
-        Smol { executor: Some(executor) }
+        Smol {
+            executor: Some(executor),
+        }
     }
 }
 
@@ -73,8 +75,15 @@ impl Runtime for Smol {
 pub struct SmolStream(pub Async<TcpStream>);
 
 impl Stream for SmolStream {
-    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        let window = buf.capacity().saturating_sub(buf.len()).clamp(1, READ_WINDOW);
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        let window = buf
+            .capacity()
+            .saturating_sub(buf.len())
+            .clamp(1, READ_WINDOW);
         read_into(buf, window, |dst| Pin::new(&mut self.0).poll_read(cx, dst))
     }
 

@@ -18,7 +18,9 @@ async fn main() -> Result<(), Error> {
     let client = Client::connect(addr).await?;
     println!("echo:    {:?}", client.request("hello").await?);
     println!("error:   {}", client.request("fail").await.unwrap_err());
-    let big = client.request_timeout(vec![7u8; 1 << 20], Duration::from_secs(5)).await?;
+    let big = client
+        .request_timeout(vec![7u8; 1 << 20], Duration::from_secs(5))
+        .await?;
     println!("1 MiB:   {} bytes back", big.len());
     client.close().await
 }

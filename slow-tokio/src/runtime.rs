@@ -32,13 +32,21 @@ impl Runtime for Tokio {
     }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<TokioStream> {
-        let stream = TcpStream::connect(addr).await?;
+        // On our runtime's reactor, even when called from outside it.
+        let stream = self
+            .0
+            .spawn(TcpStream::connect(addr))
+            .await
+            .map_err(io::Error::other)??;
         stream.set_nodelay(true)?;
         Ok(TokioStream(stream))
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<TokioListener> {
-        TcpListener::bind(addr).await.map(TokioListener)
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let _guard = self.0.enter();
+        TcpListener::from_std(listener).map(TokioListener)
     }
 
     fn timer(&self, deadline: Instant) -> TokioTimer {
@@ -55,7 +63,11 @@ impl Runtime for Tokio {
 pub struct TokioStream(pub TcpStream);
 
 impl Stream for TokioStream {
-    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.0.poll_read_ready(cx))?;
             // Straight into the core's receive buffer, no copy, no zeroing.
