@@ -124,6 +124,7 @@ impl Connection {
         }
         self.phase = Phase::Closed;
         let active = core::mem::take(&mut self.requests.active);
+        self.requests.queued = 0;
         for (id, request) in active {
             self.events.push_back(match (self.role, request.stage) {
                 (Role::Client, Stage::Queued) => Event::RequestFailed {

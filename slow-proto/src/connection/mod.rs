@@ -240,6 +240,9 @@ struct Requests {
     highest: RequestId,
     /// Client: the next id to hand out; `None` once all are used.
     next_id: Option<RequestId>,
+    /// How many of `active` are [`Stage::Queued`] (kept, not counted: the
+    /// client asks on every send and every answer).
+    queued: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -351,20 +354,12 @@ impl Connection {
     /// Requests outstanding on the wire (client: sent and unanswered;
     /// server: received and unanswered).
     pub fn outstanding(&self) -> usize {
-        self.requests
-            .active
-            .values()
-            .filter(|a| a.stage != Stage::Queued)
-            .count()
+        self.requests.active.len() - self.requests.queued
     }
 
     /// Client requests waiting for the handshake or a concurrency slot.
     pub fn queued(&self) -> usize {
-        self.requests
-            .active
-            .values()
-            .filter(|a| a.stage == Stage::Queued)
-            .count()
+        self.requests.queued
     }
 
     // ---- input ---------------------------------------------------------
@@ -732,6 +727,7 @@ impl Connection {
 
 impl Requests {
     fn track(&mut self, id: RequestId, stage: Stage, deadline: Option<Instant>) {
+        self.queued += usize::from(stage == Stage::Queued);
         self.active.insert(id, Active { stage, deadline });
         if let Some(d) = deadline {
             self.deadlines.insert((d, id));
@@ -740,10 +736,20 @@ impl Requests {
 
     fn untrack(&mut self, id: RequestId) -> Option<Active> {
         let active = self.active.remove(&id)?;
+        self.queued -= usize::from(active.stage == Stage::Queued);
         if let Some(d) = active.deadline {
             self.deadlines.remove(&(d, id));
         }
         Some(active)
+    }
+
+    /// Moves request `id` to `stage`, keeping the queued count.
+    fn set_stage(&mut self, id: RequestId, stage: Stage) {
+        if let Some(active) = self.active.get_mut(&id) {
+            self.queued -= usize::from(active.stage == Stage::Queued);
+            self.queued += usize::from(stage == Stage::Queued);
+            active.stage = stage;
+        }
     }
 
     fn stage(&self, id: RequestId) -> Option<Stage> {

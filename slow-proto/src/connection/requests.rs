@@ -48,9 +48,7 @@ impl Connection {
             }
             None => None,
         };
-        if let Some(active) = self.requests.active.get_mut(&id) {
-            active.stage = Stage::Sent;
-        }
+        self.requests.set_stage(id, Stage::Sent);
         self.requests.highest = id;
         self.push_message(id, timeout_ms, body);
         if id == u32::MAX {

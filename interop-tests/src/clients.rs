@@ -1,0 +1,125 @@
+//! A client runtime per adapter, each its own instance, and how a matrix
+//! cell runs the scenario list on it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use slow_driver::Config;
+
+use crate::scenarios::{self, Cell, Outcome};
+use crate::servers::{ASYNC_STD, CUSTOM, SMOL, SmolPool, TOKIO};
+use crate::util::with_watchdog;
+
+/// How long one cell may take in all before it counts as hung.
+pub const CELL_LIMIT: Duration = Duration::from_secs(25);
+
+/// A runtime clients run on.
+pub enum ClientRuntime {
+    /// A tokio multi-thread runtime of its own.
+    Tokio(tokio::runtime::Runtime),
+    /// A smol executor of its own (own threads).
+    Smol(SmolPool),
+    /// async-std's global runtime (shared with an async-std server: there is
+    /// no other).
+    AsyncStd,
+    /// `slow-custom-example`'s client loop, run by the cell's own thread.
+    Custom,
+}
+
+impl ClientRuntime {
+    /// A tokio client runtime: 2 workers named `cli-tokio`.
+    pub fn tokio() -> ClientRuntime {
+        ClientRuntime::Tokio(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("cli-tokio")
+                .enable_all()
+                .build()
+                .expect("tokio runtime"),
+        )
+    }
+
+    /// A smol client executor: 2 threads named `cli-smol-N`.
+    pub fn smol() -> ClientRuntime {
+        ClientRuntime::Smol(SmolPool::new(2, "cli-smol"))
+    }
+
+    /// async-std's global runtime.
+    pub fn async_std() -> ClientRuntime {
+        ClientRuntime::AsyncStd
+    }
+
+    /// The custom event loop's client.
+    pub fn custom() -> ClientRuntime {
+        ClientRuntime::Custom
+    }
+
+    /// Its name in the matrix.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientRuntime::Tokio(_) => TOKIO,
+            ClientRuntime::Smol(_) => SMOL,
+            ClientRuntime::AsyncStd => ASYNC_STD,
+            ClientRuntime::Custom => CUSTOM,
+        }
+    }
+
+    /// Runs every scenario against `addr`, blocking this thread.
+    pub fn run_scenarios(&self, addr: SocketAddr, config: Config) -> Vec<Outcome> {
+        match self {
+            ClientRuntime::Tokio(rt) => rt.block_on(scenarios::run_all(
+                slow_tokio::Tokio(rt.handle().clone()),
+                addr,
+                config,
+            )),
+            ClientRuntime::Smol(pool) => smol::block_on(scenarios::run_all(
+                slow_smol::Smol::on(pool.ex.clone()),
+                addr,
+                config,
+            )),
+            ClientRuntime::AsyncStd => async_std::task::block_on(scenarios::run_all(
+                slow_async_std::AsyncStd,
+                addr,
+                config,
+            )),
+            ClientRuntime::Custom => crate::custom::run_all(addr, config),
+        }
+    }
+
+    /// Stops the runtime.
+    pub fn stop(self) {
+        match self {
+            ClientRuntime::Tokio(rt) => rt.shutdown_timeout(Duration::from_secs(1)),
+            ClientRuntime::Smol(pool) => pool.stop(),
+            ClientRuntime::AsyncStd | ClientRuntime::Custom => {}
+        }
+    }
+}
+
+/// Runs one cell on a watchdog thread: a hang or panic fails the cell,
+/// bounded by [`CELL_LIMIT`], instead of hanging the test.
+pub fn run_cell(
+    client: &std::sync::Arc<ClientRuntime>,
+    server_name: &str,
+    addr: SocketAddr,
+    config: Config,
+) -> Cell {
+    let start = Instant::now();
+    let c = client.clone();
+    let result = with_watchdog(
+        &format!("cell {}x{server_name}", client.name()),
+        CELL_LIMIT,
+        move || c.run_scenarios(addr, config),
+    );
+    let (outcomes, error) = match result {
+        Ok(outcomes) => (outcomes, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    Cell {
+        client: client.name().to_string(),
+        server: server_name.to_string(),
+        outcomes,
+        error,
+        elapsed: start.elapsed(),
+    }
+}

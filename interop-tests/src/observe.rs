@@ -1,0 +1,189 @@
+//! Recording where SLOW's work runs.
+//!
+//! [`Observed`] wraps any adapter's runtime: every task the driver spawns
+//! through it (connection drivers, request handlers, notification handlers)
+//! records the name of the thread it is polled on, at every poll. Sockets,
+//! timers and the spawn itself are the wrapped runtime's, unchanged.
+//!
+//! [`Counting`] wraps a [`Handler`]: it counts requests in flight at the
+//! server (a request counts from the moment its handler starts until the
+//! handler's future finishes or is dropped) and records the threads
+//! handlers run on.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use slow_driver::runtime::{Runtime, Task};
+use slow_driver::{Handler, Peer, Reply, Request};
+
+/// Thread name → how many polls (or handler starts) ran there.
+#[derive(Default, Debug)]
+pub struct ThreadLog {
+    seen: Mutex<BTreeMap<String, u64>>,
+}
+
+impl ThreadLog {
+    /// Records the current thread.
+    pub fn record(&self) {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("<unnamed>")
+            .to_string();
+        *self.seen.lock().unwrap().entry(name).or_insert(0) += 1;
+    }
+
+    /// What was recorded so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Total records.
+    pub fn total(&self) -> u64 {
+        self.seen.lock().unwrap().values().sum()
+    }
+}
+
+/// A runtime whose spawned tasks record the threads they are polled on.
+#[derive(Clone)]
+pub struct Observed<R> {
+    /// The runtime doing the work.
+    pub inner: R,
+    /// Where the spawned tasks were polled.
+    pub log: Arc<ThreadLog>,
+    /// How many tasks were spawned.
+    pub spawned: Arc<AtomicUsize>,
+}
+
+impl<R: Runtime> Observed<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        Observed {
+            inner,
+            log: Arc::default(),
+            spawned: Arc::default(),
+        }
+    }
+}
+
+struct Recording {
+    task: Task,
+    log: Arc<ThreadLog>,
+}
+
+impl Future for Recording {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.log.record();
+        self.task.as_mut().poll(cx)
+    }
+}
+
+impl<R: Runtime> Runtime for Observed<R> {
+    type Stream = R::Stream;
+    type Listener = R::Listener;
+    type Timer = R::Timer;
+
+    fn current() -> io::Result<Self> {
+        R::current().map(Observed::new)
+    }
+
+    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        self.inner.resolve(addr)
+    }
+
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Stream>> + Send {
+        self.inner.connect(addr)
+    }
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> + Send {
+        self.inner.bind(addr)
+    }
+
+    fn timer(&self, deadline: Instant) -> R::Timer {
+        self.inner.timer(deadline)
+    }
+
+    fn spawn(&self, task: Task) {
+        self.spawned.fetch_add(1, Ordering::SeqCst);
+        self.inner.spawn(Box::pin(Recording {
+            task,
+            log: self.log.clone(),
+        }));
+    }
+}
+
+/// Counters shared between a [`Counting`] handler and the test.
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Requests whose handler is running now.
+    pub in_flight: AtomicUsize,
+    /// The most seen at once.
+    pub peak: AtomicUsize,
+    /// Requests whose handler started, in all.
+    pub started: AtomicUsize,
+    /// Client notifications handled.
+    pub notifications: AtomicUsize,
+    /// Threads the handlers started on.
+    pub threads: ThreadLog,
+}
+
+impl Stats {
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// A handler that counts and delegates to `inner`.
+pub struct Counting<H> {
+    inner: H,
+    stats: Arc<Stats>,
+}
+
+impl<H: Handler> Counting<H> {
+    /// Wraps `inner`; the counters are in the returned [`Stats`].
+    pub fn new(inner: H) -> (Self, Arc<Stats>) {
+        let stats = Arc::new(Stats::default());
+        (
+            Counting {
+                inner,
+                stats: stats.clone(),
+            },
+            stats,
+        )
+    }
+}
+
+struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<H: Handler> Handler for Counting<H> {
+    async fn request(&self, request: Request) -> Reply {
+        let stats = &*self.stats;
+        stats.threads.record();
+        stats.started.fetch_add(1, Ordering::SeqCst);
+        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.peak.fetch_max(now, Ordering::SeqCst);
+        let _guard = InFlight(stats);
+        self.inner.request(request).await
+    }
+
+    async fn notification(&self, body: Bytes, peer: Peer) {
+        self.stats.threads.record();
+        self.stats.notifications.fetch_add(1, Ordering::SeqCst);
+        self.inner.notification(body, peer).await
+    }
+}
