@@ -80,13 +80,19 @@ impl Command {
             None => (rest, None),
         };
         match word {
-            b"sleep" => args.and_then(number).map_or(Command::Bad, |ms| Command::Sleep { ms }),
-            b"bytes" => args.and_then(number).map_or(Command::Bad, |n| Command::Bytes { n }),
+            b"sleep" => args
+                .and_then(number)
+                .map_or(Command::Bad, |ms| Command::Sleep { ms }),
+            b"bytes" => args
+                .and_then(number)
+                .map_or(Command::Bad, |n| Command::Bytes { n }),
             b"close" if args.is_none() => Command::Close,
             b"close" => Command::Bad,
             b"notify" => match args {
                 // The text starts after "!notify "; slice it out without a copy.
-                Some(_) => Command::Notify { body: body.slice(b"!notify ".len()..) },
+                Some(_) => Command::Notify {
+                    body: body.slice(b"!notify ".len()..),
+                },
                 None => Command::Bad,
             },
             b"error" => parse_error(args).unwrap_or(Command::Bad),
@@ -108,7 +114,10 @@ fn parse_error(args: Option<&[u8]>) -> Option<Command> {
     };
     let code = u16::try_from(number(code)?).ok()?;
     let message = core::str::from_utf8(text).ok()?;
-    Some(Command::Error { code: ErrorCode(code), message: message.into() })
+    Some(Command::Error {
+        code: ErrorCode(code),
+        message: message.into(),
+    })
 }
 
 /// A decimal number: digits only, no sign, no spaces, fits in u64.
@@ -158,22 +167,51 @@ mod tests {
     fn errors() {
         assert_eq!(
             parse("!error 300 it broke"),
-            Command::Error { code: ErrorCode(300), message: "it broke".into() }
+            Command::Error {
+                code: ErrorCode(300),
+                message: "it broke".into()
+            }
         );
-        assert_eq!(parse("!error 300"), Command::Error { code: ErrorCode(300), message: "".into() });
-        for bad in ["!error", "!error x", "!error 65536", "!error -1 x", "!error  1"] {
+        assert_eq!(
+            parse("!error 300"),
+            Command::Error {
+                code: ErrorCode(300),
+                message: "".into()
+            }
+        );
+        for bad in [
+            "!error",
+            "!error x",
+            "!error 65536",
+            "!error -1 x",
+            "!error  1",
+        ] {
             assert_eq!(parse(bad), Command::Bad, "{bad}");
         }
     }
 
     #[test]
     fn bad_arguments() {
-        for bad in ["!sleep", "!sleep abc", "!sleep -1", "!sleep 1 2", "!bytes -1", "!bytes", "!notify", "!close now"] {
+        for bad in [
+            "!sleep",
+            "!sleep abc",
+            "!sleep -1",
+            "!sleep 1 2",
+            "!bytes -1",
+            "!bytes",
+            "!notify",
+            "!close now",
+        ] {
             assert_eq!(parse(bad), Command::Bad, "{bad}");
         }
         assert_eq!(parse("!bytes 0"), Command::Bytes { n: 0 });
         assert_eq!(parse("!notify "), Command::Notify { body: Bytes::new() });
-        assert_eq!(parse("!notify a b"), Command::Notify { body: Bytes::from_static(b"a b") });
+        assert_eq!(
+            parse("!notify a b"),
+            Command::Notify {
+                body: Bytes::from_static(b"a b")
+            }
+        );
         assert_eq!(parse("!close"), Command::Close);
         assert_eq!(parse("!nope 1"), Command::Unknown);
         assert_eq!(parse("!"), Command::Unknown);

@@ -81,6 +81,8 @@ impl TxQueue {
                 .position(|c| c.ends_frame)
                 .map_or(self.chunks.len(), |i| i + 1)
         };
+        // Behind urgent frames already waiting there, so they keep their order.
+        let at = at + self.chunks.iter().skip(at).take_while(|c| c.urgent).count();
         self.chunks.insert(at, chunk);
     }
 
@@ -206,6 +208,18 @@ mod tests {
         .encode(&mut expected);
         assert_eq!(drain(&mut q), expected[3..]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn urgent_frames_keep_their_order() {
+        let mut q = TxQueue::default();
+        q.push(&Frame::Notify {
+            body: Bytes::from_static(b"n"),
+        });
+        q.push_urgent(&Frame::Pong { data: [1; 8] });
+        q.push_urgent(&Frame::Pong { data: [2; 8] });
+        let out = drain(&mut q);
+        assert_eq!((out[10], out[28], out[40]), (1, 2, 0x07));
     }
 
     #[test]

@@ -1,0 +1,251 @@
+//! `slow bench`: a load generator. Echo requests of `payload` bytes,
+//! `concurrency` in flight on each of `connections` connections, for a
+//! time or a number of requests; latency in an HDR histogram.
+//!
+//! Without a server address it serves the INTEROP service itself, in the
+//! same process and on the same runtime (same threads), so one command
+//! measures one runtime end to end.
+
+mod progress;
+pub mod stats;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use slow_driver::interop::InteropService;
+use slow_driver::runtime::Runtime;
+use slow_driver::{Client, Config, Server};
+
+use crate::error::CliError;
+use crate::runtime::{self, Job, RuntimeKind, timeout_at};
+use crate::trigger::{Countdown, Trigger};
+
+pub use progress::Progress;
+pub use stats::{Limit, Live, Recorder, Report};
+
+/// How long connecting (TCP and handshake) may take, per connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the in-process server may take to drain after the run.
+const SERVER_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Connections to open.
+    pub connections: usize,
+    /// Requests in flight per connection.
+    pub concurrency: usize,
+    /// Request body size in bytes.
+    pub payload: usize,
+    /// When to stop.
+    pub limit: Limit,
+    /// Worker threads of the runtime (`None`: its default).
+    pub threads: Option<usize>,
+    /// Each request's timeout (sent as DEADLINE).
+    pub request_timeout: Duration,
+    /// Draw a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            connections: 1,
+            concurrency: 16,
+            payload: 64,
+            limit: Limit::Duration(Duration::from_secs(5)),
+            threads: None,
+            request_timeout: Duration::from_secs(10),
+            progress: false,
+        }
+    }
+}
+
+/// The echo body every request carries: never a command (`!`).
+pub fn payload(size: usize) -> Bytes {
+    Bytes::from(vec![b'x'; size])
+}
+
+/// Runs a load test with a client of runtime `kind` against `addr`, or
+/// against a server of its own when `addr` is `None`.
+pub fn run(
+    kind: RuntimeKind,
+    addr: Option<&str>,
+    options: &BenchOptions,
+) -> Result<Report, CliError> {
+    let live = Arc::new(Live::new(options.limit));
+    let bar = options
+        .progress
+        .then(|| Progress::start(live.clone()))
+        .flatten();
+    let result = match kind {
+        RuntimeKind::Custom => crate::custom::bench(addr, options, &live),
+        _ => {
+            let job = LoadJob {
+                addr: addr.map(str::to_owned),
+                options: options.clone(),
+                live,
+            };
+            runtime::block_on(kind, options.threads, job).and_then(|r| r)
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let (server, duration, recorder) = result?;
+    Ok(Report {
+        runtime: kind.name().into(),
+        threads: if kind == RuntimeKind::Custom {
+            Some(1)
+        } else {
+            options.threads
+        },
+        server,
+        connections: options.connections,
+        concurrency: options.concurrency,
+        payload: options.payload,
+        duration,
+        recorder,
+    })
+}
+
+/// (server description, measured duration, measurements)
+pub(crate) type LoadResult = Result<(String, Duration, Recorder), CliError>;
+
+struct LoadJob {
+    addr: Option<String>,
+    options: BenchOptions,
+    live: Arc<Live>,
+}
+
+impl Job for LoadJob {
+    type Output = LoadResult;
+
+    async fn run<R: Runtime>(self, rt: R) -> LoadResult {
+        let (addr, own_server) = match &self.addr {
+            Some(addr) => (addr.clone(), None),
+            None => {
+                let (addr, stop, done) = serve_here(&rt).await?;
+                (addr, Some((stop, done)))
+            }
+        };
+        let result = load(&rt, &addr, &self.options, &self.live).await;
+        if let Some((stop, done)) = own_server {
+            stop.fire();
+            let _ = timeout_at(&rt, Instant::now() + SERVER_STOP_WAIT, done.wait()).await;
+        }
+        let (duration, recorder) = result?;
+        let server = if self.addr.is_some() {
+            addr
+        } else {
+            format!("in-process {addr}")
+        };
+        Ok((server, duration, recorder))
+    }
+}
+
+/// Starts an INTEROP server on `rt`, on a free loopback port. Returns its
+/// address, the trigger that stops it and the one it fires when done.
+async fn serve_here<R: Runtime>(rt: &R) -> Result<(String, Trigger, Trigger), CliError> {
+    let server = Server::<R>::bind_on(rt.clone(), "127.0.0.1:0", Config::default()).await?;
+    let addr = server.local_addr()?.to_string();
+    let (stop, done) = (Trigger::new(), Trigger::new());
+    let (stopped, finished) = (stop.clone(), done.clone());
+    let service = InteropService::new(rt.clone());
+    rt.spawn(Box::pin(async move {
+        let _ = server.serve_with_shutdown(service, stopped.wait()).await;
+        finished.fire();
+    }));
+    Ok((addr, stop, done))
+}
+
+/// Connects, runs the workers until the limit, closes.
+async fn load<R: Runtime>(
+    rt: &R,
+    addr: &str,
+    options: &BenchOptions,
+    live: &Arc<Live>,
+) -> Result<(Duration, Recorder), CliError> {
+    let mut clients = Vec::with_capacity(options.connections);
+    for _ in 0..options.connections {
+        let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
+        let client = timeout_at(rt, Instant::now() + CONNECT_TIMEOUT, connecting)
+            .await
+            .ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))??;
+        clients.push(client);
+    }
+    let workers = options.connections * options.concurrency;
+    let finished = Countdown::new(workers);
+    let total = Arc::new(Mutex::new(Recorder::default()));
+    let body = payload(options.payload);
+    let started = live.start();
+    for client in &clients {
+        for _ in 0..options.concurrency {
+            let worker = Worker {
+                client: client.clone(),
+                body: body.clone(),
+                timeout: options.request_timeout,
+                live: live.clone(),
+            };
+            let (total, finished) = (total.clone(), finished.clone());
+            rt.spawn(Box::pin(async move {
+                let recorder = worker.run().await;
+                total
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .merge(recorder);
+                finished.done();
+            }));
+        }
+    }
+    finished.wait().await;
+    let duration = started.elapsed();
+    for client in clients {
+        let _ = timeout_at(rt, Instant::now() + Duration::from_secs(2), client.close()).await;
+    }
+    let recorder = std::mem::take(&mut *total.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok((duration, recorder))
+}
+
+/// One request at a time, back to back, until the limit.
+struct Worker<R: Runtime> {
+    client: Client<R>,
+    body: Bytes,
+    timeout: Duration,
+    live: Arc<Live>,
+}
+
+impl<R: Runtime> Worker<R> {
+    async fn run(self) -> Recorder {
+        let mut recorder = Recorder::default();
+        while self.live.claim() {
+            let start = Instant::now();
+            let outcome = self
+                .client
+                .request_timeout(self.body.clone(), self.timeout)
+                .await;
+            let ok = match outcome {
+                Ok(body) if body == self.body => {
+                    recorder.ok(start.elapsed());
+                    true
+                }
+                Ok(_) => {
+                    recorder.error("wrong echo".into());
+                    false
+                }
+                Err(e) => {
+                    recorder.error(stats::error_kind(&e));
+                    false
+                }
+            };
+            self.live.finish(ok);
+            // A dead connection fails every request at once: stop, rather
+            // than count a million instant errors.
+            if !ok && self.client.is_closed() {
+                break;
+            }
+        }
+        recorder
+    }
+}

@@ -1,0 +1,112 @@
+//! `slow call`: one request (or one notification) on a new connection.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use slow_driver::runtime::Runtime;
+use slow_driver::{Client, Config};
+
+use crate::error::CliError;
+use crate::runtime::{self, Job, RuntimeKind, timeout_at};
+
+/// How long a graceful close after the call may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// One call.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// `host:port`.
+    pub addr: String,
+    /// The request (or notification) body.
+    pub body: Bytes,
+    /// The request's timeout, sent as DEADLINE; `None`: wait as long as it takes.
+    pub timeout: Option<Duration>,
+    /// How long connecting (TCP and handshake) may take.
+    pub connect_timeout: Duration,
+    /// Send a NOTIFY instead of a request.
+    pub notify: bool,
+}
+
+/// What came back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallOutcome {
+    /// The response body (`None` for a notification).
+    pub body: Option<Bytes>,
+    /// Notifications that arrived before the response (e.g. `!notify`).
+    pub notifications: Vec<Bytes>,
+}
+
+/// Makes the call with a client of runtime `kind`.
+pub fn call(kind: RuntimeKind, options: &CallOptions) -> Result<CallOutcome, CliError> {
+    match kind {
+        RuntimeKind::Custom => crate::custom::call(options),
+        // One connection needs one thread.
+        _ => runtime::block_on(kind, Some(1), CallJob(options.clone())).and_then(|r| r),
+    }
+}
+
+struct CallJob(CallOptions);
+
+impl Job for CallJob {
+    type Output = Result<CallOutcome, CliError>;
+
+    async fn run<R: Runtime>(self, rt: R) -> Result<CallOutcome, CliError> {
+        let o = self.0;
+        let client = connect(&rt, &o.addr, o.connect_timeout).await?;
+        let outcome = if o.notify {
+            client.notify(o.body)?;
+            CallOutcome::default()
+        } else {
+            let mut notes = client.notifications();
+            let response = match o.timeout {
+                Some(t) => client.request_timeout(o.body, t).await,
+                None => client.request(o.body).await,
+            }?;
+            let mut notifications = Vec::new();
+            while let Some(Some(n)) = now_or_never(notes.recv()) {
+                notifications.push(n);
+            }
+            CallOutcome {
+                body: Some(response),
+                notifications,
+            }
+        };
+        // Graceful: a notification still queued goes out before the FIN.
+        match timeout_at(&rt, Instant::now() + CLOSE_WAIT, client.close()).await {
+            Some(Err(e)) if o.notify => Err(e.into()),
+            _ => Ok(outcome),
+        }
+    }
+}
+
+/// Connects within `limit`, with an error that says where to.
+pub(crate) async fn connect<R: Runtime>(
+    rt: &R,
+    addr: &str,
+    limit: Duration,
+) -> Result<Client<R>, CliError> {
+    let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
+    match timeout_at(rt, Instant::now() + limit, connecting).await {
+        Some(Ok(client)) => Ok(client),
+        Some(Err(e)) => Err(CliError::Connect {
+            addr: addr.into(),
+            reason: e.to_string(),
+        }),
+        None => Err(CliError::Connect {
+            addr: addr.into(),
+            reason: format!("timed out after {} ms", limit.as_millis()),
+        }),
+    }
+}
+
+/// Polls `f` once: its value if it is ready now.
+pub(crate) fn now_or_never<T>(f: impl Future<Output = T>) -> Option<T> {
+    let f = pin!(f);
+    match f.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}

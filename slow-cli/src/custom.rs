@@ -1,0 +1,360 @@
+//! The `custom` runtime: `slow-custom-example`'s mio event loop. It is not
+//! an async runtime, so the commands that run a client on it come here and
+//! use its own APIs: [`BlockingClient`] for calls and scenarios, the
+//! completion-queue [`ClientLoop`] for load.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use slow_custom_example::{BlockingClient, ClientLoop, Completion, ConnId};
+use slow_proto::{Config, ErrorCode, RequestError};
+
+use crate::bench::stats::error_kind;
+use crate::bench::{BenchOptions, CONNECT_TIMEOUT, Live, LoadResult, Recorder, payload};
+use crate::call::{CallOptions, CallOutcome};
+use crate::demo::{
+    BYTES, CONCURRENT, LARGE, SCENARIO_LIMIT, SCENARIOS, ScenarioResult, expect_body,
+    expect_notification,
+};
+use crate::error::CliError;
+use crate::options::ServeOptions;
+use crate::runtime::RuntimeKind;
+use crate::server::RunningServer;
+
+/// How long a graceful close may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+fn resolve(addr: &str) -> Result<SocketAddr, CliError> {
+    let not_found = |reason: String| CliError::Connect {
+        addr: addr.into(),
+        reason,
+    };
+    addr.to_socket_addrs()
+        .map_err(|e| not_found(e.to_string()))?
+        .next()
+        .ok_or_else(|| not_found("no address".into()))
+}
+
+/// A request error as the async clients report it (same words, same codes).
+fn request_error(e: RequestError) -> CliError {
+    CliError::Slow(e.into())
+}
+
+fn connect(addr: &str, limit: Duration) -> Result<BlockingClient, CliError> {
+    // The handshake timeout also bounds the TCP connect on this loop.
+    let config = Config {
+        handshake_timeout: limit,
+        ..Config::default()
+    };
+    BlockingClient::connect_with(resolve(addr)?, config).map_err(|e| CliError::Connect {
+        addr: addr.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// `slow call --runtime custom`.
+pub(crate) fn call(o: &CallOptions) -> Result<CallOutcome, CliError> {
+    let mut client = connect(&o.addr, o.connect_timeout)?;
+    if o.notify {
+        client
+            .notify(o.body.clone())
+            .map_err(|e| CliError::Slow(e.into()))?;
+        client
+            .close(CLOSE_WAIT)
+            .map_err(|e| CliError::Custom(format!("closing: {e}")))?;
+        return Ok(CallOutcome::default());
+    }
+    let body = client
+        .request(o.body.clone(), o.timeout)
+        .map_err(request_error)?;
+    let mut notifications = Vec::new();
+    while let Ok(Some(n)) = client.next_notification(Duration::ZERO) {
+        notifications.push(n);
+    }
+    let _ = client.close(CLOSE_WAIT);
+    Ok(CallOutcome {
+        body: Some(body),
+        notifications,
+    })
+}
+
+/// The demo's scenarios on the custom client.
+pub(crate) fn scenarios(addr: &str) -> Vec<ScenarioResult> {
+    let mut client = match connect(addr, SCENARIO_LIMIT) {
+        Ok(c) => c,
+        Err(e) => return vec![("connect", Err(e.to_string()))],
+    };
+    let t = Some(SCENARIO_LIMIT);
+    let mut results = Vec::new();
+    for name in SCENARIOS {
+        let outcome = match name {
+            "echo" => expect_body(client.request("hello", t), b"hello"),
+            "large-request" => {
+                let body = Bytes::from(vec![b'y'; LARGE]);
+                expect_body(client.request(body.clone(), t), &body)
+            }
+            "bytes" => expect_body(
+                client.request(format!("!bytes {BYTES}"), t),
+                &slow_interop::pattern(BYTES),
+            ),
+            "error" => match client.request("!error 300 boom", t) {
+                Err(RequestError::Server {
+                    code: ErrorCode(300),
+                    message,
+                }) if message == "boom" => Ok(()),
+                other => Err(format!("expected server error 300 \"boom\", got {other:?}")),
+            },
+            "timeout" => {
+                let start = Instant::now();
+                match client.request("!sleep 2000", Some(Duration::from_millis(50))) {
+                    Err(RequestError::TimedOut) if start.elapsed() < Duration::from_secs(1) => {
+                        Ok(())
+                    }
+                    other => Err(format!(
+                        "expected a timeout after 50 ms, got {other:?} after {:?}",
+                        start.elapsed()
+                    )),
+                }
+            }
+            "notify" => expect_body(client.request("!notify hi", t), slow_interop::NOTIFIED)
+                .and_then(|()| {
+                    expect_notification(
+                        client.next_notification(SCENARIO_LIMIT).ok().flatten(),
+                        b"hi",
+                    )
+                }),
+            "client-notify" => match client.notify("yo") {
+                Ok(()) => expect_notification(
+                    client.next_notification(SCENARIO_LIMIT).ok().flatten(),
+                    b"yo",
+                ),
+                Err(e) => Err(e.to_string()),
+            },
+            "concurrent" => concurrent(addr),
+            "close" => close(addr),
+            _ => Err(format!("unknown scenario {name}")),
+        };
+        results.push((name, outcome));
+    }
+    let _ = client.close(CLOSE_WAIT);
+    results
+}
+
+/// [`CONCURRENT`] requests at once on the completion-queue client.
+fn concurrent(addr: &str) -> Result<(), String> {
+    let mut lp = ClientLoop::new().map_err(|e| e.to_string())?;
+    let conn = lp
+        .connect(resolve(addr).map_err(|e| e.to_string())?, Config::default())
+        .map_err(|e| e.to_string())?;
+    let mut want = HashMap::new();
+    for i in 0..CONCURRENT {
+        let body = format!("concurrent {i}");
+        let id = lp
+            .request(conn, body.clone(), Some(SCENARIO_LIMIT))
+            .map_err(|e| e.to_string())?;
+        want.insert(id, body);
+    }
+    let deadline = Instant::now() + SCENARIO_LIMIT;
+    let mut ok = 0;
+    while !want.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lp.next_completion(Some(left)).map_err(|e| e.to_string())? {
+            Some(Completion::Response { id, body, .. }) => {
+                ok += usize::from(want.remove(&id).is_some_and(|w| body[..] == *w.as_bytes()));
+            }
+            Some(Completion::Failed { id, .. }) => {
+                want.remove(&id);
+            }
+            Some(Completion::Closed { error, .. }) => {
+                return Err(format!("connection closed: {error:?}"));
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let _ = lp.close(conn);
+    match ok {
+        CONCURRENT => Ok(()),
+        n => Err(format!("{n} of {CONCURRENT} concurrent requests echoed")),
+    }
+}
+
+fn close(addr: &str) -> Result<(), String> {
+    let mut own = connect(addr, SCENARIO_LIMIT).map_err(|e| e.to_string())?;
+    expect_body(
+        own.request("!close", Some(SCENARIO_LIMIT)),
+        slow_interop::CLOSING,
+    )?;
+    match own.request("after close", Some(SCENARIO_LIMIT)) {
+        Err(_) => Ok(()),
+        Ok(_) => Err("a request after `!close` was answered".into()),
+    }
+}
+
+/// `slow bench --runtime custom`: the load on one [`ClientLoop`] (the loop
+/// is single-threaded by design). Without an address, a custom server runs
+/// on a thread of its own.
+pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>) -> LoadResult {
+    let own = match addr {
+        Some(_) => None,
+        None => Some(RunningServer::start(
+            RuntimeKind::Custom,
+            "127.0.0.1:0",
+            &ServeOptions::default(),
+            None,
+        )?),
+    };
+    let target = match (&own, addr) {
+        (Some(server), _) => server.addr(),
+        (None, Some(addr)) => resolve(addr)?,
+        (None, None) => unreachable!("an address or a server of our own"),
+    };
+    let io = |e: std::io::Error| CliError::Custom(format!("event loop: {e}"));
+    let mut lp = ClientLoop::new().map_err(io)?;
+    let mut conns = Vec::with_capacity(options.connections);
+    for _ in 0..options.connections {
+        let conn = lp
+            .connect(target, Config::default())
+            .map_err(|e| CliError::Connect {
+                addr: target.to_string(),
+                reason: e.to_string(),
+            })?;
+        conns.push(conn);
+    }
+    wait_connected(&mut lp, conns.len(), target)?;
+
+    let body = payload(options.payload);
+    let started = live.start();
+    let mut load = Load {
+        lp,
+        body,
+        timeout: options.request_timeout,
+        inflight: HashMap::new(),
+        recorder: Recorder::default(),
+    };
+    for &conn in &conns {
+        for _ in 0..options.concurrency {
+            load.submit(conn, live);
+        }
+    }
+    while !load.inflight.is_empty() {
+        match load
+            .lp
+            .next_completion(Some(options.request_timeout))
+            .map_err(io)?
+        {
+            Some(completion) => load.on_completion(completion, live),
+            None => break, // nothing moved for a whole request timeout
+        }
+    }
+    let duration = started.elapsed();
+    let mut lp = load.lp;
+    for conn in conns {
+        let _ = lp.close(conn);
+    }
+    let close_by = Instant::now() + CLOSE_WAIT;
+    while lp.connections() > 0 && Instant::now() < close_by {
+        let _ = lp.next_completion(Some(close_by.saturating_duration_since(Instant::now())));
+    }
+    if let Some(server) = own {
+        server.stop()?;
+    }
+    let server = match addr {
+        Some(a) => a.to_string(),
+        None => format!("in-process {target}"),
+    };
+    Ok((server, duration, load.recorder))
+}
+
+fn wait_connected(lp: &mut ClientLoop, n: usize, target: SocketAddr) -> Result<(), CliError> {
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    let mut connected = 0;
+    while connected < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let failed = |reason: String| CliError::Connect {
+            addr: target.to_string(),
+            reason,
+        };
+        match lp
+            .next_completion(Some(left))
+            .map_err(|e| failed(e.to_string()))?
+        {
+            Some(Completion::Connected { .. }) => connected += 1,
+            Some(Completion::Closed { error, .. }) => {
+                return Err(failed(
+                    error.map_or("closed during the handshake".into(), |e| e.to_string()),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                return Err(failed(format!(
+                    "timed out after {} ms",
+                    CONNECT_TIMEOUT.as_millis()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The load's state on the one loop.
+struct Load {
+    lp: ClientLoop,
+    body: Bytes,
+    timeout: Duration,
+    inflight: HashMap<(ConnId, u32), Instant>,
+    recorder: Recorder,
+}
+
+impl Load {
+    fn submit(&mut self, conn: ConnId, live: &Live) {
+        if !live.claim() {
+            return;
+        }
+        match self.lp.request(conn, self.body.clone(), Some(self.timeout)) {
+            Ok(id) => {
+                self.inflight.insert((conn, id), Instant::now());
+            }
+            Err(e) => {
+                self.recorder.error(format!("refused: {e}"));
+                live.finish(false);
+            }
+        }
+    }
+
+    fn on_completion(&mut self, completion: Completion, live: &Live) {
+        match completion {
+            Completion::Response { conn, id, body } => {
+                let Some(start) = self.inflight.remove(&(conn, id)) else {
+                    return;
+                };
+                let ok = body == self.body;
+                if ok {
+                    self.recorder.ok(start.elapsed());
+                } else {
+                    self.recorder.error("wrong echo".into());
+                }
+                live.finish(ok);
+                self.submit(conn, live);
+            }
+            Completion::Failed { conn, id, error } => {
+                if self.inflight.remove(&(conn, id)).is_none() {
+                    return;
+                }
+                let closed = matches!(
+                    error,
+                    RequestError::Connection(_) | RequestError::NotProcessed
+                );
+                self.recorder.error(error_kind(&error.into()));
+                live.finish(false);
+                if !closed {
+                    self.submit(conn, live);
+                }
+            }
+            _ => {}
+        }
+    }
+}

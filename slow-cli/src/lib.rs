@@ -1,0 +1,31 @@
+//! The `slow` command-line tool, as a library: every subcommand's work
+//! lives here so that tests run it in-process, and `main.rs` only parses
+//! arguments and prints.
+//!
+//! - [`server`]: the INTEROP service on any runtime (`slow serve`).
+//! - [`call`]: one request or notification (`slow call`).
+//! - [`bench`]: a load generator with an HDR latency histogram (`slow bench`).
+//! - [`conformance`]: the project's own checks of PROTOCOL.md and
+//!   INTEROP.md against any server, over raw TCP (`slow conformance`).
+//! - [`demo`]: every runtime's client against every runtime's server
+//!   (`slow demo`).
+//!
+//! [`runtime`] builds the runtime a command asked for; `custom` (private)
+//! adapts the hand-written mio loop, which has its own client APIs.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod call;
+pub mod conformance;
+mod custom;
+pub mod demo;
+pub mod error;
+pub mod options;
+pub mod runtime;
+pub mod server;
+pub mod trigger;
+
+pub use error::CliError;
+pub use options::ServeOptions;
+pub use runtime::RuntimeKind;

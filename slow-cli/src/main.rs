@@ -1,0 +1,353 @@
+//! `slow`: serve, call, benchmark, check and demo SLOW on every runtime.
+//! Argument parsing and printing only; the work is in the library.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use slow_cli::bench::{self, BenchOptions, Limit};
+use slow_cli::call::{self, CallOptions};
+use slow_cli::conformance::{self, Hints, Target};
+use slow_cli::demo::{self, Throughput};
+use slow_cli::server::RunningServer;
+use slow_cli::{CliError, RuntimeKind, ServeOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "slow",
+    version,
+    about = "SLOW/1 on tokio, async-std, smol and a hand-written event loop"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the INTEROP test service until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Send one request (or notification) and print the answer.
+    Call(CallArgs),
+    /// Generate echo load and report throughput and latency.
+    Bench(BenchArgs),
+    /// Check a server against PROTOCOL.md and INTEROP.md over raw TCP.
+    Conformance(ConformanceArgs),
+    /// Run every runtime's client against every runtime's server.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The runtime to serve on.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    runtime: RuntimeKind,
+    /// Where to listen (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    addr: String,
+    /// Worker threads (1: single-threaded); default: the runtime's own.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    #[command(flatten)]
+    options: ServeOptions,
+}
+
+#[derive(Args)]
+struct CallArgs {
+    /// The server, HOST:PORT.
+    addr: String,
+    /// The request body; `-` reads it from standard input.
+    body: String,
+    /// Request timeout (sent to the server as DEADLINE).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u32>,
+    /// How long connecting may take.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    connect_timeout_ms: u64,
+    /// Send a notification instead of a request.
+    #[arg(long)]
+    notify: bool,
+    /// The client's runtime.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    runtime: RuntimeKind,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server, HOST:PORT; without it, an INTEROP server runs in this
+    /// process on the same runtime.
+    addr: Option<String>,
+    /// The client's (and own server's) runtime.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    runtime: RuntimeKind,
+    /// Connections to open.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// Requests in flight on each connection.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: u32,
+    /// Request body size in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64)]
+    payload: usize,
+    /// Run this many seconds (default 5).
+    #[arg(long, value_name = "S", conflicts_with = "requests", value_parser = seconds)]
+    duration: Option<Duration>,
+    /// Send this many requests in total instead.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Print one JSON object instead of the text report.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads (1: single-threaded runtime).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Each request's timeout.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+#[derive(Args)]
+struct ConformanceArgs {
+    /// The server under test, HOST:PORT.
+    #[arg(required_unless_present = "list")]
+    addr: Option<String>,
+    /// Run only these checks or groups (comma-separated).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    only: Vec<String>,
+    /// List the checks and exit.
+    #[arg(long)]
+    list: bool,
+    /// The server's --handshake-timeout-ms (enables handshake-timeout).
+    #[arg(long, value_name = "MS")]
+    handshake_timeout_ms: Option<u64>,
+    /// The server's --keepalive-interval-ms (with --keepalive-timeout-ms, enables keepalive).
+    #[arg(long, value_name = "MS", requires = "keepalive_timeout_ms")]
+    keepalive_interval_ms: Option<u64>,
+    /// The server's --keepalive-timeout-ms.
+    #[arg(long, value_name = "MS", requires = "keepalive_interval_ms")]
+    keepalive_timeout_ms: Option<u64>,
+    /// The server's --max-connections (enables connection-limit).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Runtimes to include (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = RuntimeKind::ALL)]
+    runtimes: Vec<RuntimeKind>,
+    /// Length of each throughput run.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    throughput_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    configure_async_std(&cli.command);
+    let result = match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Call(a) => run_call(a),
+        Command::Bench(a) => run_bench(a),
+        Command::Conformance(a) => run_conformance(a),
+        Command::Demo(a) => run_demo(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("slow: {e}");
+            // Like clap's own: a command line that makes no sense is 2.
+            if matches!(e, CliError::Usage(_)) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
+/// async-std sizes its global runtime from ASYNC_STD_THREAD_COUNT on first
+/// use and offers no other way; so it is set here, first thing, while this
+/// is the only thread.
+fn configure_async_std(command: &Command) {
+    let threads = match command {
+        Command::Bench(a) if a.runtime == RuntimeKind::AsyncStd => a.threads,
+        Command::Serve(a) if a.runtime == RuntimeKind::AsyncStd => a.threads,
+        _ => None,
+    };
+    if let Some(n) = threads {
+        // SAFETY: no other thread exists yet (main has only parsed
+        // arguments), so nothing can read the environment concurrently.
+        unsafe { std::env::set_var("ASYNC_STD_THREAD_COUNT", n.to_string()) };
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
+    // Registered before the address is announced: a supervisor may signal
+    // as soon as it reads the line.
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(CliError::io("registering signal handlers"))?;
+    let mut server =
+        RunningServer::start(a.runtime, &a.addr, &a.options, a.threads.map(usize::from))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {}", server.addr())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::io("writing to stdout"))?;
+    drop(stdout);
+    let stop = server.stopper();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut received = signals.forever();
+            if received.next().is_some() {
+                eprintln!("slow: shutting down (again to exit at once)");
+                stop();
+            }
+            if received.next().is_some() {
+                std::process::exit(130);
+            }
+        })
+        .map_err(CliError::io("starting the signal thread"))?;
+    server.join()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
+    let body = if a.body == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(CliError::io("reading the body from stdin"))?;
+        Bytes::from(buf)
+    } else {
+        Bytes::from(a.body)
+    };
+    let options = CallOptions {
+        addr: a.addr,
+        body,
+        timeout: a.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+        connect_timeout: Duration::from_millis(a.connect_timeout_ms),
+        notify: a.notify,
+    };
+    let outcome = call::call(a.runtime, &options)?;
+    for n in &outcome.notifications {
+        eprintln!("notification: {}", String::from_utf8_lossy(n));
+    }
+    if let Some(body) = outcome.body {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&body)
+            .and_then(|()| stdout.flush())
+            .map_err(CliError::io("writing to stdout"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
+    let limit = match (a.requests, a.duration) {
+        (Some(n), _) => Limit::Requests(n),
+        (None, Some(d)) => Limit::Duration(d),
+        (None, None) => Limit::Duration(Duration::from_secs(5)),
+    };
+    let options = BenchOptions {
+        connections: a.connections as usize,
+        concurrency: a.concurrency as usize,
+        payload: a.payload,
+        limit,
+        threads: a.threads.map(usize::from),
+        request_timeout: Duration::from_millis(a.timeout_ms),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = bench::run(a.runtime, a.addr.as_deref(), &options)?;
+    let text = if a.json {
+        format!("{}\n", report.to_json())
+    } else {
+        report.to_text()
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::io("writing to stdout"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
+    let checks = conformance::select(&a.only).map_err(CliError::Usage)?;
+    if a.list {
+        for c in checks {
+            println!("{:<34} {}", c.name, c.about);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let addr = a.addr.unwrap_or_default();
+    let target = Target {
+        addr: resolve(&addr)?,
+        hints: Hints {
+            handshake_timeout: a.handshake_timeout_ms.map(Duration::from_millis),
+            keepalive: a
+                .keepalive_interval_ms
+                .zip(a.keepalive_timeout_ms)
+                .map(|(i, t)| (Duration::from_millis(i), Duration::from_millis(t))),
+            max_connections: a.max_connections,
+        },
+    };
+    // One line for a server that is not there, rather than every check failing.
+    std::net::TcpStream::connect_timeout(&target.addr, Duration::from_secs(5)).map_err(|e| {
+        CliError::Connect {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    let summary = conformance::run(&target, &checks, &mut std::io::stdout().lock())
+        .map_err(CliError::io("writing to stdout"))?;
+    Ok(if summary.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, CliError> {
+    let failed = |reason: String| CliError::Connect {
+        addr: addr.into(),
+        reason,
+    };
+    addr.to_socket_addrs()
+        .map_err(|e| failed(e.to_string()))?
+        .next()
+        .ok_or_else(|| failed("no address".into()))
+}
+
+fn run_demo(a: DemoArgs) -> Result<ExitCode, CliError> {
+    let start = Instant::now();
+    let throughput = Throughput {
+        duration: Duration::from_millis(a.throughput_ms),
+        ..Throughput::default()
+    };
+    let cells = demo::run(&a.runtimes, throughput)?;
+    print!("{}", demo::render(&a.runtimes, &cells));
+    let passed = cells.iter().filter(|c| c.passed()).count();
+    println!(
+        "\n{passed} of {} cells passed in {:.1} s",
+        cells.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(if passed == cells.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,210 @@
+//! An INTEROP server of any runtime, running in this process on its own
+//! thread: what `slow serve` runs, and what `demo` and the tests start.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use slow_driver::interop::InteropService;
+use slow_driver::runtime::Runtime;
+use slow_driver::{Config, Server};
+
+use crate::error::CliError;
+use crate::options::ServeOptions;
+use crate::runtime::{self, Job, RuntimeKind};
+use crate::trigger::Trigger;
+
+/// How long [`RunningServer::start`] waits for the server to bind.
+const BIND_WAIT: Duration = Duration::from_secs(10);
+
+/// A server serving the INTEROP service until [`stop`](RunningServer::stop).
+pub struct RunningServer {
+    addr: SocketAddr,
+    runtime: RuntimeKind,
+    stop: Stop,
+    thread: Option<JoinHandle<Result<(), CliError>>>,
+}
+
+/// How to ask the server's thread to shut down gracefully.
+enum Stop {
+    Async(Trigger),
+    Custom(slow_custom_example::ShutdownHandle),
+}
+
+impl RunningServer {
+    /// Binds `addr` on runtime `kind` (with `threads` worker threads, `None`
+    /// for the runtime's default) and serves on a new thread. Returns once
+    /// the listener is bound, so [`addr`](RunningServer::addr) is ready to
+    /// connect to.
+    pub fn start(
+        kind: RuntimeKind,
+        addr: &str,
+        options: &ServeOptions,
+        threads: Option<usize>,
+    ) -> Result<RunningServer, CliError> {
+        match kind {
+            RuntimeKind::Custom => start_custom(addr, options),
+            _ => start_async(kind, addr, options, threads),
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The runtime it runs on.
+    pub fn runtime(&self) -> RuntimeKind {
+        self.runtime
+    }
+
+    /// A handle that starts the graceful shutdown from any thread.
+    pub fn stopper(&self) -> impl Fn() + Send + 'static {
+        let stop = match &self.stop {
+            Stop::Async(t) => Stop::Async(t.clone()),
+            Stop::Custom(h) => Stop::Custom(h.clone()),
+        };
+        move || match &stop {
+            Stop::Async(t) => t.fire(),
+            // An error means the loop could not be woken; it still sees the
+            // request at its next wake-up (its drain timers bound that).
+            Stop::Custom(h) => drop(h.shutdown()),
+        }
+    }
+
+    /// Shuts down gracefully (GOAWAY SHUTTING_DOWN to every connection,
+    /// drain) and waits for the server thread to finish.
+    pub fn stop(mut self) -> Result<(), CliError> {
+        (self.stopper())();
+        self.join()
+    }
+
+    /// Waits for the server thread (after a stop from elsewhere).
+    pub fn join(&mut self) -> Result<(), CliError> {
+        match self.thread.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(CliError::Setup(format!(
+                "the {} server thread panicked",
+                self.runtime
+            ))),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            (self.stopper())();
+            let _ = self.join();
+        }
+    }
+}
+
+fn start_async(
+    kind: RuntimeKind,
+    addr: &str,
+    options: &ServeOptions,
+    threads: Option<usize>,
+) -> Result<RunningServer, CliError> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let stop = Trigger::new();
+    let job = ServeJob {
+        addr: addr.to_owned(),
+        config: options.config(),
+        max_connections: options.max_connections,
+        stop: stop.clone(),
+        ready: ready_tx,
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("slow-{kind}-server"))
+        .spawn(move || runtime::block_on(kind, threads, job)?)
+        .map_err(CliError::io("starting the server thread"))?;
+    match ready_rx.recv_timeout(BIND_WAIT) {
+        Ok(Ok(addr)) => Ok(RunningServer {
+            addr,
+            runtime: kind,
+            stop: Stop::Async(stop),
+            thread: Some(thread),
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        // The thread ended without a word: its result says why.
+        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
+            Ok(Err(e)) => Err(e),
+            _ => Err(CliError::Setup(format!("the {kind} server did not start"))),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            stop.fire();
+            Err(CliError::Setup(format!(
+                "the {kind} server did not bind within {BIND_WAIT:?}"
+            )))
+        }
+    }
+}
+
+/// Binds, reports the address (or the failure), then serves until `stop`.
+struct ServeJob {
+    addr: String,
+    config: Config,
+    max_connections: usize,
+    stop: Trigger,
+    ready: mpsc::Sender<Result<SocketAddr, CliError>>,
+}
+
+impl Job for ServeJob {
+    type Output = Result<(), CliError>;
+
+    async fn run<R: Runtime>(self, runtime: R) -> Result<(), CliError> {
+        let bound = Server::<R>::bind_on(runtime.clone(), &self.addr, self.config).await;
+        let server = match bound.and_then(|s| Ok((s.local_addr()?, s))) {
+            Ok((addr, server)) => {
+                let _ = self.ready.send(Ok(addr));
+                server.max_connections(self.max_connections)
+            }
+            Err(e) => {
+                let _ = self.ready.send(Err(bind_error(&self.addr, e)));
+                return Ok(());
+            }
+        };
+        let service = InteropService::new(runtime);
+        server
+            .serve_with_shutdown(service, self.stop.wait())
+            .await?;
+        Ok(())
+    }
+}
+
+fn bind_error(addr: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Setup(format!("cannot listen on {addr}: {e}"))
+}
+
+fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, CliError> {
+    let resolved = addr
+        .to_socket_addrs()
+        .map_err(|e| bind_error(addr, e))?
+        .next()
+        .ok_or_else(|| bind_error(addr, "no address"))?;
+    let mut server = slow_custom_example::Server::bind(resolved, options.config())
+        .map_err(|e| bind_error(addr, e))?;
+    server.set_max_connections(options.max_connections);
+    let local = server.local_addr();
+    let handle = server.shutdown_handle();
+    let thread = std::thread::Builder::new()
+        .name("slow-custom-server".into())
+        .spawn(move || {
+            server
+                .run()
+                .map_err(|e| CliError::Custom(format!("custom server: {e}")))
+        })
+        .map_err(CliError::io("starting the server thread"))?;
+    Ok(RunningServer {
+        addr: local,
+        runtime: RuntimeKind::Custom,
+        stop: Stop::Custom(handle),
+        thread: Some(thread),
+    })
+}

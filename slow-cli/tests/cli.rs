@@ -1,0 +1,248 @@
+//! The built `slow` binary, driven as a user would: serve in the
+//! background, call, bench, conformance, SIGTERM; and the error paths.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SLOW: &str = env!("CARGO_BIN_EXE_slow");
+
+fn slow(args: &[&str]) -> Output {
+    Command::new(SLOW)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("slow runs")
+}
+
+/// `slow serve` in the background, with the address it announced.
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(runtime: &str) -> Serve {
+        let mut child = Command::new(SLOW)
+            .args([
+                "serve",
+                "--runtime",
+                runtime,
+                "--addr",
+                "127.0.0.1:0",
+                "--drain-timeout-ms",
+                "2000",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("slow serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_owned();
+        Serve { child, addr }
+    }
+
+    /// SIGTERM, then the exit status within `limit`.
+    fn terminate(mut self, limit: Duration) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let mut err = String::new();
+                let _ = self
+                    .child
+                    .stderr
+                    .take()
+                    .map(|mut e| e.read_to_string(&mut err));
+                return (status.code(), err);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not exit within {limit:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn serve_call_bench_conformance_then_sigterm() {
+    let server = Serve::start("smol");
+    let addr = server.addr.clone();
+
+    let out = slow(&["call", &addr, "hello there", "--runtime", "async-std"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"hello there");
+
+    let out = slow(&["call", &addr, "!error 300 it broke"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("0x012C") && err.contains("it broke"), "{err}");
+
+    let out = slow(&[
+        "call",
+        &addr,
+        "!sleep 2000",
+        "--timeout-ms",
+        "50",
+        "--runtime",
+        "custom",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("timed out"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = slow(&[
+        "bench",
+        &addr,
+        "--duration",
+        "1",
+        "--json",
+        "--connections",
+        "2",
+        "--concurrency",
+        "8",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for key in [
+        "runtime",
+        "connections",
+        "concurrency",
+        "payload",
+        "requests",
+        "errors",
+        "duration_s",
+        "requests_per_sec",
+        "mb_per_sec",
+        "p50_us",
+        "p90_us",
+        "p99_us",
+        "p999_us",
+        "max_us",
+    ] {
+        assert!(json.get(key).is_some(), "no {key} in {json}");
+    }
+    assert_eq!(json["runtime"], "tokio");
+    assert_eq!(json["connections"], 2);
+    assert_eq!(json["errors"], 0, "{json}");
+    assert!(json["requests"].as_u64().unwrap_or(0) > 0, "{json}");
+    assert!(json["p50_us"].as_u64() <= json["p99_us"].as_u64());
+
+    let out = slow(&[
+        "conformance",
+        &addr,
+        "--only",
+        "handshake,framing,service,close-command",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains(" passed, 0 failed")),
+        "{report}"
+    );
+    assert!(report.lines().any(|l| l == "PASS service-ping"), "{report}");
+
+    let (code, stderr) = server.terminate(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+}
+
+#[test]
+fn bench_without_an_address_serves_itself() {
+    let out = slow(&[
+        "bench",
+        "--runtime",
+        "tokio",
+        "--threads",
+        "1",
+        "--requests",
+        "2000",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["requests"], 2000);
+    assert_eq!(json["threads"], 1);
+    // stderr is not a terminal here: no progress bar.
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    for args in [
+        &["frobnicate"][..],
+        &["serve", "--runtime", "nope"],
+        &["serve", "--max-frame-size", "5"],
+        &["call", "127.0.0.1:1"],
+        &["bench", "--duration", "0"],
+        &["bench", "--duration", "1", "--requests", "5"],
+        &["conformance"],
+        &["conformance", "127.0.0.1:1", "--only", "no-such-check"],
+    ] {
+        let out = slow(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?}: no message");
+    }
+}
+
+#[test]
+fn a_closed_port_is_one_line_of_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    for runtime in ["tokio", "async-std", "smol", "custom"] {
+        let out = slow(&["call", &addr, "hi", "--runtime", runtime]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{runtime}: {err}");
+        assert_eq!(err.lines().count(), 1, "{runtime}: {err}");
+        assert!(
+            err.contains("cannot connect") && !err.contains("panicked"),
+            "{runtime}: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = slow(&["conformance", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+}
