@@ -78,9 +78,17 @@ impl Instant {
     /// origin map to the origin.
     ///
     /// ```
-    /// let origin = std::time::Instant::now();
-    /// let later = origin + std::time::Duration::from_millis(7);
-    /// assert_eq!(slow_proto::Instant::from_std(origin, later).as_millis(), 7);
+    /// /// An adapter picks its origin once, when the connection starts, and
+    /// /// converts every reading of its own clock against it.
+    /// fn core_time(origin: std::time::Instant, t: std::time::Instant) -> slow_proto::Instant {
+    ///     slow_proto::Instant::from_std(origin, t)
+    /// }
+    ///
+    /// fn check(origin: std::time::Instant) {
+    ///     let later = origin + std::time::Duration::from_millis(7);
+    ///     assert_eq!(core_time(origin, later).as_millis(), 7);
+    ///     assert_eq!(core_time(later, origin), slow_proto::Instant::ZERO);
+    /// }
     /// ```
     #[cfg(feature = "std")]
     pub fn from_std(origin: std::time::Instant, t: std::time::Instant) -> Instant {
