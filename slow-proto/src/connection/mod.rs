@@ -11,7 +11,7 @@
 //!    once the TCP connection is established. A client queues its HELLO at
 //!    once.
 //! 2. **Read** when [`wants_read`](Connection::wants_read) is true: read into
-//!    [`recv_buffer`](Connection::recv_buffer) (a `BytesMut`, e.g. tokio's
+//!    [`recv_buffer`](Connection::recv_buffer) (a `BytesMut`, e.g. an async runtime's
 //!    `read_buf`) and call [`handle_input`](Connection::handle_input), or read
 //!    into [`recv_space`](Connection::recv_space) (a `&mut [u8]`) and call
 //!    [`recv_commit`](Connection::recv_commit). At end of stream call
@@ -365,7 +365,7 @@ impl Connection {
     // ---- input ---------------------------------------------------------
 
     /// The receive buffer, with at least `read_chunk` bytes of spare
-    /// capacity. Append received bytes to it (e.g. tokio's `read_buf`), then
+    /// capacity. Append received bytes to it (e.g. with a `read_buf`-style call), then
     /// call [`handle_input`](Connection::handle_input). Frame payloads are
     /// handed out as slices of this buffer, without copying.
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
