@@ -11,10 +11,7 @@ use std::time::Instant;
 use async_std::io::{Read, Write};
 use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use bytes::BytesMut;
-use slow_driver::runtime::{Listener, Runtime, Stream, Task, Timer, read_into};
-
-/// How many bytes a read asks for at most.
-const READ_WINDOW: usize = 16 * 1024;
+use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Task, Timer};
 
 /// async-std's global runtime.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,7 +33,7 @@ impl Runtime for AsyncStd {
     async fn connect(&self, addr: SocketAddr) -> io::Result<AsyncStdStream> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(AsyncStdStream(stream))
+        Ok(AsyncStdStream::new(stream))
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<AsyncStdListener> {
@@ -66,7 +63,19 @@ fn sleep_until(deadline: Instant) -> Sleep {
 }
 
 /// An async-std TCP stream.
-pub struct AsyncStdStream(pub TcpStream);
+pub struct AsyncStdStream {
+    io: TcpStream,
+    window: ReadWindow,
+}
+
+impl AsyncStdStream {
+    fn new(io: TcpStream) -> Self {
+        AsyncStdStream {
+            io,
+            window: ReadWindow::default(),
+        }
+    }
+}
 
 impl Stream for AsyncStdStream {
     fn poll_read_buf(
@@ -74,11 +83,8 @@ impl Stream for AsyncStdStream {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        let window = buf
-            .capacity()
-            .saturating_sub(buf.len())
-            .clamp(1, READ_WINDOW);
-        read_into(buf, window, |dst| Pin::new(&mut self.0).poll_read(cx, dst))
+        let io = &mut self.io;
+        self.window.read(buf, |dst| Pin::new(io).poll_read(cx, dst))
     }
 
     fn poll_write_vectored(
@@ -86,15 +92,15 @@ impl Stream for AsyncStdStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        Pin::new(&mut self.io).poll_close(cx)
     }
 
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
+        self.io.peer_addr()
     }
 }
 
@@ -123,7 +129,7 @@ impl Listener for AsyncStdListener {
         self.accepting = None;
         let (stream, addr) = result?;
         stream.set_nodelay(true)?;
-        Poll::Ready(Ok((AsyncStdStream(stream), addr)))
+        Poll::Ready(Ok((AsyncStdStream::new(stream), addr)))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -4,7 +4,7 @@
 //!
 //! - [`server`]: the INTEROP service on any runtime (`slow serve`).
 //! - [`call`]: one request or notification (`slow call`).
-//! - [`bench`]: a load generator with an HDR latency histogram (`slow bench`).
+//! - [`bench`](mod@bench): a load generator with an HDR latency histogram (`slow bench`).
 //! - [`conformance`]: the project's own checks of PROTOCOL.md and
 //!   INTEROP.md against any server, over raw TCP (`slow conformance`).
 //! - [`demo`]: every runtime's client against every runtime's server

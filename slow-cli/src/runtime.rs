@@ -4,7 +4,7 @@
 //! work itself is written once as a [`Job`] and [`block_on`] builds the
 //! chosen runtime, with the chosen number of threads, and runs it there.
 //! The custom mio event loop is not an async runtime; commands route it to
-//! [`crate::custom`] instead.
+//! `crate::custom` instead.
 
 use std::fmt;
 use std::future::{Future, poll_fn};

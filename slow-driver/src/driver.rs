@@ -38,6 +38,9 @@ pub(crate) struct Driver<R: Runtime, D> {
     /// When the core closed; output still pending after the drain timeout
     /// (a peer that never reads) is given up.
     closed_at: Option<std::time::Instant>,
+    /// The timer fired since timers were last handled. (Request deadlines
+    /// due before input are expired by the core itself on input.)
+    timer_fired: bool,
     dispatch: D,
 }
 
@@ -51,6 +54,7 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
             armed: None,
             broken: false,
             closed_at: None,
+            timer_fired: false,
             dispatch,
         }
     }
@@ -149,11 +153,15 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
             .is_some_and(|t| t.poll_expired(cx).is_ready());
         if fired {
             self.armed = None;
+            self.timer_fired = true;
         }
         fired
     }
 
     fn fire_timers(&mut self, st: &mut State) {
+        if !std::mem::take(&mut self.timer_fired) {
+            return;
+        }
         let now = st.now();
         if st.conn.poll_timeout().is_some_and(|t| t <= now) {
             st.conn.handle_timeout(now);

@@ -79,21 +79,46 @@ pub trait Timer: Send + Unpin + 'static {
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-/// Reads from a `&mut [u8]`-style reader into `buf`'s spare capacity, for
-/// runtimes whose streams implement `futures_io::AsyncRead`-like reads. The
-/// window is zeroed first (safe code cannot read into uninitialised memory).
-pub fn read_into(
-    buf: &mut BytesMut,
-    window: usize,
-    read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
-) -> Poll<io::Result<usize>> {
-    let len = buf.len();
-    buf.resize(len + window, 0);
-    let result = read(&mut buf[len..]);
-    let n = match &result {
-        Poll::Ready(Ok(n)) => (*n).min(window),
-        _ => 0,
-    };
-    buf.truncate(len + n);
-    result
+/// Reads into a `BytesMut` for streams whose reads take a `&mut [u8]`
+/// (futures-io style). Safe code cannot read into uninitialised memory, so
+/// the window is zeroed before each read; it adapts to what reads return
+/// (doubling when a read fills it, down to what the last read needed), so a
+/// connection of small messages zeroes hundreds of bytes a read, not 16 KiB.
+#[derive(Debug, Clone)]
+pub struct ReadWindow {
+    size: usize,
+}
+
+impl ReadWindow {
+    /// The smallest window offered.
+    pub const MIN: usize = 512;
+    /// The largest window offered.
+    pub const MAX: usize = 16 * 1024;
+
+    /// Appends what `read` reads to `buf`.
+    pub fn read(
+        &mut self,
+        buf: &mut BytesMut,
+        read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let window = self.size;
+        let len = buf.len();
+        buf.resize(len + window, 0);
+        let result = read(&mut buf[len..]);
+        let n = match &result {
+            Poll::Ready(Ok(n)) => (*n).min(window),
+            _ => 0,
+        };
+        buf.truncate(len + n);
+        if let Poll::Ready(Ok(_)) = result {
+            self.size = if n == window { window * 2 } else { n * 2 }.clamp(Self::MIN, Self::MAX);
+        }
+        result
+    }
+}
+
+impl Default for ReadWindow {
+    fn default() -> Self {
+        ReadWindow { size: Self::MIN }
+    }
 }

@@ -33,13 +33,13 @@ pub(crate) struct State {
     /// Set once the driver task has finished.
     pub(crate) driver_done: bool,
     /// Client: callers waiting for their request's outcome.
-    waiters: HashMap<RequestId, Waiter>,
+    waiters: IdMap<Waiter>,
     /// Notifications for the application (client: `None` until someone
     /// subscribes; server: waiting for the handler).
     pub(crate) notifications: Option<VecDeque<Bytes>>,
     notification_waker: Option<Waker>,
     /// Server: running handlers, stopped when their request is abandoned.
-    pub(crate) handlers: HashMap<RequestId, AbortHandle>,
+    pub(crate) handlers: IdMap<AbortHandle>,
     /// Server: a task is draining `notifications` into the handler.
     pub(crate) notification_task: bool,
 }
@@ -60,10 +60,10 @@ impl Shared {
                 watchers: Vec::new(),
                 closed: None,
                 driver_done: false,
-                waiters: HashMap::new(),
+                waiters: IdMap::default(),
                 notifications: None,
                 notification_waker: None,
-                handlers: HashMap::new(),
+                handlers: IdMap::default(),
                 notification_task: false,
             }),
         })
@@ -257,5 +257,29 @@ impl AbortHandle {
         } else {
             Poll::Pending
         }
+    }
+}
+
+/// A map keyed by request id. Ids are chosen by the client, one after the
+/// other, and each map is bounded by MAX_CONCURRENT_REQUESTS, so a
+/// multiplicative hash serves (SipHash cost 4x the rest of a lookup).
+pub(crate) type IdMap<V> = HashMap<RequestId, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

@@ -9,12 +9,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use slow_driver::runtime::{Listener, Runtime, Stream, Task, Timer, read_into};
+use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Task, Timer};
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::{Async, Executor};
-
-/// How many bytes a read asks for at most.
-const READ_WINDOW: usize = 16 * 1024;
 
 /// Where SLOW's tasks run: smol's global executor, or one of yours.
 #[derive(Clone, Default)]
@@ -52,7 +49,7 @@ impl Runtime for Smol {
     async fn connect(&self, addr: SocketAddr) -> io::Result<SmolStream> {
         let stream = Async::<TcpStream>::connect(addr).await?;
         stream.get_ref().set_nodelay(true)?;
-        Ok(SmolStream(stream))
+        Ok(SmolStream::new(stream))
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<SmolListener> {
@@ -72,7 +69,19 @@ impl Runtime for Smol {
 }
 
 /// An async-io TCP stream.
-pub struct SmolStream(pub Async<TcpStream>);
+pub struct SmolStream {
+    io: Async<TcpStream>,
+    window: ReadWindow,
+}
+
+impl SmolStream {
+    fn new(io: Async<TcpStream>) -> Self {
+        SmolStream {
+            io,
+            window: ReadWindow::default(),
+        }
+    }
+}
 
 impl Stream for SmolStream {
     fn poll_read_buf(
@@ -80,11 +89,10 @@ impl Stream for SmolStream {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        let window = buf
-            .capacity()
-            .saturating_sub(buf.len())
-            .clamp(1, READ_WINDOW);
-        read_into(buf, window, |dst| Pin::new(&mut self.0).poll_read(cx, dst))
+        // Wait for readiness first: nothing is zeroed for a read that would block.
+        ready!(self.io.poll_readable(cx))?;
+        let io = &mut self.io;
+        self.window.read(buf, |dst| Pin::new(io).poll_read(cx, dst))
     }
 
     fn poll_write_vectored(
@@ -92,15 +100,15 @@ impl Stream for SmolStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        Pin::new(&mut self.io).poll_close(cx)
     }
 
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().peer_addr()
+        self.io.get_ref().peer_addr()
     }
 }
 
@@ -115,7 +123,7 @@ impl Listener for SmolListener {
             match self.0.get_ref().accept() {
                 Ok((stream, addr)) => {
                     stream.set_nodelay(true)?;
-                    return Poll::Ready(Ok((SmolStream(Async::new(stream)?), addr)));
+                    return Poll::Ready(Ok((SmolStream::new(Async::new(stream)?), addr)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.0.poll_readable(cx))?;

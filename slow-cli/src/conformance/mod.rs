@@ -1,7 +1,7 @@
 //! The project's own conformance checks: PROTOCOL.md and INTEROP.md,
 //! checked against any SLOW server over raw TCP.
 //!
-//! Each check opens its own connections with [`wire::Peer`] (our frame
+//! Each check opens its own connections with `wire::Peer` (our frame
 //! codec over blocking `std::net`, not our client), so the server is judged
 //! by the bytes it sends. Every read has a timeout and every check runs
 //! under a hard time limit, so a server that hangs fails instead of
@@ -200,7 +200,7 @@ pub fn run(target: &Target, checks: &[Check], out: &mut impl Write) -> std::io::
     Ok(summary)
 }
 
-/// Runs one check on its own thread under [`CHECK_LIMIT`]. A check that
+/// Runs one check on its own thread under `CHECK_LIMIT`. A check that
 /// overruns is reported failed and left to finish on its own (its socket
 /// timeouts end it).
 pub fn run_one(target: &Target, check: &Check) -> Verdict {
