@@ -1,0 +1,95 @@
+//! The SLOW wire format written by hand for one runtime, without
+//! `slow-proto`: what a user who only needed tokio (or only smol) would
+//! write, and what the adapters are measured against.
+//!
+//! Both baselines speak enough of SLOW/1 for the benchmarks: the HELLO /
+//! WELCOME handshake (magic and version, no settings), REQUEST and RESPONSE
+//! frames of at most 64 KiB (no MORE, no DEADLINE), request ids from 1, and
+//! on the client a `HashMap` of pending one-shot channels keyed by id. The
+//! server answers every request with its body, from a task spawned per
+//! request (as the SLOW server runs one handler task per request). Each
+//! connection has a writer task fed by a channel, which writes through a
+//! `BufWriter` and flushes once the channel is empty, and a reader loop
+//! that reads into a `BytesMut` and hands out frame payloads as `Bytes`
+//! slices of it. No keepalive, no timeouts, no back-pressure, no graceful
+//! close: everything SLOW does beyond this is what the comparison charges
+//! to the abstraction.
+
+use std::io;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+pub mod smol;
+pub mod tokio;
+
+/// Frame header length.
+pub const HEADER_LEN: usize = 10;
+/// Frame types used here.
+pub const HELLO: u8 = 0x01;
+/// The server's handshake answer.
+pub const WELCOME: u8 = 0x02;
+/// A request body.
+pub const REQUEST: u8 = 0x03;
+/// A response body.
+pub const RESPONSE: u8 = 0x04;
+/// The default MAX_FRAME_SIZE, which both sides keep.
+pub const MAX_FRAME: usize = 65_536;
+/// HELLO and WELCOME payload: magic and version 1, no settings.
+pub const HANDSHAKE: &[u8] = b"SLOW\x01";
+/// How much room a read asks for.
+pub const READ_CHUNK: usize = 8 * 1024;
+/// The writer's buffer (the `BufWriter` default; larger writes bypass it).
+pub const WRITE_BUFFER: usize = 8 * 1024;
+
+/// A frame header.
+pub fn header(ty: u8, id: u32, len: usize) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    h[4] = ty;
+    h[6..].copy_from_slice(&id.to_be_bytes());
+    h
+}
+
+/// One frame, as read.
+pub struct Frame {
+    /// Its type.
+    pub ty: u8,
+    /// Its id.
+    pub id: u32,
+    /// Its payload, a slice of the read buffer.
+    pub payload: Bytes,
+}
+
+/// Takes one whole frame off the front of `buf`, if one is there.
+pub fn take_frame(buf: &mut BytesMut) -> io::Result<Option<Frame>> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    if buf.len() < HEADER_LEN + len {
+        buf.reserve(HEADER_LEN + len - buf.len());
+        return Ok(None);
+    }
+    let ty = buf[4];
+    let id = u32::from_be_bytes([buf[6], buf[7], buf[8], buf[9]]);
+    let mut payload = buf.split_to(HEADER_LEN + len).freeze();
+    payload.advance(HEADER_LEN);
+    Ok(Some(Frame { ty, id, payload }))
+}
+
+fn check_handshake(frame: Option<Frame>, ty: u8) -> io::Result<()> {
+    match frame {
+        Some(f) if f.ty == ty && f.payload.starts_with(HANDSHAKE) => Ok(()),
+        _ => Err(io::Error::new(io::ErrorKind::InvalidData, "bad handshake")),
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed")
+}
