@@ -7,11 +7,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::BytesMut;
 use slow_proto::Event;
 
 use crate::runtime::{Runtime, Stream, Timer};
 use crate::shared::{Shared, State};
 
+/// How long a closed connection goes on reading (and discarding) after its
+/// FIN, waiting for the peer's. Closing a socket with unread input makes the
+/// kernel send a reset, which can destroy answers and the GOAWAY that the
+/// peer has not read yet.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+/// Lingering ends early once the peer has sent nothing for this long.
+const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 /// At most this many slices per vectored write.
 const MAX_SLICES: usize = 64;
 /// Reads per wake-up before yielding, so one busy connection cannot starve
@@ -38,6 +46,10 @@ pub(crate) struct Driver<R: Runtime, D> {
     /// When the core closed; output still pending after the drain timeout
     /// (a peer that never reads) is given up.
     closed_at: Option<std::time::Instant>,
+    /// Set once our FIN is out: keep reading until the peer's, or until then.
+    linger_until: Option<std::time::Instant>,
+    /// While lingering: when the peer's silence ends it.
+    linger_quiet: Option<std::time::Instant>,
     /// The timer fired since timers were last handled. (Request deadlines
     /// due before input are expired by the core itself on input.)
     timer_fired: bool,
@@ -55,6 +67,8 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
             broken: false,
             closed_at: None,
             timer_fired: false,
+            linger_until: None,
+            linger_quiet: None,
             dispatch,
         }
     }
@@ -158,6 +172,42 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
         fired
     }
 
+    /// Reads and discards until the peer closes, fails, falls quiet for
+    /// [`LINGER_QUIET`], or `until` passes. A peer that has our GOAWAY and
+    /// nothing more in flight goes quiet at once; one that keeps its socket
+    /// open without a word does not hold us for the whole [`LINGER`].
+    fn linger(&mut self, cx: &mut Context<'_>, until: std::time::Instant) -> Poll<()> {
+        let mut scratch = BytesMut::new();
+        loop {
+            let now = std::time::Instant::now();
+            let quiet_until = *self.linger_quiet.get_or_insert(now + LINGER_QUIET);
+            if now >= until || now >= quiet_until {
+                return Poll::Ready(());
+            }
+            scratch.clear();
+            scratch.reserve(4096);
+            match self.stream.poll_read_buf(cx, &mut scratch) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(_)) => self.linger_quiet = Some(now + LINGER_QUIET),
+                Poll::Pending => break,
+            }
+        }
+        let wake = self.linger_quiet.map_or(until, |q| q.min(until));
+        match &mut self.timer {
+            Some(timer) => timer.reset(wake),
+            None => self.timer = Some(self.runtime.timer(wake)),
+        }
+        self.armed = Some(wake);
+        match self.timer.as_mut().map(|t| t.poll_expired(cx)) {
+            Some(Poll::Pending) => Poll::Pending,
+            // Fired: come back through the loop above to decide.
+            _ => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
     fn fire_timers(&mut self, st: &mut State) {
         if !std::mem::take(&mut self.timer_fired) {
             return;
@@ -191,11 +241,30 @@ impl<R: Runtime, D: Dispatch + Unpin> Future for Driver<R, D> {
                 let flushed = st.conn.transmit_len() == 0 || this.broken;
                 let gave_up = now >= closed_at + st.conn.config().drain_timeout;
                 if flushed || gave_up {
-                    if !this.broken && this.stream.poll_shutdown(cx).is_pending() && !gave_up {
+                    let until = match this.linger_until {
+                        Some(until) => until,
+                        None => {
+                            if !this.broken
+                                && this.stream.poll_shutdown(cx).is_pending()
+                                && !gave_up
+                            {
+                                return Poll::Pending;
+                            }
+                            let linger = if this.broken || gave_up {
+                                now
+                            } else {
+                                now + LINGER
+                            };
+                            // Over for the application (close() returns);
+                            // only the socket lingers.
+                            st.driver_done = true;
+                            st.wake_watchers();
+                            *this.linger_until.insert(linger)
+                        }
+                    };
+                    if this.linger(cx, until).is_pending() {
                         return Poll::Pending;
                     }
-                    st.driver_done = true;
-                    st.wake_watchers();
                     drop(st);
                     this.dispatch.finished(&shared);
                     return Poll::Ready(());

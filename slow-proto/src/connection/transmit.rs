@@ -38,6 +38,8 @@ pub(crate) struct TxQueue {
     pending: usize,
     /// Unsent bytes of urgent frames.
     urgent_pending: usize,
+    /// Urgent frames not yet spliced into `chunks`.
+    urgent_tail: BytesMut,
 }
 
 impl TxQueue {
@@ -60,30 +62,50 @@ impl TxQueue {
         }
     }
 
-    /// Queues a frame ahead of everything not yet started.
+    /// Queues a frame ahead of everything not yet started, behind urgent
+    /// frames already waiting. Urgent frames gather in their own buffer and
+    /// are spliced in as one chunk when output is taken, so a flood of PINGs
+    /// costs linear time, not quadratic.
     pub(crate) fn push_urgent(&mut self, frame: &Frame) {
         self.pending += HEADER_LEN + frame.payload_len();
         self.urgent_pending += HEADER_LEN + frame.payload_len();
-        let mut buf = BytesMut::with_capacity(HEADER_LEN + frame.payload_len());
-        frame.encode(&mut buf);
-        let chunk = Chunk {
-            bytes: buf.freeze(),
-            ends_frame: true,
-            urgent: true,
-        };
+        frame.encode(&mut self.urgent_tail);
+    }
+
+    /// Moves waiting urgent frames to the next frame boundary: after the
+    /// frame in progress, merged with the urgent chunk already there (there is
+    /// at most one: each splice merges).
+    fn seal_urgent(&mut self) {
+        if self.urgent_tail.is_empty() {
+            return;
+        }
         let at = if self.offset == 0 && !self.front_mid_frame {
             0
         } else {
             // After the frame in progress; the last chunk always ends a frame,
-            // so there is such a position before the tail.
+            // so there is such a position. A frame spans at most two chunks.
             self.chunks
                 .iter()
                 .position(|c| c.ends_frame)
                 .map_or(self.chunks.len(), |i| i + 1)
         };
-        // Behind urgent frames already waiting there, so they keep their order.
-        let at = at + self.chunks.iter().skip(at).take_while(|c| c.urgent).count();
-        self.chunks.insert(at, chunk);
+        let fresh = self.urgent_tail.split().freeze();
+        match self.chunks.get_mut(at) {
+            Some(chunk) if chunk.urgent => {
+                let mut merged = BytesMut::with_capacity(chunk.bytes.len() + fresh.len());
+                merged.extend_from_slice(&chunk.bytes);
+                merged.extend_from_slice(&fresh);
+                chunk.bytes = merged.freeze();
+            }
+            _ => self.chunks.insert(
+                at,
+                Chunk {
+                    bytes: fresh,
+                    ends_frame: true,
+                    urgent: true,
+                },
+            ),
+        }
     }
 
     /// Unsent bytes.
@@ -98,12 +120,13 @@ impl TxQueue {
 
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.tail.is_empty()
+        self.chunks.is_empty() && self.tail.is_empty() && self.urgent_tail.is_empty()
     }
 
     /// The unsent bytes, in order, as slices.
     pub(crate) fn slices(&mut self) -> impl Iterator<Item = &[u8]> {
         self.seal_tail(true);
+        self.seal_urgent();
         let offset = self.offset;
         self.chunks.iter().enumerate().map(move |(i, c)| {
             if i == 0 {
@@ -117,6 +140,7 @@ impl TxQueue {
     /// Marks `n` bytes as written.
     pub(crate) fn advance(&mut self, mut n: usize) {
         self.seal_tail(true);
+        self.seal_urgent();
         debug_assert!(
             n <= self.pending,
             "advanced past the end of the transmit queue"

@@ -1,0 +1,369 @@
+//! The INTEROP service served by each runtime, each on a runtime instance of
+//! its own, with its tasks and handlers counted where the runtime lets us.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use bytes::Bytes;
+use slow_driver::runtime::Runtime;
+use slow_driver::{Config, Handler, Peer, Reply, Request};
+
+use crate::tasks::{Counted, TaskCount};
+
+/// A runtime under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// slow-tokio.
+    Tokio,
+    /// slow-smol.
+    Smol,
+    /// slow-async-std.
+    AsyncStd,
+    /// slow-custom-example's mio loop (server only).
+    Custom,
+}
+
+/// Every server runtime.
+pub const SERVERS: [Kind; 4] = [Kind::Tokio, Kind::Smol, Kind::AsyncStd, Kind::Custom];
+
+impl Kind {
+    /// The runtime's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Tokio => "tokio",
+            Kind::Smol => "smol",
+            Kind::AsyncStd => "async-std",
+            Kind::Custom => "custom",
+        }
+    }
+}
+
+/// What the handlers of a server did: a request counts as started when its
+/// handler runs, completed when the handler returned its reply, dropped
+/// when the handler was stopped first (cancel, deadline, connection gone).
+#[derive(Debug, Default)]
+pub struct HandlerStats {
+    /// Handlers started.
+    pub started: AtomicUsize,
+    /// Handlers that produced a reply.
+    pub completed: AtomicUsize,
+    /// Handlers stopped before replying.
+    pub dropped: AtomicUsize,
+}
+
+impl HandlerStats {
+    /// Handlers running now.
+    pub fn running(&self) -> usize {
+        let s = self.started.load(Ordering::SeqCst);
+        s - self.completed.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+/// A [`Handler`] counting into [`HandlerStats`].
+pub struct Counting<H> {
+    inner: H,
+    stats: Arc<HandlerStats>,
+}
+
+struct Running<'a> {
+    stats: &'a HandlerStats,
+    done: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let n = if self.done {
+            &self.stats.completed
+        } else {
+            &self.stats.dropped
+        };
+        n.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl<H: Handler> Handler for Counting<H> {
+    async fn request(&self, request: Request) -> Reply {
+        self.stats.started.fetch_add(1, Ordering::SeqCst);
+        let mut running = Running {
+            stats: &self.stats,
+            done: false,
+        };
+        let reply = self.inner.request(request).await;
+        running.done = true;
+        reply
+    }
+
+    async fn notification(&self, body: Bytes, peer: Peer) {
+        self.inner.notification(body, peer).await
+    }
+}
+
+/// The limit on waiting for a graceful shutdown, beyond the drain timeout.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(10);
+
+/// A server running the INTEROP service until [`shutdown`](Self::shutdown)
+/// (or drop).
+pub struct TestServer {
+    /// Its runtime.
+    pub kind: Kind,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its live tasks (`None` for the custom loop, which has no tasks).
+    pub tasks: Option<Arc<TaskCount>>,
+    /// What its handlers did (`None` for the custom loop).
+    pub handlers: Option<Arc<HandlerStats>>,
+    stop: Option<Box<dyn FnOnce() -> Result<(), String> + Send>>,
+}
+
+impl TestServer {
+    /// Starts the service on `kind` with `config` and the default
+    /// connection limit.
+    pub fn start(kind: Kind, config: Config) -> TestServer {
+        TestServer::start_with(kind, config, slow_driver::DEFAULT_MAX_CONNECTIONS)
+    }
+
+    /// Starts the service on `kind` with `config`, refusing connections
+    /// beyond `max_connections`.
+    pub fn start_with(kind: Kind, config: Config, max_connections: usize) -> TestServer {
+        match kind {
+            Kind::Tokio => tokio_server(config, max_connections),
+            Kind::Smol => smol_server(config, max_connections),
+            Kind::AsyncStd => async_std_server(config, max_connections),
+            Kind::Custom => custom_server(config, max_connections),
+        }
+    }
+
+    /// Live server tasks (connection drivers, handlers, notification
+    /// tasks); `None` for the custom loop.
+    pub fn live_tasks(&self) -> Option<usize> {
+        self.tasks.as_ref().map(|t| t.live())
+    }
+
+    /// Shuts down gracefully (GOAWAY SHUTTING_DOWN, drain) and stops the
+    /// runtime; `Err` if that failed or did not finish within the drain
+    /// timeout plus 10 s.
+    pub fn shutdown(mut self) -> Result<(), String> {
+        self.stop.take().map_or(Ok(()), |stop| stop())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop();
+        }
+    }
+}
+
+/// A stop signal for `serve_with_shutdown`: completes when the sender is
+/// dropped. async-channel needs no reactor and works on every runtime.
+fn stop_signal() -> (
+    smol::channel::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = smol::channel::bounded::<()>(1);
+    (tx, async move {
+        let _ = rx.recv().await;
+    })
+}
+
+type Served = mpsc::Receiver<Result<(), String>>;
+
+fn wait_served(name: &str, done: &Served, limit: Duration) -> Result<(), String> {
+    match done.recv_timeout(limit) {
+        Ok(r) => r.map_err(|e| format!("{name} server: serve returned {e}")),
+        Err(_) => Err(format!(
+            "{name} server: no graceful shutdown within {limit:?}"
+        )),
+    }
+}
+
+/// Everything the driver-based servers share: bind on `rt` wrapped in a
+/// task counter, serve the counted INTEROP service until the signal.
+struct DriverServer<R: Runtime> {
+    server: slow_driver::Server<Counted<R>>,
+    rt: Counted<R>,
+    handlers: Arc<HandlerStats>,
+}
+
+impl<R: Runtime> DriverServer<R> {
+    async fn bind(rt: R, config: Config, max_connections: usize) -> Self {
+        let rt = Counted::new(rt);
+        let server = slow_driver::Server::bind_on(rt.clone(), "127.0.0.1:0", config)
+            .await
+            .expect("bind")
+            .max_connections(max_connections);
+        DriverServer {
+            server,
+            rt,
+            handlers: Arc::default(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.server.local_addr().expect("local_addr")
+    }
+
+    /// The serving future, reporting on `done` when it returns.
+    fn serve(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+        done: mpsc::Sender<Result<(), String>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let service = Counting {
+            inner: slow_driver::interop::InteropService::new(self.rt.clone()),
+            stats: self.handlers,
+        };
+        let server = self.server;
+        async move {
+            let r = server.serve_with_shutdown(service, signal).await;
+            let _ = done.send(r.map_err(|e| e.to_string()));
+        }
+    }
+}
+
+fn tokio_server(config: Config, max_connections: usize) -> TestServer {
+    let drain = config.drain_timeout;
+    let rt = crate::clients::tokio_runtime("server-tokio");
+    let on = slow_tokio::Tokio(rt.handle().clone());
+    let server = rt.block_on(DriverServer::bind(on, config, max_connections));
+    let (addr, tasks, handlers) = (
+        server.addr(),
+        server.rt.tasks.clone(),
+        server.handlers.clone(),
+    );
+    let (stop, signal) = stop_signal();
+    let (done_tx, done) = mpsc::channel();
+    rt.spawn(server.serve(signal, done_tx));
+    TestServer {
+        kind: Kind::Tokio,
+        addr,
+        tasks: Some(tasks),
+        handlers: Some(handlers),
+        stop: Some(Box::new(move || {
+            drop(stop);
+            let r = wait_served("tokio", &done, drain + SHUTDOWN_SLACK);
+            rt.shutdown_timeout(Duration::from_secs(1));
+            r
+        })),
+    }
+}
+
+/// A smol executor run by threads of our own, so the server can be stopped
+/// with everything it spawned.
+struct SmolPool {
+    ex: Arc<smol::Executor<'static>>,
+    stop: Option<smol::channel::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl SmolPool {
+    fn new(threads: usize) -> SmolPool {
+        let ex = Arc::new(smol::Executor::new());
+        let (stop, rx) = smol::channel::bounded::<()>(1);
+        let threads = (0..threads)
+            .map(|i| {
+                let (ex, rx) = (ex.clone(), rx.clone());
+                thread::Builder::new()
+                    .name(format!("server-smol-{i}"))
+                    .spawn(move || {
+                        smol::block_on(ex.run(async move {
+                            let _ = rx.recv().await;
+                        }))
+                    })
+                    .expect("spawn executor thread")
+            })
+            .collect();
+        SmolPool {
+            ex,
+            stop: Some(stop),
+            threads,
+        }
+    }
+
+    fn stop(mut self) {
+        drop(self.stop.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn smol_server(config: Config, max_connections: usize) -> TestServer {
+    let drain = config.drain_timeout;
+    let pool = SmolPool::new(2);
+    let on = slow_smol::Smol::on(pool.ex.clone());
+    let server = smol::block_on(DriverServer::bind(on, config, max_connections));
+    let (addr, tasks, handlers) = (
+        server.addr(),
+        server.rt.tasks.clone(),
+        server.handlers.clone(),
+    );
+    let (stop, signal) = stop_signal();
+    let (done_tx, done) = mpsc::channel();
+    pool.ex.spawn(server.serve(signal, done_tx)).detach();
+    TestServer {
+        kind: Kind::Smol,
+        addr,
+        tasks: Some(tasks),
+        handlers: Some(handlers),
+        stop: Some(Box::new(move || {
+            drop(stop);
+            let r = wait_served("smol", &done, drain + SHUTDOWN_SLACK);
+            pool.stop();
+            r
+        })),
+    }
+}
+
+fn async_std_server(config: Config, max_connections: usize) -> TestServer {
+    let drain = config.drain_timeout;
+    let on = slow_async_std::AsyncStd;
+    let server = async_std::task::block_on(DriverServer::bind(on, config, max_connections));
+    let (addr, tasks, handlers) = (
+        server.addr(),
+        server.rt.tasks.clone(),
+        server.handlers.clone(),
+    );
+    let (stop, signal) = stop_signal();
+    let (done_tx, done) = mpsc::channel();
+    drop(async_std::task::spawn(server.serve(signal, done_tx)));
+    TestServer {
+        kind: Kind::AsyncStd,
+        addr,
+        tasks: Some(tasks),
+        handlers: Some(handlers),
+        stop: Some(Box::new(move || {
+            drop(stop);
+            wait_served("async-std", &done, drain + SHUTDOWN_SLACK)
+        })),
+    }
+}
+
+fn custom_server(config: Config, max_connections: usize) -> TestServer {
+    let drain = config.drain_timeout;
+    let mut server =
+        slow_custom_example::Server::bind("127.0.0.1:0".parse().expect("addr"), config)
+            .expect("bind");
+    server.set_max_connections(max_connections);
+    let addr = server.local_addr();
+    let thread = server.spawn().expect("spawn server thread");
+    TestServer {
+        kind: Kind::Custom,
+        addr,
+        tasks: None,
+        handlers: None,
+        stop: Some(Box::new(move || {
+            // `shutdown` blocks until drained; bound the wait from outside.
+            let (tx, done) = mpsc::channel();
+            thread::spawn(move || {
+                let _ = tx.send(thread.shutdown().map_err(|e| e.to_string()));
+            });
+            wait_served("custom", &done, drain + SHUTDOWN_SLACK)
+        })),
+    }
+}

@@ -1,0 +1,120 @@
+//! Counting the tasks a SLOW client or server spawns, to prove none leak.
+//!
+//! [`Counted`] wraps any adapter's runtime: every task the driver spawns
+//! through it (one per connection, one per request handler, one per
+//! received notification) is counted while it lives. Once every connection
+//! is over, [`TaskCount::live`] must come back to zero.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use slow_driver::runtime::{Runtime, Task};
+
+/// Live and total tasks spawned through a [`Counted`] runtime.
+#[derive(Debug, Default)]
+pub struct TaskCount {
+    live: AtomicUsize,
+    spawned: AtomicUsize,
+}
+
+impl TaskCount {
+    /// Tasks spawned and not yet finished (or dropped).
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Tasks spawned in all.
+    pub fn spawned(&self) -> usize {
+        self.spawned.load(Ordering::SeqCst)
+    }
+
+    /// Waits (polling, on the calling thread) until at most `n` tasks live,
+    /// for at most `limit`; returns how many live at the end.
+    pub fn wait_at_most(&self, n: usize, limit: Duration) -> usize {
+        let end = Instant::now() + limit;
+        while self.live() > n && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.live()
+    }
+}
+
+/// A runtime whose spawned tasks are counted; sockets, timers and the
+/// spawn itself are the wrapped runtime's.
+#[derive(Clone)]
+pub struct Counted<R> {
+    /// The runtime doing the work.
+    pub inner: R,
+    /// The count.
+    pub tasks: Arc<TaskCount>,
+}
+
+impl<R: Runtime> Counted<R> {
+    /// Wraps `inner` with a fresh count.
+    pub fn new(inner: R) -> Self {
+        Counted {
+            inner,
+            tasks: Arc::default(),
+        }
+    }
+}
+
+/// Decrements the live count when the task ends, however it ends.
+struct Tracked {
+    task: Task,
+    tasks: Arc<TaskCount>,
+}
+
+impl Future for Tracked {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.task.as_mut().poll(cx)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.tasks.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl<R: Runtime> Runtime for Counted<R> {
+    type Stream = R::Stream;
+    type Listener = R::Listener;
+    type Timer = R::Timer;
+
+    fn current() -> io::Result<Self> {
+        R::current().map(Counted::new)
+    }
+
+    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        self.inner.resolve(addr)
+    }
+
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Stream>> + Send {
+        self.inner.connect(addr)
+    }
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> + Send {
+        self.inner.bind(addr)
+    }
+
+    fn timer(&self, deadline: Instant) -> R::Timer {
+        self.inner.timer(deadline)
+    }
+
+    fn spawn(&self, task: Task) {
+        self.tasks.spawned.fetch_add(1, Ordering::SeqCst);
+        self.tasks.live.fetch_add(1, Ordering::SeqCst);
+        self.inner.spawn(Box::pin(Tracked {
+            task,
+            tasks: self.tasks.clone(),
+        }));
+    }
+}
