@@ -31,7 +31,7 @@ pub(crate) trait Dispatch: Send + 'static {
     /// Handles one event (`Request`, `RequestAbandoned`, `Notify`, ...).
     fn event(&mut self, state: &mut State, shared: &Arc<Shared>, event: Event);
     /// The driver is about to finish.
-    fn finished(&mut self, _shared: &Arc<Shared>) {}
+    fn finished(&mut self) {}
 }
 
 pub(crate) struct Driver<R: Runtime, D> {
@@ -266,7 +266,7 @@ impl<R: Runtime, D: Dispatch + Unpin> Future for Driver<R, D> {
                         return Poll::Pending;
                     }
                     drop(st);
-                    this.dispatch.finished(&shared);
+                    this.dispatch.finished();
                     return Poll::Ready(());
                 }
             }

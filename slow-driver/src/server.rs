@@ -9,13 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
-use slow_proto::{
-    AbandonReason, Config, Connection, ErrorCode, Event, Instant, RequestId, SendError,
-};
+use slow_proto::{Config, Connection, ErrorCode, Event, Instant, RequestId, SendError};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
-use crate::runtime::{Listener, Runtime, Stream, Timer};
+use crate::runtime::{Listener, Runtime, Timer};
 use crate::shared::{AbortHandle, NOTIFICATION_QUEUE, Shared, State};
 
 /// The default limit on concurrent connections (INTEROP.md).
@@ -269,7 +267,6 @@ impl<R: Runtime> Server<R> {
             },
             registry: key.map(|k| (registry.clone(), k)),
         };
-        let _ = stream.peer_addr(); // the accepted address is authoritative
         let driver = Driver::new(shared, stream, self.runtime.clone(), dispatch);
         self.runtime.spawn(Box::pin(driver));
     }
@@ -372,13 +369,8 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                     }
                 }));
             }
-            Event::RequestAbandoned { id, reason } => {
-                debug_assert!(matches!(
-                    reason,
-                    AbandonReason::Cancelled
-                        | AbandonReason::DeadlineExceeded
-                        | AbandonReason::ConnectionClosed
-                ));
+            // Cancelled, expired or closed: the handler stops either way.
+            Event::RequestAbandoned { id, .. } => {
                 if let Some(h) = state.handlers.remove(&id) {
                     h.abort();
                 }
@@ -402,7 +394,7 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
         }
     }
 
-    fn finished(&mut self, _shared: &Arc<Shared>) {
+    fn finished(&mut self) {
         if let Some((registry, key)) = self.registry.take() {
             let mut reg = registry.lock().unwrap_or_else(|p| p.into_inner());
             reg.conns.remove(&key);
