@@ -3,13 +3,13 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use slow_driver::runtime::{Listener, Runtime, Stream, Task, Timer};
-use tokio::io::AsyncWrite;
+use slow_driver::runtime::{Listener, Runtime, Stream, Timer};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::time::Sleep;
@@ -54,7 +54,10 @@ impl Runtime for Tokio {
         TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
     }
 
-    fn spawn(&self, task: Task) {
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         self.0.spawn(task);
     }
 }
@@ -68,14 +71,13 @@ impl Stream for TokioStream {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            // Straight into the core's receive buffer, no copy, no zeroing.
-            match self.0.try_read_buf(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
+        // Straight into the core's receive buffer, no copy, no zeroing.
+        // Through `AsyncRead` (the `read_buf` future holds no state, so a
+        // fresh one per poll is the same as `poll_read`) rather than
+        // `try_read_buf`: tokio clears the socket's readiness after a short
+        // read, so the next read waits for epoll instead of making a
+        // `recvfrom` that fails with EAGAIN (one per wake-up otherwise).
+        pin!(self.0.read_buf(buf)).poll(cx)
     }
 
     fn poll_write_vectored(
