@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use slow_driver::runtime::{Runtime, Task};
+use slow_driver::runtime::Runtime;
 use slow_driver::{Handler, Peer, Reply, Request};
 
 /// Thread name → how many polls (or handler starts) ran there.
@@ -74,7 +74,7 @@ impl<R: Runtime> Observed<R> {
 }
 
 struct Recording {
-    task: Task,
+    task: Pin<Box<dyn Future<Output = ()> + Send>>,
     log: Arc<ThreadLog>,
 }
 
@@ -111,10 +111,13 @@ impl<R: Runtime> Runtime for Observed<R> {
         self.inner.timer(deadline)
     }
 
-    fn spawn(&self, task: Task) {
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         self.spawned.fetch_add(1, Ordering::SeqCst);
         self.inner.spawn(Box::pin(Recording {
-            task,
+            task: Box::pin(task),
             log: self.log.clone(),
         }));
     }

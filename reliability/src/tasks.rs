@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use slow_driver::runtime::{Runtime, Task};
+use slow_driver::runtime::Runtime;
 
 /// Live and total tasks spawned through a [`Counted`] runtime.
 #[derive(Debug, Default)]
@@ -67,7 +67,7 @@ impl<R: Runtime> Counted<R> {
 
 /// Decrements the live count when the task ends, however it ends.
 struct Tracked {
-    task: Task,
+    task: Pin<Box<dyn Future<Output = ()> + Send>>,
     tasks: Arc<TaskCount>,
 }
 
@@ -109,11 +109,14 @@ impl<R: Runtime> Runtime for Counted<R> {
         self.inner.timer(deadline)
     }
 
-    fn spawn(&self, task: Task) {
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         self.tasks.spawned.fetch_add(1, Ordering::SeqCst);
         self.tasks.live.fetch_add(1, Ordering::SeqCst);
         self.inner.spawn(Box::pin(Tracked {
-            task,
+            task: Box::pin(task),
             tasks: self.tasks.clone(),
         }));
     }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use async_std::io::{Read, Write};
 use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use bytes::BytesMut;
-use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Task, Timer};
+use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Timer};
 
 /// async-std's global runtime.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,7 +48,10 @@ impl Runtime for AsyncStd {
         AsyncStdTimer(sleep_until(deadline))
     }
 
-    fn spawn(&self, task: Task) {
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         // Dropping async-std's JoinHandle detaches the task.
         drop(async_std::task::spawn(task));
     }

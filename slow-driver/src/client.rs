@@ -73,7 +73,7 @@ impl<R: Runtime> Client<R> {
         let conn = Connection::client(config, slow_proto::Instant::ZERO)?;
         let shared = Shared::new(conn, origin);
         let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
-        runtime.spawn(Box::pin(driver));
+        runtime.spawn(driver);
         let client = Client {
             inner: Arc::new(ClientInner {
                 shared,

@@ -7,14 +7,10 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
-
-/// A boxed task, as handed to [`Runtime::spawn`].
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// An async runtime: where tasks run, how TCP is opened, how time is kept.
 pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
@@ -35,8 +31,11 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// A timer that fires at `deadline`.
     fn timer(&self, deadline: Instant) -> Self::Timer;
-    /// Runs `task` on this runtime, detached.
-    fn spawn(&self, task: Task);
+    /// Runs `task` on this runtime, detached. Generic rather than boxed, so
+    /// the runtime's own task allocation is the only one.
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
 }
 
 /// A connected, non-blocking TCP stream.

@@ -268,7 +268,7 @@ impl<R: Runtime> Server<R> {
             registry: key.map(|k| (registry.clone(), k)),
         };
         let driver = Driver::new(shared, stream, self.runtime.clone(), dispatch);
-        self.runtime.spawn(Box::pin(driver));
+        self.runtime.spawn(driver);
     }
 }
 
@@ -353,7 +353,7 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                 };
                 let handler = self.handler.clone();
                 let shared = shared.clone();
-                self.runtime.spawn(Box::pin(async move {
+                self.runtime.spawn(async move {
                     // Answers INTERNAL_ERROR if the handler panics.
                     let _guard = Unanswered {
                         shared: &shared,
@@ -367,7 +367,7 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                     if let Some(reply) = reply.await {
                         answer(&shared, id, reply);
                     }
-                }));
+                });
             }
             // Cancelled, expired or closed: the handler stops either way.
             Event::RequestAbandoned { id, .. } => {
@@ -386,8 +386,7 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                     state.notification_task = true;
                     let handler = self.handler.clone();
                     let peer = self.peer.clone();
-                    self.runtime
-                        .spawn(Box::pin(deliver_notifications(handler, peer)));
+                    self.runtime.spawn(deliver_notifications(handler, peer));
                 }
             }
             _ => {}

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Task, Timer};
+use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Timer};
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::{Async, Executor};
 
@@ -60,7 +60,10 @@ impl Runtime for Smol {
         SmolTimer(smol::Timer::at(deadline))
     }
 
-    fn spawn(&self, task: Task) {
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         match &self.executor {
             Some(ex) => ex.spawn(task).detach(),
             None => smol::spawn(task).detach(),
