@@ -42,8 +42,8 @@ impl Connection {
             let above: Vec<RequestId> = self
                 .requests
                 .active
-                .range(last_id.saturating_add(1)..)
-                .map(|(&id, _)| id)
+                .iter_from(last_id.saturating_add(1))
+                .map(|(id, _)| id)
                 .collect();
             for id in above {
                 self.finish(id, Err(RequestError::NotProcessed));
@@ -109,7 +109,7 @@ impl Connection {
             .active
             .iter()
             .filter(|(_, a)| a.stage == Stage::Queued)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for id in queued {
             self.finish(id, Err(error.clone()));

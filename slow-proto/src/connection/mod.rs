@@ -73,6 +73,7 @@
 mod close;
 mod handshake;
 mod requests;
+mod table;
 mod timers;
 mod transmit;
 
@@ -87,6 +88,7 @@ use crate::frame::{self, Frame};
 use crate::settings::Settings;
 use crate::time::Instant;
 
+use self::table::IdTable;
 use self::transmit::TxQueue;
 
 /// A request id: the number on the wire, assigned by the client, from 1.
@@ -228,7 +230,7 @@ pub struct Connection {
 #[derive(Default)]
 struct Requests {
     /// Client: queued or on the wire. Server: outstanding.
-    active: BTreeMap<RequestId, Active>,
+    active: IdTable<Active>,
     /// Per-request deadlines, earliest first.
     deadlines: BTreeSet<(Instant, RequestId)>,
     /// Messages whose last frame has not arrived yet.
@@ -587,7 +589,7 @@ impl Connection {
         if self.role != Role::Client {
             return Err(SendError::WrongRole);
         }
-        let stage = self.requests.active.get(&id).map(|a| a.stage);
+        let stage = self.requests.active.get(id).map(|a| a.stage);
         match stage {
             None => return Err(SendError::UnknownRequest(id)),
             Some(Stage::Sent) => self.tx.push(&Frame::Cancel { id }),
@@ -735,7 +737,7 @@ impl Requests {
     }
 
     fn untrack(&mut self, id: RequestId) -> Option<Active> {
-        let active = self.active.remove(&id)?;
+        let active = self.active.remove(id)?;
         self.queued -= usize::from(active.stage == Stage::Queued);
         if let Some(d) = active.deadline {
             self.deadlines.remove(&(d, id));
@@ -745,7 +747,7 @@ impl Requests {
 
     /// Moves request `id` to `stage`, keeping the queued count.
     fn set_stage(&mut self, id: RequestId, stage: Stage) {
-        if let Some(active) = self.active.get_mut(&id) {
+        if let Some(active) = self.active.get_mut(id) {
             self.queued -= usize::from(active.stage == Stage::Queued);
             self.queued += usize::from(stage == Stage::Queued);
             active.stage = stage;
@@ -753,7 +755,7 @@ impl Requests {
     }
 
     fn stage(&self, id: RequestId) -> Option<Stage> {
-        self.active.get(&id).map(|a| a.stage)
+        self.active.get(id).map(|a| a.stage)
     }
 }
 

@@ -39,7 +39,7 @@ impl Connection {
             // Queued before the handshake told us the server's limit.
             return self.finish(id, Err(RequestError::TooLarge { size, limit }));
         }
-        let deadline = self.requests.active.get(&id).and_then(|a| a.deadline);
+        let deadline = self.requests.active.get(id).and_then(|a| a.deadline);
         let timeout_ms = match deadline {
             Some(d) if d <= self.now => return self.finish(id, Err(RequestError::TimedOut)),
             // Rounded up: the server's budget must not end before ours.
@@ -166,7 +166,7 @@ impl Connection {
     }
 
     fn deliver(&mut self, id: RequestId, body: Bytes) {
-        let Some(active) = self.requests.active.get_mut(&id) else {
+        let Some(active) = self.requests.active.get_mut(id) else {
             return;
         };
         active.stage = Stage::Delivered;

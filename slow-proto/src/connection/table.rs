@@ -1,0 +1,285 @@
+//! The table of active requests, keyed by request id.
+//!
+//! Each role inserts ids in increasing order: a client numbers its requests
+//! 1, 2, 3, … and a server tracks only ids above every id it has seen (§4).
+//! So the table is a `VecDeque` sorted by id: inserting is a push at the
+//! back, a lookup is O(1) while the ids are dense (a client's always are, up
+//! to the first reclaimed hole) and a binary search otherwise, and the close
+//! paths get id order for free. A `BTreeMap` did the same job with a
+//! pointer-chasing search and a node rebalance on every request.
+//!
+//! A removed entry leaves a hole (`None`) so the others keep their places.
+//! Holes at either end are popped at once; holes in the middle (a request
+//! that outlives many younger ones) are reclaimed together once they
+//! outnumber the live entries, so the table never holds more than about
+//! twice the live entries, however long an old request lives.
+
+use alloc::collections::VecDeque;
+
+use super::RequestId;
+
+/// Holes reclaimed in one sweep once there are more than the live entries
+/// plus this many (small tables are never swept for a hole or two).
+const SLACK: usize = 32;
+
+/// Entries keyed by request id, inserted in increasing id order.
+#[derive(Debug)]
+pub(super) struct IdTable<V> {
+    /// Ascending by id; `None` is a removed entry not reclaimed yet.
+    slots: VecDeque<(RequestId, Option<V>)>,
+    /// How many slots are `Some`.
+    live: usize,
+}
+
+impl<V> Default for IdTable<V> {
+    fn default() -> Self {
+        IdTable {
+            slots: VecDeque::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<V> IdTable<V> {
+    /// How many entries there are.
+    pub(super) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Where `id`'s slot is, or where it would go.
+    fn position(&self, id: RequestId) -> Result<usize, usize> {
+        let first = match self.slots.front() {
+            Some(&(first, _)) => first,
+            None => return Err(0),
+        };
+        // Dense ids: the slot is at its distance from the first one.
+        let guess = id.wrapping_sub(first) as usize;
+        if id >= first && self.slots.get(guess).is_some_and(|s| s.0 == id) {
+            return Ok(guess);
+        }
+        self.slots.binary_search_by_key(&id, |s| s.0)
+    }
+
+    /// Adds (or replaces) the entry for `id`, returning the one it replaced.
+    /// Ids above every other are the fast path; any id is accepted.
+    pub(super) fn insert(&mut self, id: RequestId, value: V) -> Option<V> {
+        if self.slots.back().is_none_or(|&(last, _)| last < id) {
+            self.slots.push_back((id, Some(value)));
+            self.live += 1;
+            return None;
+        }
+        match self.position(id) {
+            Ok(i) => {
+                let old = self.slots[i].1.replace(value);
+                self.live += usize::from(old.is_none());
+                old
+            }
+            Err(i) => {
+                self.slots.insert(i, (id, Some(value)));
+                self.live += 1;
+                None
+            }
+        }
+    }
+
+    pub(super) fn get(&self, id: RequestId) -> Option<&V> {
+        let i = self.position(id).ok()?;
+        self.slots[i].1.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, id: RequestId) -> Option<&mut V> {
+        let i = self.position(id).ok()?;
+        self.slots[i].1.as_mut()
+    }
+
+    /// Takes the entry for `id` out.
+    pub(super) fn remove(&mut self, id: RequestId) -> Option<V> {
+        let i = self.position(id).ok()?;
+        let value = self.slots[i].1.take()?;
+        self.live -= 1;
+        while self.slots.front().is_some_and(|s| s.1.is_none()) {
+            self.slots.pop_front();
+        }
+        while self.slots.back().is_some_and(|s| s.1.is_none()) {
+            self.slots.pop_back();
+        }
+        if self.slots.len() > 2 * self.live + SLACK {
+            self.slots.retain(|s| s.1.is_some());
+        }
+        Some(value)
+    }
+
+    /// The entries in id order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (RequestId, &V)> {
+        self.slots
+            .iter()
+            .filter_map(|(id, v)| v.as_ref().map(|v| (*id, v)))
+    }
+
+    /// The entries with an id of at least `from`, in id order.
+    pub(super) fn iter_from(&self, from: RequestId) -> impl Iterator<Item = (RequestId, &V)> {
+        let start = self.slots.partition_point(|s| s.0 < from);
+        self.slots
+            .range(start..)
+            .filter_map(|(id, v)| v.as_ref().map(|v| (*id, v)))
+    }
+
+    /// How many slots are held (live entries and holes), for the bound.
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+impl<V> IntoIterator for IdTable<V> {
+    type Item = (RequestId, V);
+    type IntoIter = core::iter::FilterMap<
+        alloc::collections::vec_deque::IntoIter<(RequestId, Option<V>)>,
+        fn((RequestId, Option<V>)) -> Option<(RequestId, V)>,
+    >;
+
+    /// The entries in id order.
+    fn into_iter(self) -> Self::IntoIter {
+        self.slots
+            .into_iter()
+            .filter_map(|(id, v)| v.map(|v| (id, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn dense_ids_in_order() {
+        let mut t = IdTable::default();
+        for id in 1..=10 {
+            assert_eq!(t.insert(id, id * 10), None);
+        }
+        assert_eq!(t.len(), 10);
+        assert_eq!(t.get(7), Some(&70));
+        assert_eq!(t.remove(1), Some(10));
+        assert_eq!(t.remove(1), None);
+        assert_eq!(t.get(1), None);
+        assert_eq!(t.get(2), Some(&20));
+        *t.get_mut(5).unwrap() = 55;
+        assert_eq!(t.remove(5), Some(55));
+        assert_eq!(t.get(5), None);
+        assert_eq!(t.get(11), None);
+        assert_eq!(t.get(0), None);
+        let ids: Vec<_> = t.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, [2, 3, 4, 6, 7, 8, 9, 10]);
+        let above: Vec<_> = t.iter_from(7).map(|(id, _)| id).collect();
+        assert_eq!(above, [7, 8, 9, 10]);
+        let all: Vec<_> = t.into_iter().collect();
+        assert_eq!(all.len(), 8);
+        assert_eq!(all[0], (2, 20));
+    }
+
+    #[test]
+    fn sparse_ids_and_out_of_order_inserts() {
+        let mut t = IdTable::default();
+        t.insert(100, 'a');
+        t.insert(5_000, 'b');
+        t.insert(u32::MAX, 'c');
+        // Not the fast path, still correct.
+        t.insert(7, 'd');
+        t.insert(4_000, 'e');
+        assert_eq!(t.insert(5_000, 'f'), Some('b'));
+        let all: Vec<_> = t.iter().map(|(id, v)| (id, *v)).collect();
+        assert_eq!(
+            all,
+            [
+                (7, 'd'),
+                (100, 'a'),
+                (4_000, 'e'),
+                (5_000, 'f'),
+                (u32::MAX, 'c')
+            ]
+        );
+        assert_eq!(t.len(), 5);
+    }
+
+    #[test]
+    fn an_old_entry_does_not_let_holes_pile_up() {
+        let mut t = IdTable::default();
+        t.insert(1, ());
+        for id in 2..100_000 {
+            t.insert(id, ());
+            t.remove(id);
+            assert!(t.slots() <= 2 * t.len() + SLACK + 1, "{} slots", t.slots());
+        }
+        assert_eq!(t.len(), 1);
+        assert!(t.get(1).is_some());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Insert the next id, `gap` above the last one.
+        Push {
+            gap: u32,
+        },
+        /// Insert any id.
+        Insert(u32),
+        Remove(u32),
+        /// Remove the entry at this rank, when there is one.
+        RemoveNth(usize),
+        Get(u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u32..3).prop_map(|gap| Op::Push { gap }),
+            1 => (0u32..200).prop_map(Op::Insert),
+            2 => (0u32..200).prop_map(Op::Remove),
+            4 => (0usize..64).prop_map(Op::RemoveNth),
+            2 => (0u32..200).prop_map(Op::Get),
+        ]
+    }
+
+    proptest! {
+        /// The table behaves as a map, keeps id order and its bound.
+        #[test]
+        fn behaves_as_a_btree_map(ops in proptest::collection::vec(op(), 0..400)) {
+            let mut table = IdTable::default();
+            let mut model = BTreeMap::new();
+            let mut next = 1u32;
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Push { gap } => {
+                        let id = next.max(model.keys().next_back().map_or(0, |k| k + 1)) + gap;
+                        next = id + 1;
+                        prop_assert_eq!(table.insert(id, n), model.insert(id, n));
+                    }
+                    Op::Insert(id) => prop_assert_eq!(table.insert(id, n), model.insert(id, n)),
+                    Op::Remove(id) => prop_assert_eq!(table.remove(id), model.remove(&id)),
+                    Op::RemoveNth(rank) => {
+                        if let Some(&id) = model.keys().nth(rank) {
+                            prop_assert_eq!(table.remove(id), model.remove(&id));
+                        }
+                    }
+                    Op::Get(id) => prop_assert_eq!(table.get(id), model.get(&id)),
+                }
+                prop_assert_eq!(table.len(), model.len());
+                prop_assert!(table.slots() <= 2 * table.len() + SLACK + 1);
+                let seen: Vec<_> = table.iter().map(|(k, v)| (k, *v)).collect();
+                let want: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                prop_assert_eq!(seen, want);
+                if let Some(&mid) = model.keys().nth(model.len() / 2) {
+                    let seen: Vec<_> = table.iter_from(mid).map(|(k, _)| k).collect();
+                    let want: Vec<_> = model.range(mid..).map(|(k, _)| *k).collect();
+                    prop_assert_eq!(seen, want);
+                }
+            }
+        }
+    }
+}
