@@ -101,11 +101,16 @@ impl<V> IdTable<V> {
         let i = self.position(id).ok()?;
         let value = self.slots[i].1.take()?;
         self.live -= 1;
-        while self.slots.front().is_some_and(|s| s.1.is_none()) {
-            self.slots.pop_front();
-        }
-        while self.slots.back().is_some_and(|s| s.1.is_none()) {
-            self.slots.pop_back();
+        // No hole is ever left at either end, so only removing an end
+        // entry can expose one.
+        if i == 0 {
+            while self.slots.front().is_some_and(|s| s.1.is_none()) {
+                self.slots.pop_front();
+            }
+        } else if i == self.slots.len() - 1 {
+            while self.slots.back().is_some_and(|s| s.1.is_none()) {
+                self.slots.pop_back();
+            }
         }
         if self.slots.len() > 2 * self.live + SLACK {
             self.slots.retain(|s| s.1.is_some());
@@ -271,6 +276,8 @@ mod tests {
                 }
                 prop_assert_eq!(table.len(), model.len());
                 prop_assert!(table.slots() <= 2 * table.len() + SLACK + 1);
+                prop_assert!(table.slots.front().is_none_or(|s| s.1.is_some()));
+                prop_assert!(table.slots.back().is_none_or(|s| s.1.is_some()));
                 let seen: Vec<_> = table.iter().map(|(k, v)| (k, *v)).collect();
                 let want: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
                 prop_assert_eq!(seen, want);
