@@ -116,10 +116,10 @@ impl<R: Runtime> Runtime for Observed<R> {
         F: Future<Output = ()> + Send + 'static,
     {
         self.spawned.fetch_add(1, Ordering::SeqCst);
-        self.inner.spawn(Box::pin(Recording {
+        self.inner.spawn(Recording {
             task: Box::pin(task),
             log: self.log.clone(),
-        }));
+        });
     }
 }
 

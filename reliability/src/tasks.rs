@@ -115,9 +115,9 @@ impl<R: Runtime> Runtime for Counted<R> {
     {
         self.tasks.spawned.fetch_add(1, Ordering::SeqCst);
         self.tasks.live.fetch_add(1, Ordering::SeqCst);
-        self.inner.spawn(Box::pin(Tracked {
+        self.inner.spawn(Tracked {
             task: Box::pin(task),
             tasks: self.tasks.clone(),
-        }));
+        });
     }
 }
