@@ -308,7 +308,7 @@ async fn concurrent<R: Runtime>(rt: &R, client: &Client<R>) -> Result<(), String
     let ok = Arc::new(AtomicUsize::new(0));
     for i in 0..CONCURRENT {
         let (client, done, ok) = (client.clone(), done.clone(), ok.clone());
-        rt.spawn(Box::pin(async move {
+        rt.spawn(async move {
             let body = format!("concurrent {i}");
             if client
                 .request(body.clone())
@@ -318,7 +318,7 @@ async fn concurrent<R: Runtime>(rt: &R, client: &Client<R>) -> Result<(), String
                 ok.fetch_add(1, Ordering::Relaxed);
             }
             done.done();
-        }));
+        });
     }
     done.wait().await;
     match ok.load(Ordering::Relaxed) {

@@ -153,10 +153,10 @@ async fn serve_here<R: Runtime>(rt: &R) -> Result<(String, Trigger, Trigger), Cl
     let (stop, done) = (Trigger::new(), Trigger::new());
     let (stopped, finished) = (stop.clone(), done.clone());
     let service = InteropService::new(rt.clone());
-    rt.spawn(Box::pin(async move {
+    rt.spawn(async move {
         let _ = server.serve_with_shutdown(service, stopped.wait()).await;
         finished.fire();
-    }));
+    });
     Ok((addr, stop, done))
 }
 
@@ -189,14 +189,14 @@ async fn load<R: Runtime>(
                 live: live.clone(),
             };
             let (total, finished) = (total.clone(), finished.clone());
-            rt.spawn(Box::pin(async move {
+            rt.spawn(async move {
                 let recorder = worker.run().await;
                 total
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .merge(recorder);
                 finished.done();
-            }));
+            });
         }
     }
     finished.wait().await;
