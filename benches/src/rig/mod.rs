@@ -1,0 +1,212 @@
+//! Client and server over loopback, for each runtime, and the load patterns
+//! of the end-to-end benchmarks.
+//!
+//! Threads and runtime flavours, the same on both sides of each comparison:
+//!
+//! - **tokio** (SLOW and baseline): the server on a current-thread runtime
+//!   in its own thread, the client on another current-thread runtime on the
+//!   bench thread. Two threads, one runtime each.
+//! - **smol** (SLOW and baseline): one `smol::Executor` per side, each run by
+//!   `smol::block_on` on its own thread (server thread, bench thread); the
+//!   async-io reactor is driven by whichever of them is blocked on it.
+//! - **async-std** (SLOW only): client and server tasks on async-std's
+//!   global executor (its default: one worker per core, two here); the bench
+//!   thread only waits.
+//! - **custom** (SLOW only): the mio event loop of `slow-custom-example`, its
+//!   server on its own thread, its client loop on the bench thread.
+//!
+//! Every server answers a request with its own body (an echo).
+//!
+//! One file per runtime (`tokio.rs`, `smol.rs`, `async_std.rs`, [`custom`]);
+//! what the async ones share is written once ([`AsyncRig`], [`ServerThread`]);
+//! [`IdleClients`] holds connections open for the memory benchmark.
+
+mod async_rig;
+mod async_std;
+pub mod custom;
+mod idle_clients;
+mod server_thread;
+mod smol;
+mod tokio;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use slow_proto::Config;
+
+use self::async_std::async_std_rig;
+use self::smol::smol_rig;
+use self::tokio::tokio_rig;
+
+pub use self::async_rig::{AsyncRig, BoxFut, Exec, Requester};
+pub use self::async_std::{AsyncStdExec, async_std_server};
+pub use self::idle_clients::IdleClients;
+pub use self::server_thread::{ServerThread, StopSignal};
+pub use self::smol::{SmolExec, smol_server};
+pub use self::tokio::{TokioExec, tokio_server};
+
+/// One load pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    /// Its name: the criterion group is `e2e_<name>`.
+    pub name: &'static str,
+    /// What it shows, for the report.
+    pub what: &'static str,
+    /// Request and response body size.
+    pub body: usize,
+    /// Connections.
+    pub conns: usize,
+    /// Requests in flight on each connection (one task each, each waiting
+    /// for its response before sending the next).
+    pub per_conn: usize,
+}
+
+impl Scenario {
+    /// Requests in flight in all.
+    pub fn in_flight(&self) -> usize {
+        self.conns * self.per_conn
+    }
+}
+
+/// The end-to-end scenarios.
+pub const SCENARIOS: [Scenario; 4] = [
+    Scenario {
+        name: "latency_1",
+        what: "64 B, 1 request in flight, 1 connection",
+        body: crate::SMALL,
+        conns: 1,
+        per_conn: 1,
+    },
+    Scenario {
+        name: "inflight_64",
+        what: "64 B, 64 in flight on 1 connection",
+        body: crate::SMALL,
+        conns: 1,
+        per_conn: 64,
+    },
+    Scenario {
+        name: "conns_64",
+        what: "64 B, 64 connections, 1 in flight each",
+        body: crate::SMALL,
+        conns: 64,
+        per_conn: 1,
+    },
+    Scenario {
+        name: "body_64k",
+        what: "64 KiB bodies, 16 in flight on 1 connection",
+        body: crate::LARGE,
+        conns: 1,
+        per_conn: 16,
+    },
+];
+
+/// The implementations benchmarked end to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imp {
+    /// `slow-tokio`.
+    SlowTokio,
+    /// The hand-written tokio baseline.
+    BaselineTokio,
+    /// `slow-smol`.
+    SlowSmol,
+    /// The hand-written smol baseline.
+    BaselineSmol,
+    /// `slow-async-std`.
+    SlowAsyncStd,
+    /// `slow-custom-example`'s mio loop.
+    Custom,
+}
+
+impl Imp {
+    /// Every implementation, each SLOW adapter followed by its baseline.
+    pub const ALL: [Imp; 6] = [
+        Imp::SlowTokio,
+        Imp::BaselineTokio,
+        Imp::SlowSmol,
+        Imp::BaselineSmol,
+        Imp::SlowAsyncStd,
+        Imp::Custom,
+    ];
+
+    /// The criterion function name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Imp::SlowTokio => "slow_tokio",
+            Imp::BaselineTokio => "baseline_tokio",
+            Imp::SlowSmol => "slow_smol",
+            Imp::BaselineSmol => "baseline_smol",
+            Imp::SlowAsyncStd => "slow_async_std",
+            Imp::Custom => "slow_custom",
+        }
+    }
+
+    /// The baseline this SLOW adapter is compared with, if it has one.
+    pub fn baseline(self) -> Option<Imp> {
+        match self {
+            Imp::SlowTokio => Some(Imp::BaselineTokio),
+            Imp::SlowSmol => Some(Imp::BaselineSmol),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a hand-written baseline.
+    pub fn is_baseline(self) -> bool {
+        matches!(self, Imp::BaselineTokio | Imp::BaselineSmol)
+    }
+}
+
+/// A running client and server for one scenario.
+pub trait Bench {
+    /// Performs `iters` round trips in the scenario's pattern and returns
+    /// the wall time they took. With one request in flight, the latency of
+    /// each round trip (ns) is pushed onto `latencies`.
+    fn run(&mut self, iters: u64, latencies: &mut Vec<u64>) -> Duration;
+}
+
+/// Sets up `imp` for `scenario`: server started, clients connected.
+pub fn start(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
+    match imp {
+        Imp::SlowTokio => tokio_rig(true, scenario),
+        Imp::BaselineTokio => tokio_rig(false, scenario),
+        Imp::SlowSmol => smol_rig(true, scenario),
+        Imp::BaselineSmol => smol_rig(false, scenario),
+        Imp::SlowAsyncStd => async_std_rig(scenario),
+        Imp::Custom => custom::start(scenario),
+    }
+}
+
+/// How many of `iters` requests worker `w` of `workers` makes.
+pub fn share(iters: u64, workers: usize, w: usize) -> u64 {
+    let workers = workers as u64;
+    iters / workers + u64::from((w as u64) < iters % workers)
+}
+
+/// The configuration every SLOW side uses: the defaults.
+pub fn config() -> Config {
+    Config::default()
+}
+
+/// A running server of any implementation; stops when dropped.
+pub enum AnyServer {
+    /// One of the async servers.
+    Async(ServerThread),
+    /// The custom loop's.
+    Custom(slow_custom_example::ServerThread),
+}
+
+/// Starts `imp`'s server (SLOW or baseline).
+pub fn start_server(imp: Imp) -> (SocketAddr, AnyServer) {
+    if imp == Imp::Custom {
+        let (addr, server) = custom::server();
+        return (addr, AnyServer::Custom(server));
+    }
+    let (addr, server) = match imp {
+        Imp::SlowTokio => tokio_server(true),
+        Imp::BaselineTokio => tokio_server(false),
+        Imp::SlowSmol => smol_server(true),
+        Imp::BaselineSmol => smol_server(false),
+        Imp::SlowAsyncStd => async_std_server(),
+        Imp::Custom => unreachable!(),
+    };
+    (addr, AnyServer::Async(server))
+}

@@ -1,0 +1,104 @@
+//! smol, SLOW and baseline: one `smol::Executor` per side, each run by
+//! `smol::block_on` on its own thread (server thread, bench thread).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::server_thread::server_thread;
+use super::{AsyncRig, Bench, BoxFut, Exec, Scenario, ServerThread, config};
+use crate::baseline;
+
+/// The smol client side: an executor run by `smol::block_on` on the bench
+/// thread.
+///
+/// Tasks hold the executor (`Smol::on`, the baseline's spawner), so an
+/// executor and its sockets are not freed when a rig is dropped; they are
+/// simply never polled again. A bench process makes a handful of rigs.
+pub struct SmolExec(pub(super) Arc<smol::Executor<'static>>);
+
+impl Exec for SmolExec {
+    fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
+        smol::block_on(self.0.run(f))
+    }
+
+    fn spawn(&self, f: BoxFut) -> BoxFut {
+        Box::pin(self.0.spawn(f))
+    }
+}
+
+async fn echo_slow_smol(req: slow_smol::Request) -> slow_smol::Reply {
+    Ok(req.body)
+}
+
+/// Starts the smol server (SLOW or baseline) on its own thread.
+pub fn smol_server(slow: bool) -> (SocketAddr, ServerThread) {
+    server_thread("smol-server", move |addr_tx, stop| {
+        let ex = Arc::new(smol::Executor::new());
+        smol::block_on(ex.run(async {
+            let addr = if slow {
+                let runtime = slow_smol::Smol::on(ex.clone());
+                let server = slow_smol::Server::bind_on(runtime, "127.0.0.1:0", config())
+                    .await
+                    .expect("bind");
+                let addr = server.local_addr().expect("addr");
+                ex.spawn(server.serve(echo_slow_smol)).detach();
+                addr
+            } else {
+                let listener = smol::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                ex.spawn(baseline::smol::serve(listener, ex.clone()))
+                    .detach();
+                addr
+            };
+            addr_tx.send(addr).expect("send address");
+            stop.wait().await;
+        }));
+    })
+}
+
+pub(super) fn smol_rig(slow: bool, scenario: Scenario) -> Box<dyn Bench> {
+    let (addr, server) = smol_server(slow);
+    let exec = SmolExec(Arc::new(smol::Executor::new()));
+    let ex = exec.0.clone();
+    if slow {
+        let clients = exec.block_on(async {
+            let mut clients = Vec::new();
+            for _ in 0..scenario.conns {
+                let runtime = slow_smol::Smol::on(ex.clone());
+                clients.push(
+                    slow_smol::Client::connect_on(runtime, addr, config())
+                        .await
+                        .expect("connect"),
+                );
+            }
+            clients
+        });
+        Box::new(AsyncRig {
+            clients,
+            exec,
+            scenario,
+            _server: server,
+        })
+    } else {
+        let clients = exec.block_on(async {
+            let mut clients = Vec::new();
+            for _ in 0..scenario.conns {
+                clients.push(
+                    baseline::smol::Client::connect(addr, &ex)
+                        .await
+                        .expect("connect"),
+                );
+            }
+            clients
+        });
+        Box::new(AsyncRig {
+            clients,
+            exec,
+            scenario,
+            _server: server,
+        })
+    }
+}
