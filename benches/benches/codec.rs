@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput};
+use slow_proto::RequestId;
 use slow_proto::frame::{self, Frame, HEADER_LEN};
 
 const SIZES: [(&str, usize); 3] = [("64B", 64), ("4KiB", 4096), ("64KiB", 65_536)];
@@ -21,7 +22,7 @@ const BATCH_BYTES: usize = 4 << 20;
 
 fn response(len: usize) -> Frame {
     Frame::Response {
-        id: 7,
+        id: RequestId::new(7),
         more: false,
         body: benches::body(len),
     }

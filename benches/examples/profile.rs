@@ -28,7 +28,7 @@ fn main() {
             let n: usize = arg(2).parse().expect("FRAMES");
             let mut one = bytes::BytesMut::new();
             slow_proto::frame::Frame::Response {
-                id: 7,
+                id: slow_proto::RequestId::new(7),
                 more: false,
                 body: benches::body(len),
             }

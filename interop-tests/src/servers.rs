@@ -94,7 +94,8 @@ fn wait_done(name: &str, done: &Done) -> Result<(), String> {
 /// The interop server on a tokio multi-thread runtime of its own
 /// (`workers` threads named `thread_name`).
 pub fn tokio(workers: usize, thread_name: &str) -> RunningServer {
-    use slow_tokio::{InteropService, Server, Tokio};
+    use slow_interop::driver::InteropService;
+    use slow_tokio::{Server, Tokio};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name(thread_name)
@@ -183,7 +184,8 @@ impl Drop for SmolPool {
 /// The interop server on a smol executor of its own (`threads` threads
 /// named `{prefix}-{i}`), through `Smol::on`.
 pub fn smol(threads: usize, prefix: &str) -> RunningServer {
-    use slow_smol::{InteropService, Server, Smol};
+    use slow_interop::driver::InteropService;
+    use slow_smol::{Server, Smol};
     let pool = SmolPool::new(threads, prefix);
     let on = Smol::on(pool.ex.clone());
     let server =
@@ -213,7 +215,8 @@ pub fn smol(threads: usize, prefix: &str) -> RunningServer {
 
 /// The interop server on async-std's global runtime (the only one it has).
 pub fn async_std() -> RunningServer {
-    use slow_async_std::{AsyncStd, InteropService, Server};
+    use slow_async_std::{AsyncStd, Server};
+    use slow_interop::driver::InteropService;
     let server =
         async_std::task::block_on(Server::bind_on(AsyncStd, "127.0.0.1:0", server_config()))
             .expect("bind");

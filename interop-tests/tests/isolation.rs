@@ -31,7 +31,7 @@ use interop_tests::scenarios::run_all;
 use interop_tests::servers::SmolPool;
 use interop_tests::threads::Threads;
 use interop_tests::util::with_watchdog;
-use slow_driver::interop::InteropService;
+use slow_interop::driver::InteropService;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Config, Server};
 

@@ -30,7 +30,8 @@ use interop_tests::load::{self, IN_FLIGHT, SETTLE, Snapshots, TASKS};
 use interop_tests::observe::Counting;
 use interop_tests::threads::Threads;
 use interop_tests::util::{timeout, wait_until, with_watchdog};
-use slow_async_std::{AsyncStd, Client, Config, InteropService, Server};
+use slow_async_std::{AsyncStd, Client, Config, Server};
+use slow_interop::driver::InteropService;
 
 const WORKERS: &str = "2";
 const ENV: &str = "ASYNC_STD_THREAD_COUNT";

@@ -19,7 +19,8 @@ use interop_tests::observe::Counting;
 use interop_tests::servers::SmolPool;
 use interop_tests::threads::Threads;
 use interop_tests::util::{timeout, wait_until, with_watchdog};
-use slow_smol::{Client, Config, InteropService, Server, Smol};
+use slow_interop::driver::InteropService;
+use slow_smol::{Client, Config, Server, Smol};
 
 const WORKERS: usize = 2;
 const NAME: &str = "user-ex";

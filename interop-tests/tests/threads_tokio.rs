@@ -16,7 +16,8 @@ use interop_tests::load::{self, IN_FLIGHT, SETTLE, Snapshots, TASKS};
 use interop_tests::observe::Counting;
 use interop_tests::threads::Threads;
 use interop_tests::util::{timeout, wait_until, with_watchdog};
-use slow_tokio::{Client, Config, InteropService, Server, Tokio};
+use slow_interop::driver::InteropService;
+use slow_tokio::{Client, Config, Server, Tokio};
 
 const WORKERS: usize = 2;
 const NAME: &str = "slow-tokio-w";

@@ -507,7 +507,10 @@ fn check(result: Result<Bytes, Error>, expected: &Bytes) -> Outcome {
 
 fn classify(e: Error) -> Outcome {
     match e {
-        Error::TimedOut | Error::ConnectionLost | Error::NotProcessed | Error::Closed { .. } => {
+        Error::TimedOut
+        | Error::ConnectionLost { .. }
+        | Error::NotProcessed
+        | Error::Closed { .. } => {
             Outcome::Failed(e.to_string())
         }
         Error::Protocol { .. } => Outcome::Protocol(e.to_string()),

@@ -205,7 +205,7 @@ pub fn welcome(settings: &Settings) -> Frame {
 /// A single-frame REQUEST.
 pub fn request(id: u32, body: impl Into<Bytes>) -> Frame {
     Frame::Request {
-        id,
+        id: id.into(),
         more: false,
         timeout_ms: None,
         body: body.into(),

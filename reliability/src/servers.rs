@@ -215,7 +215,7 @@ impl<R: Runtime> DriverServer<R> {
         done: mpsc::Sender<Result<(), String>>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let service = Counting {
-            inner: slow_driver::interop::InteropService::new(self.rt.clone()),
+            inner: slow_interop::driver::InteropService::new(self.rt.clone()),
             stats: self.handlers,
         };
         let server = self.server;

@@ -25,12 +25,11 @@ mod runtime;
 
 pub use runtime::{AsyncStd, AsyncStdListener, AsyncStdStream, AsyncStdTimer};
 pub use slow_driver::{
-    Config, Error, ErrorCode, ErrorReply, Handler, Notifications, Peer, Reply, Request, Settings,
+    Bytes, Config, Error, ErrorCode, ErrorReply, Handler, Notifications, Peer, Reply, Request,
+    RequestId, Settings,
 };
 
 /// A SLOW client on async-std. See [`slow_driver::Client`].
 pub type Client = slow_driver::Client<AsyncStd>;
 /// A SLOW server on async-std. See [`slow_driver::Server`].
 pub type Server = slow_driver::Server<AsyncStd>;
-/// The INTEROP test service, sleeping on async-std's timer.
-pub type InteropService = slow_driver::interop::InteropService<AsyncStd>;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slow_custom_example::{BlockingClient, ClientLoop, Completion, ConnId};
-use slow_proto::{Config, ErrorCode, RequestError};
+use slow_proto::{Config, ErrorCode, RequestError, RequestId};
 
 use crate::bench::stats::error_kind;
 use crate::bench::{BenchOptions, CONNECT_TIMEOUT, Live, LoadResult, Recorder, payload};
@@ -305,7 +305,7 @@ struct Load {
     lp: ClientLoop,
     body: Bytes,
     timeout: Duration,
-    inflight: HashMap<(ConnId, u32), Instant>,
+    inflight: HashMap<(ConnId, RequestId), Instant>,
     recorder: Recorder,
 }
 

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use slow_driver::interop::InteropService;
+use slow_interop::driver::InteropService;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Config, Server};
 

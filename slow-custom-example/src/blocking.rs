@@ -177,8 +177,17 @@ fn refused(e: ClientError) -> RequestError {
         ClientError::Send(SendError::TooLarge { size, limit }) => {
             RequestError::TooLarge { size, limit }
         }
-        // Closing, closed, ids exhausted: never sent, safe to retry elsewhere.
-        _ => RequestError::NotProcessed,
+        // Closing, closed, ids exhausted: never sent, safe to retry
+        // elsewhere (the core says which refusals those are).
+        ClientError::Send(e) if e.is_retryable() => RequestError::NotProcessed,
+        // A connection that is over is as good as closed.
+        ClientError::UnknownConnection(_) => RequestError::NotProcessed,
+        // Anything else would be a mistake in this file, not a reason to
+        // retry: report it as such.
+        e => RequestError::Connection(ConnectionError::Local {
+            code: ErrorCode::INTERNAL_ERROR,
+            reason: format!("request refused: {e}"),
+        }),
     }
 }
 

@@ -5,39 +5,18 @@
 //! event sets and only `WouldBlock` clears, and the loop keeps reading and
 //! writing while the cache and the core allow. The socket's own life after
 //! the core closes (flush the final GOAWAY, send FIN, wait for the peer's
-//! FIN) is [`SocketState`]: flushing is bounded by the config's drain
-//! timeout (a peer that never reads), the wait for the FIN by [`LINGER`].
+//! FIN) is the core's [`Teardown`]: the same rules, and the same bounds,
+//! as every async runtime's driver.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
-use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use slow_proto::{Connection, Instant};
+use slow_proto::{Connection, Instant, SocketAction, Teardown};
 
 /// Slices per vectored write: enough for a few frames' headers and bodies.
 const MAX_SLICES: usize = 64;
-
-/// How long to wait for the peer's FIN after ours. Only a courtesy against
-/// the reset (the GOAWAY is already out), so much shorter than the drain
-/// timeout: a peer that is not running its loop must not hold the socket.
-const LINGER: Duration = Duration::from_secs(2);
-
-/// Where the socket is, beside the core's own phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SocketState {
-    /// The core is running: read and write as it asks.
-    Open,
-    /// The core is closed: write out what it left (the final GOAWAY).
-    Flushing { give_up_at: Instant },
-    /// Our FIN is sent. Read and discard until the peer's FIN (at most
-    /// [`LINGER`]): closing a socket with unread input makes the kernel send
-    /// RST, which can destroy a GOAWAY the peer has not read yet.
-    Lingering { give_up_at: Instant },
-    /// Nothing more to do: drop the socket.
-    Done,
-}
 
 /// A socket and its connection core.
 pub(crate) struct Link {
@@ -51,7 +30,9 @@ pub(crate) struct Link {
     read_closed: bool,
     /// Writing failed: the peer is gone.
     write_closed: bool,
-    state: SocketState,
+    /// Set once the core has closed: what the socket does until it is
+    /// dropped.
+    teardown: Option<Teardown>,
     /// What the socket is registered for, if it is registered.
     interest: Option<Interest>,
     /// The first socket error, for the application's report.
@@ -70,7 +51,7 @@ impl Link {
             writable: true,
             read_closed: false,
             write_closed: false,
-            state: SocketState::Open,
+            teardown: None,
             interest: None,
             error: None,
         }
@@ -87,9 +68,16 @@ impl Link {
     /// The link's timer fired: let the core run its timers. (The socket's
     /// own close deadline is checked by [`Link::advance`].)
     pub(crate) fn on_timeout(&mut self, now: Instant) {
-        if self.state == SocketState::Open {
+        if self.teardown.is_none() {
             self.conn.handle_timeout(now);
         }
+    }
+
+    /// Whether the teardown has the socket read and discard (lingering).
+    fn lingering(&self) -> bool {
+        self.teardown
+            .as_ref()
+            .is_some_and(|t| t.is_flushed() && !t.is_done())
     }
 
     /// Whether the loop wants input now. Back-pressure: while the core's
@@ -97,17 +85,16 @@ impl Link {
     /// peer's bytes stay in the kernel, which in time stops the peer.
     fn wants_input(&self) -> bool {
         !self.read_closed
-            && match self.state {
-                SocketState::Open => self.conn.wants_read(),
-                SocketState::Flushing { .. } | SocketState::Lingering { .. } => true,
-                SocketState::Done => false,
+            && match &self.teardown {
+                None => self.conn.wants_read(),
+                Some(_) => self.lingering(),
             }
     }
 
     fn wants_output(&self) -> bool {
         !self.write_closed
             && self.conn.transmit_len() > 0
-            && matches!(self.state, SocketState::Open | SocketState::Flushing { .. })
+            && self.teardown.as_ref().is_none_or(|t| !t.is_flushed())
     }
 
     /// Whether a read now could make progress.
@@ -115,22 +102,19 @@ impl Link {
         self.readable && self.wants_input()
     }
 
-    /// One read: into the core's receive buffer while it is open, into a
-    /// scratch buffer (discarded) once it is closed.
+    /// One read into the core's receive buffer; once the core is closed
+    /// it discards what arrives, and the teardown hears that the peer is
+    /// still talking.
     pub(crate) fn read_once(&mut self, now: Instant) {
-        if self.state == SocketState::Open {
-            match self.stream.read(self.conn.recv_space()) {
-                Ok(0) => self.on_read_closed(None, now),
-                Ok(n) => self.conn.recv_commit(n, now),
-                Err(e) => self.on_read_error(e, now),
+        match self.stream.read(self.conn.recv_space()) {
+            Ok(0) => self.on_read_closed(None, now),
+            Ok(n) => {
+                self.conn.recv_commit(n, now);
+                if let Some(t) = &mut self.teardown {
+                    t.on_input(now);
+                }
             }
-        } else {
-            let mut sink = [0u8; 4096];
-            match self.stream.read(&mut sink) {
-                Ok(0) => self.on_read_closed(None, now),
-                Ok(_) => {}
-                Err(e) => self.on_read_error(e, now),
-            }
+            Err(e) => self.on_read_error(e, now),
         }
     }
 
@@ -147,8 +131,9 @@ impl Link {
     fn on_read_closed(&mut self, error: Option<io::Error>, now: Instant) {
         self.read_closed = true;
         self.error = self.error.take().or(error);
-        if self.state == SocketState::Open {
-            self.conn.recv_eof(now);
+        match &mut self.teardown {
+            None => self.conn.recv_eof(now),
+            Some(t) => t.on_eof(),
         }
     }
 
@@ -176,52 +161,48 @@ impl Link {
                 // The peer is gone (reset, broken pipe): nothing more can go
                 // either way. The core hears it as the end of the stream.
                 self.write_closed = true;
+                if let Some(t) = &mut self.teardown {
+                    t.on_write_error();
+                }
                 self.on_read_closed(Some(e), now);
             }
         }
     }
 
-    /// Moves the socket along after the core closed: flush, FIN, linger,
-    /// done; each step bounded by the drain timeout from the close.
+    /// Moves the socket along after the core closed, as its [`Teardown`]
+    /// says: flush, FIN, linger, done.
     pub(crate) fn advance(&mut self, now: Instant) {
-        if self.state == SocketState::Open && self.conn.is_closed() {
-            let give_up_at = now + self.conn.config().drain_timeout;
-            self.state = SocketState::Flushing { give_up_at };
-        }
-        if let SocketState::Flushing { give_up_at } = self.state {
-            if !self.wants_output() {
-                // An error here means the peer is already gone; reading
-                // will tell.
-                let _ = self.stream.shutdown(Shutdown::Write);
-                let give_up_at = give_up_at.min(now + LINGER);
-                self.state = SocketState::Lingering { give_up_at };
+        if self.teardown.is_none() && self.conn.is_closed() {
+            let mut t = Teardown::new(self.conn.config(), now);
+            if self.write_closed {
+                t.on_write_error();
+            } else if self.read_closed {
+                t.on_eof();
             }
+            self.teardown = Some(t);
         }
-        self.state = match self.state {
-            SocketState::Lingering { .. } if self.read_closed => SocketState::Done,
-            SocketState::Flushing { give_up_at } | SocketState::Lingering { give_up_at }
-                if now >= give_up_at =>
-            {
-                SocketState::Done
-            }
-            state => state,
+        let Some(t) = &mut self.teardown else {
+            return;
         };
+        while t.poll(self.conn.transmit_len(), now) == SocketAction::Shutdown {
+            // An error here means the peer is already gone; reading will
+            // tell.
+            let _ = self.stream.shutdown(Shutdown::Write);
+            t.shutdown_sent(now);
+        }
     }
 
     /// Whether the socket can be dropped.
     pub(crate) fn is_done(&self) -> bool {
-        self.state == SocketState::Done
+        self.teardown.as_ref().is_some_and(Teardown::is_done)
     }
 
-    /// When the loop must call back: the core's next timer while it is open,
-    /// the give-up deadline once it is closed.
+    /// When the loop must call back: the core's next timer while it is
+    /// open, the teardown's once it is closed.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        match self.state {
-            SocketState::Open => self.conn.poll_timeout(),
-            SocketState::Flushing { give_up_at } | SocketState::Lingering { give_up_at } => {
-                Some(give_up_at)
-            }
-            SocketState::Done => None,
+        match &self.teardown {
+            None => self.conn.poll_timeout(),
+            Some(t) => t.poll_timeout(),
         }
     }
 
@@ -250,8 +231,11 @@ impl Link {
     /// connection as lost and drop the socket.
     pub(crate) fn abort(&mut self, error: io::Error, now: Instant) {
         self.write_closed = true;
+        if let Some(t) = &mut self.teardown {
+            t.on_write_error();
+        }
         self.on_read_closed(Some(error), now);
-        self.state = SocketState::Done;
+        self.advance(now);
     }
 
     /// Unregisters the socket before it is dropped.

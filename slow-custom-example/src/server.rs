@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Token, Waker};
-use slow_proto::{Config, Connection, ConnectionError, ErrorCode, Event};
+use slow_proto::limit::Admission;
+use slow_proto::{Config, ConnectionError, ConnectionLimit, ErrorCode, Event, RequestId};
 
 use crate::background::ServerThread;
 use crate::reactor::{App, Cx, LISTENER, Reactor, WAKER};
@@ -15,8 +16,9 @@ use crate::service::{self, Sleeps};
 use crate::shutdown::ShutdownHandle;
 
 /// The connection limit unless [`Server::set_max_connections`] says
-/// otherwise (INTEROP.md's `--max-connections` default).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// otherwise (INTEROP.md's `--max-connections` default), the core's
+/// [`ConnectionLimit::DEFAULT_MAX`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = ConnectionLimit::DEFAULT_MAX;
 
 /// After `accept` fails for want of resources (file descriptors, memory),
 /// try again this soon: the backlog's edge has been consumed, so no event
@@ -47,16 +49,15 @@ pub struct Server {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     config: Config,
-    max_connections: usize,
     shutdown: ShutdownHandle,
     accept_retry: bool,
 }
 
 /// The server's [`App`]: the INTEROP service on every connection, and the
-/// count of refused connections still closing, which do not count towards
-/// the limit.
+/// connection limit (the core's rule: refused connections still closing do
+/// not count).
 struct Interop {
-    refused: usize,
+    limit: ConnectionLimit,
 }
 
 /// One server connection's state.
@@ -85,12 +86,12 @@ impl App for Interop {
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, peer: &mut Peer, key: u32) {
-        service::on_timer(cx, &mut peer.sleeps, key);
+        service::on_timer(cx, &mut peer.sleeps, RequestId::new(key));
     }
 
     fn on_dropped(&mut self, _: Token, peer: Peer) {
-        if peer.refused {
-            self.refused -= 1;
+        if !peer.refused {
+            self.limit.release();
         }
     }
 }
@@ -104,7 +105,9 @@ impl Server {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut listener = TcpListener::bind(addr)?;
         let local_addr = listener.local_addr()?;
-        let reactor = Reactor::new(Interop { refused: 0 })?;
+        let reactor = Reactor::new(Interop {
+            limit: ConnectionLimit::new(DEFAULT_MAX_CONNECTIONS),
+        })?;
         reactor
             .registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -114,7 +117,6 @@ impl Server {
             listener: Some(listener),
             local_addr,
             config,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown,
             accept_retry: false,
         })
@@ -136,7 +138,7 @@ impl Server {
     /// GOAWAY CONNECTION_LIMIT at once and closed; draining connections
     /// count, refused ones do not.
     pub fn set_max_connections(&mut self, n: usize) {
-        self.max_connections = n;
+        self.reactor.app.limit.set_max(n);
     }
 
     /// A handle to shut the server down from another thread.
@@ -195,15 +197,10 @@ impl Server {
         let _ = stream.set_nodelay(true);
         let now = self.reactor.now();
         // The config was validated in `bind`; this cannot fail.
-        let Ok(mut conn) = Connection::server(self.config.clone(), now) else {
+        let Ok((conn, admission)) = self.reactor.app.limit.accept(self.config.clone(), now) else {
             return;
         };
-        let live = self.reactor.len() - self.reactor.app.refused;
-        let refused = live >= self.max_connections;
-        if refused {
-            conn.close(ErrorCode::CONNECTION_LIMIT, "connection limit reached", now);
-            self.reactor.app.refused += 1;
-        }
+        let refused = admission == Admission::Refused;
         self.reactor.add(
             stream,
             conn,

@@ -9,7 +9,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_interop::{BAD_COMMAND, CLOSING, COMMAND_ERROR, Command, NOTIFIED, UNKNOWN_COMMAND};
+use slow_interop::{
+    BAD_COMMAND, CLOSING, COMMAND_ERROR, Command, NOTIFIED, NOTIFY_TOO_LARGE, Refusal,
+    UNKNOWN_COMMAND,
+};
 use slow_proto::{ErrorCode, Event, Instant, RequestId, SendError};
 
 use crate::reactor::Cx;
@@ -32,7 +35,7 @@ pub(crate) fn on_event(cx: &mut Cx<'_>, sleeps: &mut Sleeps, event: Event) {
         }
         Event::RequestAbandoned { id, .. } => {
             if let Some((at, _)) = sleeps.0.remove(&id) {
-                cx.cancel_timer(at, id);
+                cx.cancel_timer(at, id.get());
             }
         }
         // Echoed so that client-to-server notifications can be tested. Best
@@ -63,17 +66,17 @@ fn serve(
         Command::Sleep { ms } => {
             let at = now + Duration::from_millis(ms);
             sleeps.0.insert(id, (at, ms));
-            cx.set_timer(at, id);
+            cx.set_timer(at, id.get());
             Ok(())
         }
         Command::Error { code, message } => cx.conn.respond_error(id, code, &message, now),
         Command::Notify { body } => notify(cx, id, body),
         Command::Bytes { n } => bytes(cx, id, n),
         Command::Close => {
-            cx.conn.respond(id, Bytes::from_static(CLOSING), now)?;
-            cx.conn
-                .close(ErrorCode::SHUTTING_DOWN, "closing on request", now);
-            Ok(())
+            // The answer first, then GOAWAY: the core's order, as on every
+            // runtime.
+            cx.conn.close_after(id, ErrorCode::SHUTTING_DOWN, "closing", now);
+            cx.conn.respond(id, Bytes::from_static(CLOSING), now)
         }
         Command::Unknown => cx
             .conn
@@ -82,41 +85,31 @@ fn serve(
     }
 }
 
-/// `!notify TEXT`: a NOTIFY must fit one frame of the client's
-/// MAX_FRAME_SIZE; a larger one is not sent and the request gets ERROR
-/// MESSAGE_TOO_LARGE.
+/// `!notify TEXT`: the core refuses a NOTIFY that exceeds the client's
+/// MAX_FRAME_SIZE (nothing is sent), and the request gets the service's
+/// ERROR for that.
 fn notify(cx: &mut Cx<'_>, id: RequestId, body: Bytes) -> Result<(), SendError> {
-    let limit = cx
-        .conn
-        .peer_settings()
-        .map_or(0, |peer| peer.max_frame_size);
-    if body.len() > limit as usize {
-        let message = "notification larger than your MAX_FRAME_SIZE";
-        return cx
-            .conn
-            .respond_error(id, ErrorCode::MESSAGE_TOO_LARGE, message, cx.now);
+    match cx.conn.notify(body, cx.now) {
+        Ok(()) => cx.conn.respond(id, Bytes::from_static(NOTIFIED), cx.now),
+        Err(SendError::TooLarge { .. }) => refuse(cx, id, NOTIFY_TOO_LARGE),
+        Err(e) => Err(e),
     }
-    cx.conn.notify(body, cx.now)?;
-    cx.conn.respond(id, Bytes::from_static(NOTIFIED), cx.now)
 }
 
-/// `!bytes N`. The core would refuse a body over the client's
-/// MAX_MESSAGE_SIZE by itself, but N comes from the peer: check it before
-/// allocating N bytes.
+/// `!bytes N`, sized against the client's MAX_MESSAGE_SIZE before anything
+/// is made.
 fn bytes(cx: &mut Cx<'_>, id: RequestId, n: u64) -> Result<(), SendError> {
     let limit = cx
         .conn
         .peer_settings()
         .map_or(0, |peer| peer.max_message_size);
-    match usize::try_from(n) {
-        Ok(n) if n as u64 <= u64::from(limit) => {
-            cx.conn.respond(id, slow_interop::pattern(n), cx.now)
-        }
-        _ => cx.conn.respond_error(
-            id,
-            ErrorCode::MESSAGE_TOO_LARGE,
-            "response too large",
-            cx.now,
-        ),
+    match slow_interop::bytes(n, limit) {
+        Ok(body) => cx.conn.respond(id, body, cx.now),
+        Err(refusal) => refuse(cx, id, refusal),
     }
+}
+
+fn refuse(cx: &mut Cx<'_>, id: RequestId, refusal: Refusal) -> Result<(), SendError> {
+    cx.conn
+        .respond_error(id, refusal.code, refusal.message, cx.now)
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use common::{Raw, SOON, config, next, server, server_with_limit};
 use slow_custom_example::{BlockingClient, ClientLoop, Completion, ConnError};
 use slow_proto::frame::Frame;
-use slow_proto::{Config, ErrorCode, Settings};
+use slow_proto::{Config, ErrorCode, RequestId, Settings};
 
 #[test]
 fn many_connections_many_requests() {
@@ -158,7 +158,9 @@ fn first_frame_not_hello_is_protocol_error() {
 fn expect_goaway_then_eof(raw: &mut Raw, expected: ErrorCode) {
     match raw.recv() {
         Some(Frame::GoAway {
-            code, last_id: 0, ..
+            code,
+            last_id: RequestId::NONE,
+            ..
         }) => assert_eq!(code, expected),
         other => panic!("expected GOAWAY {expected}, got {other:?}"),
     }
@@ -183,7 +185,7 @@ fn a_peer_that_stops_reading_is_paused_then_served() {
         for id in 1..=REQUESTS {
             let mut out = bytes::BytesMut::new();
             Frame::Request {
-                id,
+                id: RequestId::new(id),
                 more: false,
                 timeout_ms: None,
                 body: body.clone(),
@@ -247,7 +249,7 @@ fn a_peer_that_never_reads_is_given_up_after_the_drain_timeout() {
     // Far more than the kernel buffers hold, and never read.
     let body = Bytes::from_static(b"!bytes 16000000");
     raw.send(&Frame::Request {
-        id: 1,
+        id: RequestId::new(1),
         more: false,
         timeout_ms: None,
         body,

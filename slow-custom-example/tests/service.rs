@@ -8,7 +8,7 @@ use bytes::Bytes;
 use common::{Raw, SOON, config, next, next_after_connect, server};
 use slow_custom_example::{BlockingClient, ClientLoop, Completion};
 use slow_proto::frame::Frame;
-use slow_proto::{Config, ErrorCode, RequestError, Settings};
+use slow_proto::{Config, ErrorCode, RequestError, RequestId, Settings};
 
 fn small(settings: Settings) -> Config {
     Config {
@@ -83,19 +83,21 @@ fn sleep_past_its_deadline_is_deadline_exceeded() {
     let mut raw = Raw::handshake(server.local_addr());
     let body = Bytes::from_static(b"!sleep 60000");
     raw.send(&Frame::Request {
-        id: 1,
+        id: RequestId::new(1),
         more: false,
         timeout_ms: Some(100),
         body,
     });
     match raw.recv() {
-        Some(Frame::Error { id: 1, code, .. }) => assert_eq!(code, ErrorCode::DEADLINE_EXCEEDED),
+        Some(Frame::Error { id, code, .. }) if id == RequestId::new(1) => {
+            assert_eq!(code, ErrorCode::DEADLINE_EXCEEDED)
+        }
         other => panic!("expected ERROR DEADLINE_EXCEEDED, got {other:?}"),
     }
     // The abandoned sleep answers nothing later; the connection goes on.
     let body = Bytes::from_static(b"after");
     raw.send(&Frame::Request {
-        id: 2,
+        id: RequestId::new(2),
         more: false,
         timeout_ms: Some(5_000),
         body: body.clone(),
@@ -103,7 +105,7 @@ fn sleep_past_its_deadline_is_deadline_exceeded() {
     assert_eq!(
         raw.recv(),
         Some(Frame::Response {
-            id: 2,
+            id: RequestId::new(2),
             more: false,
             body
         })

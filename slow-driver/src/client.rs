@@ -30,6 +30,9 @@ impl<R: Runtime> Clone for Client<R> {
 
 struct ClientInner<R> {
     shared: Arc<Shared>,
+    /// What the server advertised in its WELCOME (a client exists only
+    /// once the handshake is complete).
+    peer: Settings,
     _runtime: R,
 }
 
@@ -74,24 +77,14 @@ impl<R: Runtime> Client<R> {
         let shared = Shared::new(conn, origin);
         let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
         runtime.spawn(driver);
-        let client = Client {
+        let peer = wait_established(&shared).await?;
+        Ok(Client {
             inner: Arc::new(ClientInner {
                 shared,
+                peer,
                 _runtime: runtime,
             }),
-        };
-        client.wait_established().await?;
-        Ok(client)
-    }
-
-    async fn wait_established(&self) -> Result<(), Error> {
-        poll_fn(|cx| {
-            self.shared().lock().poll_watch(cx, |st| match &st.closed {
-                Some(error) => Some(Err(error.clone().map_or(Error::NotProcessed, Error::from))),
-                None => st.conn.is_established().then_some(Ok(())),
-            })
         })
-        .await
     }
 
     fn shared(&self) -> &Arc<Shared> {
@@ -130,7 +123,7 @@ impl<R: Runtime> Client<R> {
         };
         let outcome = poll_fn(|cx| self.shared().lock().poll_outcome(id, cx)).await;
         guard.defuse();
-        outcome.map_err(Error::from)
+        outcome
     }
 
     /// Sends a notification (one frame, no answer).
@@ -155,20 +148,24 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// What the server advertised in its WELCOME.
+    /// What the server advertised in its WELCOME: the limits this client
+    /// is held to (a `Client` exists only once the handshake is complete).
     pub fn peer_settings(&self) -> Settings {
-        self.shared()
-            .lock()
-            .conn
-            .peer_settings()
-            .copied()
-            .unwrap_or_default()
+        self.inner.peer
     }
 
-    /// Whether the connection is closed (or closing).
-    pub fn is_closed(&self) -> bool {
+    /// Whether new requests are still accepted: false once either side
+    /// has begun a graceful close (GOAWAY) or the connection is over.
+    /// Requests already sent may still be answered while it drains.
+    pub fn is_open(&self) -> bool {
         let st = self.shared().lock();
-        st.closed.is_some() || st.conn.is_draining()
+        st.closed.is_none() && !st.conn.is_draining()
+    }
+
+    /// Whether the connection is over: every request has its outcome and
+    /// nothing more will arrive. While it drains this is still false.
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().closed.is_some()
     }
 
     /// Closes gracefully: GOAWAY, outstanding requests finish, then the
@@ -182,8 +179,8 @@ impl<R: Runtime> Client<R> {
         }
         poll_fn(|cx| {
             self.shared().lock().poll_watch(cx, |st| {
-                st.driver_done.then(|| match st.closed.clone().flatten() {
-                    Some(error) => Err(Error::from(error)),
+                st.driver_done.then(|| match st.close_error() {
+                    Some(error) => Err(error),
                     None => Ok(()),
                 })
             })
@@ -239,4 +236,18 @@ async fn connect_any<R: Runtime>(runtime: &R, addr: String) -> Result<R::Stream,
             format!("no address found for {addr}"),
         )
     })))
+}
+
+/// Waits for the handshake: the server's settings, or why it failed.
+async fn wait_established(shared: &Shared) -> Result<Settings, Error> {
+    poll_fn(|cx| {
+        shared.lock().poll_watch(cx, |st| {
+            if st.closed.is_some() {
+                // Closed cleanly before WELCOME: the server said no at once.
+                return Some(Err(st.close_error().unwrap_or(Error::NotProcessed)));
+            }
+            st.conn.peer_settings().copied().map(Ok)
+        })
+    })
+    .await
 }

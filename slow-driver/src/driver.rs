@@ -7,19 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
-use slow_proto::Event;
+use slow_proto::{Event, SocketAction, Teardown};
 
 use crate::runtime::{Runtime, Stream, Timer};
 use crate::shared::{Shared, State};
 
-/// How long a closed connection goes on reading (and discarding) after its
-/// FIN, waiting for the peer's. Closing a socket with unread input makes the
-/// kernel send a reset, which can destroy answers and the GOAWAY that the
-/// peer has not read yet.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-/// Lingering ends early once the peer has sent nothing for this long.
-const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 /// At most this many slices per vectored write.
 const MAX_SLICES: usize = 64;
 /// Reads per wake-up before yielding, so one busy connection cannot starve
@@ -43,13 +35,9 @@ pub(crate) struct Driver<R: Runtime, D> {
     armed: Option<std::time::Instant>,
     /// The socket failed: nothing more can be written.
     broken: bool,
-    /// When the core closed; output still pending after the drain timeout
-    /// (a peer that never reads) is given up.
-    closed_at: Option<std::time::Instant>,
-    /// Set once our FIN is out: keep reading until the peer's, or until then.
-    linger_until: Option<std::time::Instant>,
-    /// While lingering: when the peer's silence ends it.
-    linger_quiet: Option<std::time::Instant>,
+    /// The socket's life once the core closed (flush, FIN, linger): the
+    /// core's rules, run here.
+    teardown: Option<Teardown>,
     /// The timer fired since timers were last handled. (Request deadlines
     /// due before input are expired by the core itself on input.)
     timer_fired: bool,
@@ -65,10 +53,8 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
             timer: None,
             armed: None,
             broken: false,
-            closed_at: None,
+            teardown: None,
             timer_fired: false,
-            linger_until: None,
-            linger_quiet: None,
             dispatch,
         }
     }
@@ -102,9 +88,11 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
                         st.conn.handle_input(now);
                     }
                 }
-                Poll::Ready(Err(_)) => {
-                    // Reset or similar: the stream is gone, as at end of stream.
+                Poll::Ready(Err(e)) => {
+                    // Reset or similar: the stream is gone, as at end of
+                    // stream; the error is the cause the callers get.
                     self.broken = true;
+                    st.socket_error(e);
                     let now = st.now();
                     st.conn.recv_eof(now);
                 }
@@ -130,9 +118,13 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
                     st.conn.advance_transmit(written);
                     progress = true;
                 }
-                Poll::Ready(_) => {
+                Poll::Ready(result) => {
                     // The peer is gone; what we had to say is lost with it.
+                    let e = result
+                        .err()
+                        .unwrap_or_else(|| std::io::ErrorKind::WriteZero.into());
                     self.broken = true;
+                    st.socket_error(e);
                     let now = st.now();
                     st.conn.recv_eof(now);
                     self.dispatch_events(st);
@@ -143,15 +135,16 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
         progress
     }
 
-    /// Sets the one timer to the core's next deadline. Moving it later is
-    /// skipped (an early wake-up is harmless), saving a timer reset per read.
+    /// Sets the one timer to the next deadline: the core's while it is
+    /// open, the teardown's after. Moving it later is skipped (an early
+    /// wake-up is harmless), saving a timer reset per read. Returns whether
+    /// it has fired.
     fn arm_timer(&mut self, st: &mut State, cx: &mut Context<'_>) -> bool {
-        let deadline = match (st.conn.poll_timeout(), self.closed_at) {
-            (_, Some(closed)) => Some(closed + st.conn.config().drain_timeout),
-            (Some(t), None) => Some(st.to_std(t)),
-            (None, None) => None,
+        let deadline = match &self.teardown {
+            Some(teardown) => teardown.poll_timeout(),
+            None => st.conn.poll_timeout(),
         };
-        let Some(deadline) = deadline else {
+        let Some(deadline) = deadline.map(|t| st.to_std(t)) else {
             return false;
         };
         if self.armed.is_none_or(|armed| deadline < armed) {
@@ -172,38 +165,44 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
         fired
     }
 
-    /// Reads and discards until the peer closes, fails, falls quiet for
-    /// [`LINGER_QUIET`], or `until` passes. A peer that has our GOAWAY and
-    /// nothing more in flight goes quiet at once; one that keeps its socket
-    /// open without a word does not hold us for the whole [`LINGER`].
-    fn linger(&mut self, cx: &mut Context<'_>, until: std::time::Instant) -> Poll<()> {
-        let mut scratch = BytesMut::new();
+    /// Runs the socket's teardown once the core has closed, doing what it
+    /// says until the socket would block. Ready when the socket can go.
+    fn tear_down(&mut self, st: &mut State, cx: &mut Context<'_>) -> Poll<()> {
+        let now = st.now();
+        let teardown = self
+            .teardown
+            .get_or_insert_with(|| Teardown::new(st.conn.config(), now));
         loop {
-            let now = std::time::Instant::now();
-            let quiet_until = *self.linger_quiet.get_or_insert(now + LINGER_QUIET);
-            if now >= until || now >= quiet_until {
-                return Poll::Ready(());
+            if self.broken {
+                teardown.on_write_error();
             }
-            scratch.clear();
-            scratch.reserve(4096);
-            match self.stream.poll_read_buf(cx, &mut scratch) {
-                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(_)) => self.linger_quiet = Some(now + LINGER_QUIET),
-                Poll::Pending => break,
+            let action = teardown.poll(st.conn.transmit_len(), now);
+            if teardown.is_flushed() && !st.driver_done {
+                // Over for the application (close() returns); only the
+                // socket lingers.
+                st.driver_done = true;
+                st.wake_watchers();
             }
-        }
-        let wake = self.linger_quiet.map_or(until, |q| q.min(until));
-        match &mut self.timer {
-            Some(timer) => timer.reset(wake),
-            None => self.timer = Some(self.runtime.timer(wake)),
-        }
-        self.armed = Some(wake);
-        match self.timer.as_mut().map(|t| t.poll_expired(cx)) {
-            Some(Poll::Pending) => Poll::Pending,
-            // Fired: come back through the loop above to decide.
-            _ => {
-                cx.waker().wake_by_ref();
-                Poll::Pending
+            match action {
+                // `write` ran just before and would block: wait for it.
+                SocketAction::Write => return Poll::Pending,
+                SocketAction::Shutdown => match self.stream.poll_shutdown(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => teardown.shutdown_sent(now),
+                    Poll::Ready(Err(_)) => teardown.on_write_error(),
+                },
+                // Read into the core's buffer, which drops input once closed.
+                SocketAction::Discard => {
+                    match self.stream.poll_read_buf(cx, st.conn.recv_buffer()) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(0) | Err(_)) => teardown.on_eof(),
+                        Poll::Ready(Ok(_)) => {
+                            st.conn.handle_input(now);
+                            teardown.on_input(now);
+                        }
+                    }
+                }
+                _ => return Poll::Ready(()),
             }
         }
     }
@@ -235,40 +234,10 @@ impl<R: Runtime, D: Dispatch + Unpin> Future for Driver<R, D> {
             this.fire_timers(&mut st);
             progress |= this.write(&mut st, cx);
 
-            if st.conn.is_closed() {
-                let now = std::time::Instant::now();
-                let closed_at = *this.closed_at.get_or_insert(now);
-                let flushed = st.conn.transmit_len() == 0 || this.broken;
-                let gave_up = now >= closed_at + st.conn.config().drain_timeout;
-                if flushed || gave_up {
-                    let until = match this.linger_until {
-                        Some(until) => until,
-                        None => {
-                            if !this.broken
-                                && this.stream.poll_shutdown(cx).is_pending()
-                                && !gave_up
-                            {
-                                return Poll::Pending;
-                            }
-                            let linger = if this.broken || gave_up {
-                                now
-                            } else {
-                                now + LINGER
-                            };
-                            // Over for the application (close() returns);
-                            // only the socket lingers.
-                            st.driver_done = true;
-                            st.wake_watchers();
-                            *this.linger_until.insert(linger)
-                        }
-                    };
-                    if this.linger(cx, until).is_pending() {
-                        return Poll::Pending;
-                    }
-                    drop(st);
-                    this.dispatch.finished();
-                    return Poll::Ready(());
-                }
+            if st.conn.is_closed() && this.tear_down(&mut st, cx).is_ready() {
+                drop(st);
+                this.dispatch.finished();
+                return Poll::Ready(());
             }
             progress |= this.arm_timer(&mut st, cx);
             if !progress {

@@ -1,19 +1,25 @@
 //! The one error type callers of every adapter see.
 
 use std::io;
+use std::sync::Arc;
 
 use slow_proto::config::ConfigError;
 use slow_proto::{ConnectionError, ErrorCode, RequestError, SendError};
 
 /// Why a call on a [`Client`](crate::Client) or [`Server`](crate::Server)
-/// failed. Each variant tells the caller what it may do next.
+/// failed. Each variant tells the caller what it may do next; which of them
+/// is safe to retry is the protocol core's rule
+/// ([`is_retryable`](Error::is_retryable)).
+///
+/// New variants may be added; match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The request's timeout passed; the server was told to stop (CANCEL).
     #[error("request timed out")]
     TimedOut,
     /// The server answered with ERROR.
-    #[error("server error {code}: {message}")]
+    #[error("server answered {code}: {message}")]
     Server {
         /// The ERROR code (0x0100 and above are the application's own).
         code: ErrorCode,
@@ -25,9 +31,15 @@ pub enum Error {
     #[error("request not processed (safe to retry)")]
     NotProcessed,
     /// The connection ended without a GOAWAY (or a drain timed out); the
-    /// request may or may not have been processed.
+    /// request may or may not have been processed. `cause` is the socket's
+    /// own error when there was one (a reset, a broken pipe); `None` for a
+    /// plain end of stream.
     #[error("connection lost")]
-    ConnectionLost,
+    ConnectionLost {
+        /// What the socket reported, if anything.
+        #[source]
+        cause: Option<Arc<io::Error>>,
+    },
     /// One side broke the protocol; the connection is closed.
     #[error("protocol violation ({code}): {reason}")]
     Protocol {
@@ -53,6 +65,10 @@ pub enum Error {
         /// The peer's limit.
         limit: u64,
     },
+    /// The connection refused a command for a reason no retry fixes (e.g.
+    /// answering a request that is no longer outstanding); nothing was sent.
+    #[error("command refused")]
+    Refused(#[source] SendError),
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -62,60 +78,64 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying the request on a new connection is safe.
+    /// Whether retrying the request on a new connection is safe: the
+    /// server certainly did not process it ([`Error::NotProcessed`], which
+    /// the core reports only for what it knows was never processed).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::NotProcessed)
     }
-}
 
-impl From<ConnectionError> for Error {
-    fn from(e: ConnectionError) -> Error {
-        let violation = |code| {
-            matches!(
-                code,
-                ErrorCode::PROTOCOL_ERROR
-                    | ErrorCode::FRAME_TOO_LARGE
-                    | ErrorCode::MESSAGE_TOO_LARGE
-                    | ErrorCode::VERSION_MISMATCH
-            )
-        };
+    /// A request's failure, with the socket error behind a lost connection.
+    pub(crate) fn from_request(e: RequestError, cause: Option<&Arc<io::Error>>) -> Error {
+        match e {
+            RequestError::Connection(c) => Error::from_connection(c, cause),
+            e if e.is_retryable() => Error::NotProcessed,
+            RequestError::TimedOut => Error::TimedOut,
+            RequestError::Server { code, message } => Error::Server { code, message },
+            RequestError::TooLarge { size, limit } => Error::TooLarge { size, limit },
+            // A cancelled request has no caller left to tell; not processed
+            // is the truthful answer should one ask. So is any new outcome.
+            _ => Error::NotProcessed,
+        }
+    }
+
+    /// How a connection ended, with the socket error behind a lost one.
+    pub(crate) fn from_connection(e: ConnectionError, cause: Option<&Arc<io::Error>>) -> Error {
         match e {
             ConnectionError::Local { code, reason } | ConnectionError::Remote { code, reason } => {
-                if violation(code) {
+                if code.is_violation() {
                     Error::Protocol { code, reason }
                 } else {
                     Error::Closed { code, reason }
                 }
             }
-            ConnectionError::Lost | ConnectionError::DrainTimeout => Error::ConnectionLost,
+            _ => Error::ConnectionLost {
+                cause: cause.cloned(),
+            },
         }
+    }
+}
+
+impl From<ConnectionError> for Error {
+    fn from(e: ConnectionError) -> Error {
+        Error::from_connection(e, None)
     }
 }
 
 impl From<RequestError> for Error {
     fn from(e: RequestError) -> Error {
-        match e {
-            RequestError::TimedOut => Error::TimedOut,
-            RequestError::Server { code, message } => Error::Server { code, message },
-            // A cancelled request has no caller left to tell; not processed
-            // is the truthful answer should one ask.
-            RequestError::NotProcessed | RequestError::Cancelled => Error::NotProcessed,
-            RequestError::TooLarge { size, limit } => Error::TooLarge { size, limit },
-            RequestError::Connection(c) => c.into(),
-        }
+        Error::from_request(e, None)
     }
 }
 
 impl From<SendError> for Error {
     fn from(e: SendError) -> Error {
         match e {
+            // Refused before anything was sent, for a reason a new
+            // connection does not have: nothing was processed.
+            e if e.is_retryable() => Error::NotProcessed,
             SendError::TooLarge { size, limit } => Error::TooLarge { size, limit },
-            // Refused before anything was sent: nothing was processed.
-            SendError::Closed
-            | SendError::NotReady
-            | SendError::IdsExhausted
-            | SendError::UnknownRequest(_)
-            | SendError::WrongRole => Error::NotProcessed,
+            e => Error::Refused(e),
         }
     }
 }

@@ -15,12 +15,16 @@
 mod client;
 mod driver;
 mod error;
-pub mod interop;
+mod handler;
+mod registry;
 pub mod runtime;
 mod server;
+mod serving;
 mod shared;
 
+pub use bytes::Bytes;
 pub use client::{Client, Notifications};
 pub use error::Error;
-pub use server::{DEFAULT_MAX_CONNECTIONS, ErrorReply, Handler, Peer, Reply, Request, Server};
-pub use slow_proto::{Config, ErrorCode, Settings};
+pub use handler::{ErrorReply, Handler, Peer, Reply, Request};
+pub use server::{DEFAULT_MAX_CONNECTIONS, Server};
+pub use slow_proto::{Config, ErrorCode, RequestId, Settings};

@@ -7,12 +7,15 @@
 //! backwards even when many threads call in.
 
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use slow_proto::{Connection, ConnectionError, Instant, RequestError, RequestId};
+
+use crate::error::Error;
 
 /// How many notifications wait for the application before the driver stops
 /// reading from the peer (back-pressure rather than loss or growth).
@@ -30,8 +33,11 @@ pub(crate) struct State {
     watchers: Vec<Waker>,
     /// Set once `Event::Closed` was seen.
     pub(crate) closed: Option<Option<ConnectionError>>,
-    /// Set once the driver task has finished.
+    /// Set once the final output is written (or given up): the connection
+    /// is over for the application; only the socket may still linger.
     pub(crate) driver_done: bool,
+    /// The socket's first error, the cause behind a lost connection.
+    pub(crate) io_error: Option<Arc<io::Error>>,
     /// Client: callers waiting for their request's outcome.
     waiters: IdMap<Waiter>,
     /// Notifications for the application (client: `None` until someone
@@ -60,6 +66,7 @@ impl Shared {
                 watchers: Vec::new(),
                 closed: None,
                 driver_done: false,
+                io_error: None,
                 waiters: IdMap::default(),
                 notifications: None,
                 notification_waker: None,
@@ -142,14 +149,15 @@ impl State {
         &mut self,
         id: RequestId,
         cx: &Context<'_>,
-    ) -> Poll<Result<Bytes, RequestError>> {
+    ) -> Poll<Result<Bytes, Error>> {
         let Some(w) = self.waiters.get_mut(&id) else {
-            return Poll::Ready(Err(RequestError::NotProcessed));
+            return Poll::Ready(Err(Error::NotProcessed));
         };
         match w.outcome.take() {
             Some(outcome) => {
                 self.waiters.remove(&id);
-                Poll::Ready(outcome)
+                let cause = self.io_error.as_ref();
+                Poll::Ready(outcome.map_err(|e| Error::from_request(e, cause)))
             }
             None => {
                 w.waker = Some(cx.waker().clone());
@@ -200,6 +208,19 @@ impl State {
         }
         self.notification_waker = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// Keeps the socket's first error, for whoever asks how the connection
+    /// was lost.
+    pub(crate) fn socket_error(&mut self, e: io::Error) {
+        self.io_error.get_or_insert_with(|| Arc::new(e));
+    }
+
+    /// How the connection ended, as the application sees it: `None` while
+    /// open or after a clean close.
+    pub(crate) fn close_error(&self) -> Option<Error> {
+        let error = self.closed.clone().flatten()?;
+        Some(Error::from_connection(error, self.io_error.as_ref()))
     }
 
     /// Called once the connection is over: nobody waits forever.

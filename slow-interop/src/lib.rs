@@ -3,7 +3,11 @@
 //! This crate only *decides*: [`Command::parse`] reads a request body into
 //! what the service must do. Each server (tokio, async-std, smol, the custom
 //! event loop) carries the decision out with its own timers and IO, so the
-//! service behaves the same everywhere.
+//! service behaves the same everywhere. What the service answers beyond
+//! parsing (the size rules of `!bytes` and `!notify`) is here too, once.
+//!
+//! With the `driver` feature, [`driver::InteropService`] is the whole
+//! service as a `slow_driver` handler, for every async runtime.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -14,7 +18,7 @@
 //! assert_eq!(Command::parse(&Bytes::from_static(b"!sleep abc")), Command::Bad);
 //! assert_eq!(Command::parse(&Bytes::from_static(b"!dance")), Command::Unknown);
 //! ```
-#![no_std]
+#![cfg_attr(not(feature = "driver"), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -23,6 +27,9 @@ extern crate alloc;
 use alloc::format;
 use bytes::{BufMut, Bytes, BytesMut};
 use slow_proto::ErrorCode;
+
+#[cfg(feature = "driver")]
+pub mod driver;
 
 /// The ERROR code of `unknown command` and `bad command` answers.
 pub const COMMAND_ERROR: ErrorCode = ErrorCode(0x0100);
@@ -55,13 +62,15 @@ pub enum Command {
         /// The NOTIFY body.
         body: Bytes,
     },
-    /// `!bytes N`: answer [`pattern`]`(n)` (ERROR MESSAGE_TOO_LARGE above the
-    /// client's MAX_MESSAGE_SIZE; the core does that by itself).
+    /// `!bytes N`: answer [`pattern`]`(n)`, or ERROR MESSAGE_TOO_LARGE above
+    /// the client's MAX_MESSAGE_SIZE (see [`bytes`]).
     Bytes {
         /// How many bytes.
         n: u64,
     },
-    /// `!close`: answer `closing`, then close gracefully (GOAWAY SHUTTING_DOWN).
+    /// `!close`: answer `closing`, then close gracefully (GOAWAY
+    /// SHUTTING_DOWN): the answer goes out first (the core's
+    /// `Connection::close_after`).
     Close,
     /// A `!` word the service does not know: ERROR 0x0100 `unknown command`.
     Unknown,
@@ -132,6 +141,46 @@ fn number(s: &[u8]) -> Option<u64> {
 pub const NOTIFIED: &[u8] = b"notified";
 /// Response body of `!close`.
 pub const CLOSING: &[u8] = b"closing";
+
+/// An ERROR answer the service gives: a code and its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The ERROR code.
+    pub code: ErrorCode,
+    /// The ERROR message.
+    pub message: &'static str,
+}
+
+/// `!notify TEXT` whose NOTIFY would exceed the client's MAX_FRAME_SIZE
+/// (the connection refuses to send it: `SendError::TooLarge`).
+pub const NOTIFY_TOO_LARGE: Refusal = Refusal {
+    code: ErrorCode::MESSAGE_TOO_LARGE,
+    message: "notification larger than your MAX_FRAME_SIZE",
+};
+
+/// `!bytes N` above the client's MAX_MESSAGE_SIZE.
+pub const BYTES_TOO_LARGE: Refusal = Refusal {
+    code: ErrorCode::MESSAGE_TOO_LARGE,
+    message: "response too large",
+};
+
+/// The answer to `!bytes N` for a client whose MAX_MESSAGE_SIZE is `limit`.
+/// `n` comes from the peer, so it is checked before `n` bytes are made:
+/// `!bytes 10000000000` must not make the server build ten gigabytes to
+/// refuse them.
+///
+/// ```
+/// use slow_interop::{BYTES_TOO_LARGE, bytes};
+///
+/// assert_eq!(bytes(3, 1024).unwrap().len(), 3);
+/// assert_eq!(bytes(10_000_000_000, 1024), Err(BYTES_TOO_LARGE));
+/// ```
+pub fn bytes(n: u64, limit: u32) -> Result<Bytes, Refusal> {
+    match usize::try_from(n) {
+        Ok(len) if n <= u64::from(limit) => Ok(pattern(len)),
+        _ => Err(BYTES_TOO_LARGE),
+    }
+}
 
 /// The `!bytes N` body: byte `i` is `i mod 251`.
 ///

@@ -8,7 +8,8 @@ use crate::settings::Settings;
 /// Everything a [`Connection`](crate::Connection) needs to know up front.
 ///
 /// The defaults are those of PROTOCOL.md: default settings, a 10 s handshake
-/// timeout, keepalive every 15 s with a 10 s timeout, a 30 s drain timeout.
+/// timeout, keepalive every 15 s with a 10 s timeout, a 30 s drain timeout,
+/// 2 s of lingering after the final FIN.
 ///
 /// ```
 /// use core::time::Duration;
@@ -35,8 +36,14 @@ pub struct Config {
     /// Close with KEEPALIVE_TIMEOUT when nothing arrives this long after a
     /// keepalive PING.
     pub keepalive_timeout: Duration,
-    /// Force a graceful close that has not finished after this long.
+    /// Force a graceful close that has not finished after this long; also
+    /// how long the final output may take to write once the connection
+    /// closed ([`Teardown`](crate::Teardown)).
     pub drain_timeout: Duration,
+    /// After our FIN, how long at most to go on reading (and discarding)
+    /// while waiting for the peer's, so that closing does not reset what
+    /// the peer has not read yet ([`Teardown`](crate::Teardown)).
+    pub linger: Duration,
     /// Back-pressure: above this many unsent bytes owed to the peer the
     /// connection asks the adapter to stop reading
     /// ([`wants_read`](crate::Connection::wants_read)), so a peer that never
@@ -71,6 +78,7 @@ impl Default for Config {
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            linger: Duration::from_secs(2),
             send_high_water: 256 * 1024,
             read_chunk: 8 * 1024,
         }
@@ -79,6 +87,7 @@ impl Default for Config {
 
 /// A [`Config`] that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// An advertised setting is outside its valid range.
     #[error("invalid settings: {0}")]

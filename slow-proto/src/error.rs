@@ -3,6 +3,8 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::id::RequestId;
+
 /// A SLOW/1 error code (PROTOCOL.md §7), as carried by ERROR and GOAWAY.
 ///
 /// Codes 0x0000–0x00FF are the protocol's own (named below);
@@ -68,6 +70,26 @@ impl ErrorCode {
         matches!(
             self,
             Self::NO_ERROR | Self::IDLE_TIMEOUT | Self::SHUTTING_DOWN
+        )
+    }
+
+    /// Whether a connection closed with this code was closed because one
+    /// side broke the protocol (as opposed to a timeout, a limit or a
+    /// shutdown): the code of a bug in one of the two implementations.
+    ///
+    /// ```
+    /// use slow_proto::ErrorCode;
+    ///
+    /// assert!(ErrorCode::FRAME_TOO_LARGE.is_violation());
+    /// assert!(!ErrorCode::CONNECTION_LIMIT.is_violation());
+    /// ```
+    pub const fn is_violation(self) -> bool {
+        matches!(
+            self,
+            Self::PROTOCOL_ERROR
+                | Self::FRAME_TOO_LARGE
+                | Self::MESSAGE_TOO_LARGE
+                | Self::VERSION_MISMATCH
         )
     }
 
@@ -144,6 +166,7 @@ impl FrameError {
 
 /// Why a connection ended in error, as reported to the application.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// This side found a violation (or a local timeout) and sent GOAWAY.
     #[error("closed locally with {code}: {reason}")]
@@ -179,6 +202,12 @@ impl ConnectionError {
             ConnectionError::Lost | ConnectionError::DrainTimeout => None,
         }
     }
+
+    /// Whether the connection ended because one side broke the protocol
+    /// (see [`ErrorCode::is_violation`]).
+    pub fn is_violation(&self) -> bool {
+        self.code().is_some_and(ErrorCode::is_violation)
+    }
 }
 
 /// How one request ended, when it did not end with a response.
@@ -186,6 +215,7 @@ impl ConnectionError {
 /// Each variant tells the caller what it may do next: retry
 /// ([`NotProcessed`](RequestError::NotProcessed)), give up, or report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The local per-request deadline passed; a CANCEL was sent if the request
     /// had gone out.
@@ -219,8 +249,24 @@ pub enum RequestError {
     Connection(#[from] ConnectionError),
 }
 
+impl RequestError {
+    /// Whether sending the same request again, on another connection, is
+    /// safe: only when the server certainly did not process it.
+    ///
+    /// ```
+    /// use slow_proto::RequestError;
+    ///
+    /// assert!(RequestError::NotProcessed.is_retryable());
+    /// assert!(!RequestError::TimedOut.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RequestError::NotProcessed)
+    }
+}
+
 /// A command the core refused; nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The connection is closing or closed: no new work is accepted.
     #[error("connection is closing or closed")]
@@ -238,11 +284,30 @@ pub enum SendError {
     },
     /// No outstanding request has this id (answered, cancelled or expired).
     #[error("request {0} is not outstanding")]
-    UnknownRequest(u32),
+    UnknownRequest(RequestId),
     /// The command is for the other role (e.g. a server sending a request).
     #[error("not allowed in this role")]
     WrongRole,
     /// All 2^32 − 1 request ids of this connection are used.
     #[error("request ids exhausted on this connection")]
     IdsExhausted,
+}
+
+impl SendError {
+    /// Whether the same command would be accepted on a new connection:
+    /// this one is closing or out of ids. The others are final
+    /// ([`TooLarge`](SendError::TooLarge)), a matter of waiting for the
+    /// handshake ([`NotReady`](SendError::NotReady)), or mistakes in the
+    /// calling code ([`UnknownRequest`](SendError::UnknownRequest),
+    /// [`WrongRole`](SendError::WrongRole)), which no retry fixes.
+    ///
+    /// ```
+    /// use slow_proto::{RequestId, SendError};
+    ///
+    /// assert!(SendError::Closed.is_retryable());
+    /// assert!(!SendError::UnknownRequest(RequestId::new(3)).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SendError::Closed | SendError::IdsExhausted)
+    }
 }

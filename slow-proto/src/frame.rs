@@ -14,6 +14,7 @@ use alloc::string::String;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{ErrorCode, FrameError};
+use crate::id::RequestId;
 use crate::settings::Settings;
 
 /// Length of every frame header: length (4) · type (1) · flags (1) · id (4).
@@ -159,12 +160,14 @@ impl Handshake {
 /// ```
 /// use bytes::{Bytes, BytesMut};
 /// use slow_proto::frame::{self, Frame};
+/// use slow_proto::RequestId;
 ///
 /// let mut wire = BytesMut::new();
-/// Frame::Request { id: 1, more: false, timeout_ms: None, body: Bytes::from_static(b"hi") }
+/// let id = RequestId::new(1);
+/// Frame::Request { id, more: false, timeout_ms: None, body: Bytes::from_static(b"hi") }
 ///     .encode(&mut wire);
 /// let frame = frame::decode(&mut wire, 65_536).unwrap().unwrap();
-/// assert!(matches!(frame, Frame::Request { id: 1, .. }));
+/// assert!(matches!(frame, Frame::Request { id: got, .. } if got == id));
 /// assert!(wire.is_empty());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +179,7 @@ pub enum Frame {
     /// A request body chunk.
     Request {
         /// Request id (≥ 1).
-        id: u32,
+        id: RequestId,
         /// More frames of this message follow.
         more: bool,
         /// The DEADLINE budget in milliseconds, when the flag is set.
@@ -187,7 +190,7 @@ pub enum Frame {
     /// A response body chunk.
     Response {
         /// Request id (≥ 1).
-        id: u32,
+        id: RequestId,
         /// More frames of this message follow.
         more: bool,
         /// This frame's part of the body.
@@ -196,7 +199,7 @@ pub enum Frame {
     /// The request failed at the server.
     Error {
         /// Request id (≥ 1).
-        id: u32,
+        id: RequestId,
         /// Why.
         code: ErrorCode,
         /// Human-readable text.
@@ -205,7 +208,7 @@ pub enum Frame {
     /// The client abandons a request.
     Cancel {
         /// Request id (≥ 1).
-        id: u32,
+        id: RequestId,
     },
     /// A one-frame notification.
     Notify {
@@ -224,8 +227,9 @@ pub enum Frame {
     },
     /// The sender is closing.
     GoAway {
-        /// Highest request id seen (server) or sent (client).
-        last_id: u32,
+        /// Highest request id seen (server) or sent (client);
+        /// [`RequestId::NONE`] before any.
+        last_id: RequestId,
         /// Why.
         code: ErrorCode,
         /// Human-readable text.
@@ -278,7 +282,7 @@ pub fn parse(header: Header, mut payload: Bytes) -> Result<Frame, FrameError> {
     };
     let request_id = || {
         if id != 0 {
-            Ok(id)
+            Ok(RequestId::new(id))
         } else {
             Err(FrameError::protocol("id 0 on a request frame"))
         }
@@ -334,7 +338,7 @@ pub fn parse(header: Header, mut payload: Bytes) -> Result<Frame, FrameError> {
         FrameType::GOAWAY => {
             let (code, reason) = code_and_text(payload)?;
             Ok(Frame::GoAway {
-                last_id: id,
+                last_id: RequestId::new(id),
                 code,
                 reason,
             })
@@ -379,15 +383,15 @@ impl Frame {
                     } else {
                         0
                     };
-                (FrameType::REQUEST, f, *id)
+                (FrameType::REQUEST, f, id.get())
             }
-            Frame::Response { id, more, .. } => (FrameType::RESPONSE, more_flag(*more), *id),
-            Frame::Error { id, .. } => (FrameType::ERROR, 0, *id),
-            Frame::Cancel { id } => (FrameType::CANCEL, 0, *id),
+            Frame::Response { id, more, .. } => (FrameType::RESPONSE, more_flag(*more), id.get()),
+            Frame::Error { id, .. } => (FrameType::ERROR, 0, id.get()),
+            Frame::Cancel { id } => (FrameType::CANCEL, 0, id.get()),
             Frame::Notify { .. } => (FrameType::NOTIFY, 0, 0),
             Frame::Ping { .. } => (FrameType::PING, 0, 0),
             Frame::Pong { .. } => (FrameType::PONG, 0, 0),
-            Frame::GoAway { last_id, .. } => (FrameType::GOAWAY, 0, *last_id),
+            Frame::GoAway { last_id, .. } => (FrameType::GOAWAY, 0, last_id.get()),
             Frame::Unknown { header, .. } => (header.ty, header.flags, header.id),
         };
         Header {
@@ -486,7 +490,7 @@ mod tests {
     #[test]
     fn decodes_one_byte_at_a_time() {
         let frame = Frame::Response {
-            id: 9,
+            id: RequestId::new(9),
             more: true,
             body: Bytes::from_static(b"abcdef"),
         };
@@ -540,7 +544,9 @@ mod tests {
         .encode(&mut buf);
         assert_eq!(
             decode(&mut buf, 1024).unwrap(),
-            Some(Frame::Cancel { id: 3 })
+            Some(Frame::Cancel {
+                id: RequestId::new(3)
+            })
         );
     }
 }

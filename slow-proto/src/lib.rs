@@ -9,13 +9,19 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod frame;
+mod id;
+pub mod limit;
 pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod teardown;
 pub mod time;
 
 pub use config::Config;
-pub use connection::{AbandonReason, Connection, Event, RequestId, Role};
+pub use connection::{AbandonReason, Connection, Event, Role};
 pub use error::{ConnectionError, ErrorCode, FrameError, RequestError, SendError};
+pub use id::RequestId;
+pub use limit::ConnectionLimit;
+pub use teardown::{SocketAction, Teardown};
 pub use settings::Settings;
 pub use time::Instant;

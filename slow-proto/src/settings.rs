@@ -49,6 +49,14 @@ impl Settings {
     /// Smallest valid MAX_MESSAGE_SIZE.
     pub const MIN_MAX_MESSAGE_SIZE: u32 = 1_024;
 
+    /// The protocol's defaults (§2), also what [`Settings::default`] gives.
+    pub const DEFAULT: Settings = Settings {
+        max_frame_size: Self::DEFAULT_MAX_FRAME_SIZE,
+        max_message_size: 16_777_216,
+        max_concurrent_requests: 128,
+        idle_timeout_ms: 60_000,
+    };
+
     /// Decodes a settings block, applying defaults for absent keys and
     /// rejecting duplicates and out-of-range values (PROTOCOL_ERROR).
     pub fn decode(mut block: &[u8]) -> Result<Settings, FrameError> {
@@ -160,12 +168,7 @@ impl Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            max_frame_size: Self::DEFAULT_MAX_FRAME_SIZE,
-            max_message_size: 16_777_216,
-            max_concurrent_requests: 128,
-            idle_timeout_ms: 60_000,
-        }
+        Settings::DEFAULT
     }
 }
 

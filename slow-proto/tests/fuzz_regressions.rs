@@ -30,7 +30,7 @@ mod server_connection;
 
 use bytes::BytesMut;
 use slow_proto::frame::{Frame, Handshake, VERSION};
-use slow_proto::{ErrorCode, Settings};
+use slow_proto::{ErrorCode, RequestId, Settings};
 
 use knobs::{ConfigKnobs, SettingsKnobs};
 
@@ -70,14 +70,14 @@ fn frame_decoder_smoke() {
     let mut data = wire(&[
         Frame::Hello(Handshake::new(VERSION, &Settings::default())),
         Frame::Request {
-            id: 1,
+            id: RequestId::new(1),
             more: true,
             timeout_ms: Some(5),
             body: bytes::Bytes::from_static(b"abc"),
         },
         Frame::Ping { data: [7; 8] },
         Frame::GoAway {
-            last_id: 3,
+            last_id: RequestId::new(3),
             code: ErrorCode::NO_ERROR,
             reason: "bye".into(),
         },

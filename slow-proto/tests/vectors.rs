@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use bytes::BytesMut;
 use slow_proto::frame::{self, Frame, FrameType, Header};
-use slow_proto::{Config, Connection, ConnectionError, ErrorCode, Event, Instant, Settings};
+use slow_proto::{
+    Config, Connection, ConnectionError, ErrorCode, Event, Instant, RequestId, Settings,
+};
 
 fn vectors(name: &str) -> Vec<(Vec<u8>, String)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -55,7 +57,7 @@ fn named_frame(comment: &str) -> Frame {
             }
         }
         "REQUEST" => Frame::Request {
-            id,
+            id: RequestId::new(id),
             more,
             timeout_ms: fields
                 .contains("timeout_ms=")
@@ -63,16 +65,18 @@ fn named_frame(comment: &str) -> Frame {
             body: field("body").expect("body").into(),
         },
         "RESPONSE" => Frame::Response {
-            id,
+            id: RequestId::new(id),
             more,
             body: field("body").expect("body").into(),
         },
         "ERROR" => Frame::Error {
-            id,
+            id: RequestId::new(id),
             code: code_field(fields),
             message: String::from_utf8(field("message").unwrap()).unwrap(),
         },
-        "CANCEL" => Frame::Cancel { id },
+        "CANCEL" => Frame::Cancel {
+            id: RequestId::new(id),
+        },
         "NOTIFY" => Frame::Notify {
             body: field("body").unwrap().into(),
         },
@@ -83,7 +87,7 @@ fn named_frame(comment: &str) -> Frame {
             data: field("payload").unwrap().try_into().unwrap(),
         },
         "GOAWAY" => Frame::GoAway {
-            last_id: id,
+            last_id: RequestId::new(id),
             code: code_field(fields),
             reason: String::from_utf8(field("reason").unwrap()).unwrap(),
         },

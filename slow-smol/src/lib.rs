@@ -25,12 +25,11 @@ mod runtime;
 
 pub use runtime::{Smol, SmolListener, SmolStream, SmolTimer};
 pub use slow_driver::{
-    Config, Error, ErrorCode, ErrorReply, Handler, Notifications, Peer, Reply, Request, Settings,
+    Bytes, Config, Error, ErrorCode, ErrorReply, Handler, Notifications, Peer, Reply, Request,
+    RequestId, Settings,
 };
 
 /// A SLOW client on smol. See [`slow_driver::Client`].
 pub type Client = slow_driver::Client<Smol>;
 /// A SLOW server on smol. See [`slow_driver::Server`].
 pub type Server = slow_driver::Server<Smol>;
-/// The INTEROP test service, sleeping on smol's timer.
-pub type InteropService = slow_driver::interop::InteropService<Smol>;

@@ -24,12 +24,11 @@ mod runtime;
 
 pub use runtime::{Tokio, TokioListener, TokioStream, TokioTimer};
 pub use slow_driver::{
-    Config, Error, ErrorCode, ErrorReply, Handler, Notifications, Peer, Reply, Request, Settings,
+    Bytes, Config, Error, ErrorCode, ErrorReply, Handler, Notifications, Peer, Reply, Request,
+    RequestId, Settings,
 };
 
 /// A SLOW client on tokio. See [`slow_driver::Client`].
 pub type Client = slow_driver::Client<Tokio>;
 /// A SLOW server on tokio. See [`slow_driver::Server`].
 pub type Server = slow_driver::Server<Tokio>;
-/// The INTEROP test service, sleeping on tokio's timer.
-pub type InteropService = slow_driver::interop::InteropService<Tokio>;

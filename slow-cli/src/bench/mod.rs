@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::interop::InteropService;
+use slow_interop::driver::InteropService;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Client, Config, Server};
 

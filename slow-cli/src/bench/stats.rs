@@ -245,12 +245,15 @@ pub fn error_kind(e: &slow_driver::Error) -> String {
         E::TimedOut => "timed out".into(),
         E::Server { code, .. } => format!("server error {code}"),
         E::NotProcessed => "not processed".into(),
-        E::ConnectionLost => "connection lost".into(),
+        E::ConnectionLost { cause: None } => "connection lost".into(),
+        E::ConnectionLost { cause: Some(e) } => format!("connection lost ({:?})", e.kind()),
         E::Protocol { code, .. } => format!("protocol violation {code}"),
         E::Closed { code, .. } => format!("connection closed {code}"),
         E::TooLarge { .. } => "too large".into(),
         E::Config(_) => "config".into(),
+        E::Refused(e) => format!("refused ({e})"),
         E::Io(e) => format!("io {:?}", e.kind()),
+        other => other.to_string(),
     }
 }
 

@@ -63,6 +63,9 @@ impl ConfigKnobs {
             keepalive_interval: self.keepalive_interval_ms.map(ms),
             keepalive_timeout: ms(self.keepalive_timeout_ms),
             drain_timeout: ms(self.drain_timeout_ms),
+            // Only `Teardown` reads it, and no target drives one: not a knob,
+            // so the input layout (and the corpus) stays as it was.
+            linger: Config::default().linger,
             send_high_water: usize::from(self.send_high_water.max(1)),
             read_chunk: usize::from(self.read_chunk.max(1)),
         }

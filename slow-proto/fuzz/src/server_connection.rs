@@ -412,7 +412,10 @@ impl<'a> Driver<'a> {
             }
             Command::Cancel(k) => {
                 if self.role == Role::Server {
-                    assert_eq!(self.conn.cancel(1, now), Err(SendError::WrongRole));
+                    assert_eq!(
+                        self.conn.cancel(RequestId::new(1), now),
+                        Err(SendError::WrongRole)
+                    );
                     return;
                 }
                 let Some(&id) = self.ids.get(usize::from(k) % self.ids.len().max(1)) else {
@@ -470,7 +473,7 @@ impl<'a> Driver<'a> {
             }
             Answer::Respond(len) => {
                 self.app += app_cost(usize::from(len));
-                self.conn.respond(id, body(id, usize::from(len)), now)
+                self.conn.respond(id, body(id.get(), usize::from(len)), now)
             }
             Answer::Error { code, message_len } => {
                 let message = "é".repeat(usize::from(message_len));
@@ -568,6 +571,7 @@ impl<'a> Driver<'a> {
                     }
                     self.closed = Some(self.written + self.conn.transmit_len() as u64);
                 }
+                other => panic!("{other:?}, an event this harness does not know"),
             }
         }
         assert_eq!(

@@ -3,14 +3,16 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{AbandonReason, Connection, Event, Phase, RequestId, Role, Stage, truncate_utf8};
+use super::{
+    AbandonReason, Connection, Event, Phase, RequestId, Role, Stage, Transition, truncate_utf8,
+};
 use crate::error::{ConnectionError, ErrorCode, RequestError};
 use crate::frame::Frame;
 
 impl Connection {
     /// Starts a graceful close with GOAWAY `code` (idempotent).
     pub(super) fn begin_close(&mut self, code: ErrorCode, reason: &str) {
-        if self.phase == Phase::Closed || self.goaway_sent {
+        if self.phase == Phase::Closed || self.phase.goaway_sent() {
             return;
         }
         if self.role == Role::Client && self.phase == Phase::Handshake {
@@ -18,11 +20,11 @@ impl Connection {
             return self.close_with(None);
         }
         self.send_goaway(code, reason);
+        self.transition(Transition::GoAwaySent);
         if self.role == Role::Client {
             // Never sent, so never processed.
             self.fail_queued(RequestError::NotProcessed);
         }
-        self.start_drain();
         self.check_drained();
     }
 
@@ -35,22 +37,24 @@ impl Connection {
         if !code.is_graceful() {
             return self.close_with(Some(ConnectionError::Remote { code, reason }));
         }
-        self.goaway_received = true;
+        self.transition(Transition::GoAwayReceived);
         if self.role == Role::Client {
             // Requests above the server's last id were not and will not be
             // processed: safe to retry elsewhere.
-            let above: Vec<RequestId> = self
-                .requests
-                .active
-                .iter_from(last_id.saturating_add(1))
-                .map(|(id, _)| id)
-                .collect();
+            let above: Vec<RequestId> = match last_id.next() {
+                Some(first) => self
+                    .requests
+                    .active
+                    .iter_from(first)
+                    .map(|(id, _)| id)
+                    .collect(),
+                None => Vec::new(), // nothing is above the last id there is
+            };
             for id in above {
                 self.finish(id, Err(RequestError::NotProcessed));
             }
             self.fail_queued(RequestError::NotProcessed);
         }
-        self.start_drain();
         self.check_drained();
     }
 
@@ -60,7 +64,7 @@ impl Connection {
         if !matches!(self.phase, Phase::Draining { .. }) || !self.requests.active.is_empty() {
             return;
         }
-        if !self.goaway_sent {
+        if !self.phase.goaway_sent() {
             self.send_goaway(ErrorCode::NO_ERROR, "");
         }
         self.close_with(None);
@@ -68,7 +72,7 @@ impl Connection {
 
     /// The drain timeout passed: stop waiting (saying so, if we had not).
     pub(super) fn force_close(&mut self) {
-        if !self.goaway_sent {
+        if !self.phase.goaway_sent() {
             self.send_goaway(ErrorCode::NO_ERROR, "drain timeout");
         }
         self.close_with(Some(ConnectionError::DrainTimeout));
@@ -86,21 +90,14 @@ impl Connection {
         }));
     }
 
-    fn start_drain(&mut self) {
-        if matches!(self.phase, Phase::Handshake | Phase::Open) {
-            self.phase = Phase::Draining { since: self.now };
-        }
-    }
-
     fn send_goaway(&mut self, code: ErrorCode, reason: &str) {
-        let reason = truncate_utf8(reason, self.peer.max_frame_size as usize - 2);
+        let reason = truncate_utf8(reason, self.peer().max_frame_size as usize - 2);
         let last_id = self.requests.highest;
         self.tx.push(&Frame::GoAway {
             last_id,
             code,
             reason: String::from(reason),
         });
-        self.goaway_sent = true;
     }
 
     fn fail_queued(&mut self, error: RequestError) {
@@ -119,10 +116,10 @@ impl Connection {
     /// Ends the connection: every request still active gets its outcome,
     /// then [`Event::Closed`] is the last event.
     pub(super) fn close_with(&mut self, error: Option<ConnectionError>) {
-        if self.phase == Phase::Closed {
+        if !self.transition(Transition::Closed) {
             return;
         }
-        self.phase = Phase::Closed;
+        self.close_after = None;
         let active = core::mem::take(&mut self.requests.active);
         self.requests.queued = 0;
         for (id, request) in active {

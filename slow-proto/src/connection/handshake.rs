@@ -1,6 +1,6 @@
 //! The handshake (PROTOCOL.md §3): HELLO, WELCOME, version negotiation.
 
-use super::{Connection, Event, Phase, Role};
+use super::{Connection, Event, Role, Transition};
 use crate::error::{ConnectionError, ErrorCode};
 use crate::frame::{Frame, Handshake, VERSION};
 
@@ -21,7 +21,7 @@ impl Connection {
                     return self.fail(ErrorCode::VERSION_MISMATCH, "version 0");
                 }
                 let version = hello.version().min(VERSION);
-                self.peer = *hello.settings();
+                self.peer = Some(*hello.settings());
                 self.tx.push(&Frame::Welcome(Handshake::new(
                     version,
                     &self.config.settings,
@@ -32,7 +32,7 @@ impl Connection {
                 if welcome.version() != VERSION {
                     return self.fail(ErrorCode::VERSION_MISMATCH, "server chose another version");
                 }
-                self.peer = *welcome.settings();
+                self.peer = Some(*welcome.settings());
                 self.established();
                 self.send_queued();
             }
@@ -59,9 +59,10 @@ impl Connection {
     }
 
     fn established(&mut self) {
-        self.phase = Phase::Open;
-        self.handshake_done = true;
+        self.transition(Transition::Established);
         self.last_activity = self.now;
-        self.events.push_back(Event::Connected { peer: self.peer });
+        self.events.push_back(Event::Connected {
+            peer: *self.peer(),
+        });
     }
 }

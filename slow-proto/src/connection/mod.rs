@@ -33,8 +33,9 @@
 //!    whenever woken: calling it early is harmless). Re-read `poll_timeout`
 //!    after every call: any call can move it.
 //! 6. Once [`is_closed`](Connection::is_closed) is true, no more input is
-//!    processed: write out what is left to transmit (the final GOAWAY), then
-//!    close the socket.
+//!    processed: hand the socket to a [`Teardown`](crate::Teardown), which
+//!    says when to write out what is left (the final GOAWAY), send FIN,
+//!    linger, and drop the socket.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -71,7 +72,10 @@
 //! ```
 
 mod close;
+mod event;
 mod handshake;
+mod io;
+mod lifecycle;
 mod requests;
 mod table;
 mod timers;
@@ -83,117 +87,16 @@ use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::error::{ConnectionError, ErrorCode, RequestError, SendError};
-use crate::frame::{self, Frame};
+use crate::error::{ErrorCode, RequestError, SendError};
+use crate::frame::Frame;
+use crate::id::RequestId;
 use crate::settings::Settings;
 use crate::time::Instant;
 
+pub use self::event::{AbandonReason, Event, Role};
+use self::lifecycle::{Phase, Stage, Transition};
 use self::table::IdTable;
 use self::transmit::TxQueue;
-
-/// A request id: the number on the wire, assigned by the client, from 1.
-pub type RequestId = u32;
-
-/// Which end of the connection this side is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Opened the connection; sends HELLO and requests.
-    Client,
-    /// Accepted the connection; sends WELCOME and responses.
-    Server,
-}
-
-/// What the core reports to the code driving it. Drain with
-/// [`Connection::poll_event`] after every call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// The handshake completed; the peer's settings are known.
-    Connected {
-        /// What the peer advertised.
-        peer: Settings,
-    },
-    /// (server) A whole request arrived. Answer it with
-    /// [`Connection::respond`] or [`Connection::respond_error`].
-    Request {
-        /// Its id.
-        id: RequestId,
-        /// The reassembled body.
-        body: Bytes,
-        /// When its DEADLINE runs out, if it has one; the core answers
-        /// DEADLINE_EXCEEDED by itself then.
-        deadline: Option<Instant>,
-    },
-    /// (server) Stop working on a request: it will not be answered.
-    RequestAbandoned {
-        /// Its id.
-        id: RequestId,
-        /// Why.
-        reason: AbandonReason,
-    },
-    /// (client) A request's whole response arrived.
-    Response {
-        /// The request's id.
-        id: RequestId,
-        /// The reassembled body.
-        body: Bytes,
-    },
-    /// (client) A request ended without a response.
-    RequestFailed {
-        /// The request's id.
-        id: RequestId,
-        /// How it ended.
-        error: RequestError,
-    },
-    /// The peer sent a notification.
-    Notify {
-        /// Its body.
-        body: Bytes,
-    },
-    /// A PING we sent (ours or a keepalive) was answered.
-    Pong {
-        /// The 8 bytes echoed.
-        data: [u8; 8],
-    },
-    /// The peer sent GOAWAY. For a graceful code the connection drains.
-    GoAway {
-        /// The peer's code.
-        code: ErrorCode,
-        /// The last request id the peer will handle (server) or sent (client).
-        last_id: RequestId,
-        /// The peer's reason text.
-        reason: String,
-    },
-    /// The connection is over; always the last event. `None` for a clean,
-    /// graceful close.
-    Closed {
-        /// Why, when it was not clean.
-        error: Option<ConnectionError>,
-    },
-}
-
-/// Why a server-side request was abandoned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AbandonReason {
-    /// The client sent CANCEL.
-    Cancelled,
-    /// Its DEADLINE passed; the core has sent ERROR DEADLINE_EXCEEDED.
-    DeadlineExceeded,
-    /// The connection closed.
-    ConnectionClosed,
-}
-
-/// The connection's lifecycle (see docs/PROTOCOL.md for the transitions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Client: HELLO sent, waiting for WELCOME. Server: waiting for HELLO.
-    Handshake,
-    /// Requests flow.
-    Open,
-    /// A graceful GOAWAY was sent or received; finishing what is outstanding.
-    Draining { since: Instant },
-    /// Over: no input is processed, only the remaining output is written.
-    Closed,
-}
 
 /// One SLOW/1 connection as a push/poll state machine. See the
 /// [module documentation](self) for the calling order.
@@ -201,8 +104,8 @@ pub struct Connection {
     role: Role,
     config: Config,
     phase: Phase,
-    /// The peer's settings (defaults until the handshake completes).
-    peer: Settings,
+    /// The peer's settings, once its HELLO or WELCOME was accepted.
+    peer: Option<Settings>,
     rx: BytesMut,
     /// Zeroed bytes at the end of `rx` handed out by `recv_space`, not data.
     rx_scratch: usize,
@@ -219,10 +122,9 @@ pub struct Connection {
     pings_acked: u64,
     /// When the keepalive PING went out, if it is unanswered.
     keepalive_ping_at: Option<Instant>,
-    /// The peer's HELLO or WELCOME was accepted.
-    handshake_done: bool,
-    goaway_sent: bool,
-    goaway_received: bool,
+    /// (server) Close gracefully once this request is answered or abandoned,
+    /// so that the client reads the answer before the GOAWAY.
+    close_after: Option<(RequestId, ErrorCode, String)>,
     requests: Requests,
 }
 
@@ -251,19 +153,6 @@ struct Requests {
 struct Active {
     stage: Stage,
     deadline: Option<Instant>,
-}
-
-/// Where one request is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Client: waiting in the queue, not on the wire.
-    Queued,
-    /// Client: on the wire, outstanding.
-    Sent,
-    /// Server: its message is still arriving.
-    Receiving,
-    /// Server: handed to the application, waiting for its answer.
-    Delivered,
 }
 
 /// A message being reassembled. `body` stays empty when the request it
@@ -295,7 +184,7 @@ impl Connection {
             role,
             config,
             phase: Phase::Handshake,
-            peer: Settings::default(),
+            peer: None,
             rx: BytesMut::new(),
             rx_scratch: 0,
             rx_seen: 0,
@@ -308,11 +197,9 @@ impl Connection {
             pings_sent: 0,
             pings_acked: 0,
             keepalive_ping_at: None,
-            handshake_done: false,
-            goaway_sent: false,
-            goaway_received: false,
+            close_after: None,
             requests: Requests {
-                next_id: Some(1),
+                next_id: Some(RequestId::FIRST),
                 ..Requests::default()
             },
         };
@@ -332,9 +219,19 @@ impl Connection {
         &self.config
     }
 
-    /// The peer's settings, once the handshake is complete.
+    /// The peer's settings: `None` until its HELLO (server) or WELCOME
+    /// (client) has been accepted, then what it advertised, for good (also
+    /// after the connection closed).
+    #[must_use]
     pub fn peer_settings(&self) -> Option<&Settings> {
-        self.handshake_done.then_some(&self.peer)
+        self.peer.as_ref()
+    }
+
+    /// The limits the peer holds us to: what it advertised, or the
+    /// protocol's defaults before the handshake (§1).
+    fn peer(&self) -> &Settings {
+        const DEFAULTS: Settings = Settings::DEFAULT;
+        self.peer.as_ref().unwrap_or(&DEFAULTS)
     }
 
     /// Whether the handshake has completed (and the connection is not closed).
@@ -364,138 +261,6 @@ impl Connection {
         self.requests.queued
     }
 
-    // ---- input ---------------------------------------------------------
-
-    /// The receive buffer, with at least `read_chunk` bytes of spare
-    /// capacity. Append received bytes to it (e.g. with a `read_buf`-style call), then
-    /// call [`handle_input`](Connection::handle_input). Frame payloads are
-    /// handed out as slices of this buffer, without copying.
-    pub fn recv_buffer(&mut self) -> &mut BytesMut {
-        self.drop_scratch();
-        self.rx.reserve(self.config.read_chunk);
-        &mut self.rx
-    }
-
-    /// A zeroed window of `read_chunk` bytes at the end of the receive
-    /// buffer, for readers that need a `&mut [u8]`. Read into it, then call
-    /// [`recv_commit`](Connection::recv_commit) with the count read. A window
-    /// that is never committed is discarded by the next call.
-    pub fn recv_space(&mut self) -> &mut [u8] {
-        self.drop_scratch();
-        let len = self.rx.len();
-        self.rx.resize(len + self.config.read_chunk, 0);
-        self.rx_scratch = self.config.read_chunk;
-        &mut self.rx[len..]
-    }
-
-    /// Accepts `n` bytes read into [`recv_space`](Connection::recv_space)
-    /// and processes the input.
-    pub fn recv_commit(&mut self, n: usize, now: Instant) {
-        let n = n.min(self.rx_scratch);
-        self.rx_scratch -= n;
-        self.handle_input(now);
-    }
-
-    /// Copies `data` into the receive buffer and processes it. Convenient,
-    /// but [`recv_buffer`](Connection::recv_buffer) avoids the copy.
-    pub fn recv(&mut self, data: &[u8], now: Instant) {
-        self.drop_scratch();
-        self.rx.extend_from_slice(data);
-        self.handle_input(now);
-    }
-
-    /// Processes every whole frame in the receive buffer. Request deadlines
-    /// due at `now` expire first, as if the timer had fired in time.
-    pub fn handle_input(&mut self, now: Instant) {
-        self.set_time(now);
-        self.drop_scratch();
-        if self.phase == Phase::Closed {
-            // After a connection error, received bytes are ignored.
-            self.rx.clear();
-            self.rx_seen = 0;
-            return;
-        }
-        // A deadline that passed before this input was handled has passed:
-        // the caller gets its timeout, and late answers are dropped.
-        self.expire_requests(now);
-        if self.rx.len() > self.rx_seen {
-            self.last_rx = now;
-            self.keepalive_ping_at = None;
-        }
-        while self.phase != Phase::Closed {
-            let limit = self.local_frame_limit();
-            match frame::decode(&mut self.rx, limit) {
-                Ok(Some(frame)) => self.on_frame(frame),
-                Ok(None) => break,
-                Err(e) => self.fail(e.code, e.reason),
-            }
-        }
-        if self.phase == Phase::Closed {
-            self.rx.clear();
-        }
-        self.rx_seen = self.rx.len();
-    }
-
-    /// The peer closed its side of the stream. Unless the connection was
-    /// already closed (a graceful close closes before the peer's end of
-    /// stream arrives), whatever is outstanding fails as connection lost.
-    pub fn recv_eof(&mut self, now: Instant) {
-        self.set_time(now);
-        self.close_with(Some(ConnectionError::Lost));
-    }
-
-    // ---- output --------------------------------------------------------
-
-    /// The bytes to send, in order, as slices for a vectored write. Report
-    /// what was written with [`advance_transmit`](Connection::advance_transmit).
-    pub fn transmit(&mut self) -> impl Iterator<Item = &[u8]> {
-        self.tx.slices()
-    }
-
-    /// Fills `dst` with [`transmit`](Connection::transmit)'s slices, for
-    /// `write_vectored`; returns how many it filled.
-    #[cfg(feature = "std")]
-    pub fn transmit_io_slices<'a>(&'a mut self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
-        let mut n = 0;
-        for (slot, chunk) in dst.iter_mut().zip(self.tx.slices()) {
-            *slot = std::io::IoSlice::new(chunk);
-            n += 1;
-        }
-        n
-    }
-
-    /// Marks `n` bytes of [`transmit`](Connection::transmit) as written.
-    pub fn advance_transmit(&mut self, n: usize) {
-        self.tx.advance(n);
-    }
-
-    /// How many bytes wait to be written.
-    pub fn transmit_len(&self) -> usize {
-        self.tx.len()
-    }
-
-    /// Whether the adapter should read from the socket now (back-pressure).
-    ///
-    /// Reading stops once the unsent bytes *owed to the peer* pass
-    /// `send_high_water`, so a peer that sends but never reads cannot grow
-    /// our memory: a server owes everything it sends (answers to what it
-    /// read); a client owes only PONGs, since its requests are its own
-    /// application's and it must keep reading responses while it sends them
-    /// — else two correct peers with large bodies would each wait for the
-    /// other to read. False once the connection is closed.
-    pub fn wants_read(&self) -> bool {
-        let owed = match self.role {
-            Role::Server => self.tx.len(),
-            Role::Client => self.tx.urgent_len(),
-        };
-        self.phase != Phase::Closed && owed < self.config.send_high_water
-    }
-
-    /// The next event, if any.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
     // ---- commands ------------------------------------------------------
 
     /// (client) Sends `body` as a new request and returns its id. With a
@@ -520,7 +285,7 @@ impl Connection {
             self.check_message_size(body.len())?;
         }
         let id = self.requests.next_id.ok_or(SendError::IdsExhausted)?;
-        self.requests.next_id = id.checked_add(1);
+        self.requests.next_id = id.next();
         let deadline = timeout.map(|t| now + t);
         self.requests.track(id, Stage::Queued, deadline);
         self.requests.queue.push_back((id, body));
@@ -545,7 +310,7 @@ impl Connection {
                 Err(e)
             }
         };
-        self.check_drained();
+        self.ended(id);
         sent
     }
 
@@ -561,7 +326,7 @@ impl Connection {
         self.set_time(now);
         self.take_delivered(id)?;
         self.push_error(id, code, message);
-        self.check_drained();
+        self.ended(id);
         Ok(())
     }
 
@@ -570,7 +335,7 @@ impl Connection {
     pub fn notify(&mut self, body: Bytes, now: Instant) -> Result<(), SendError> {
         self.set_time(now);
         self.check_can_send()?;
-        let limit = self.peer.max_frame_size;
+        let limit = self.peer().max_frame_size;
         if body.len() > limit as usize {
             return Err(SendError::TooLarge {
                 size: body.len() as u64,
@@ -621,7 +386,60 @@ impl Connection {
         }
     }
 
+    /// (server) Closes gracefully with GOAWAY `code` as soon as request `id`
+    /// is answered (or abandoned): the answer goes out first, then the
+    /// GOAWAY, so a client reads the answer before it learns of the close.
+    /// This is how a request can ask for the connection to end (INTEROP's
+    /// `!close`). If `id` is not outstanding the close starts now. A later
+    /// call replaces an earlier one.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use slow_proto::{Config, Connection, ErrorCode, Event, Instant};
+    /// # let now = Instant::ZERO;
+    /// # let mut client = Connection::client(Config::default(), now).unwrap();
+    /// # let mut server = Connection::server(Config::default(), now).unwrap();
+    /// # fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+    /// #     let bytes: Vec<u8> = from.transmit().flatten().copied().collect();
+    /// #     from.advance_transmit(bytes.len());
+    /// #     to.recv(&bytes, now);
+    /// # }
+    /// # pump(&mut client, &mut server, now);
+    /// # pump(&mut server, &mut client, now);
+    /// let id = client.send_request(Bytes::from_static(b"bye"), None, now).unwrap();
+    /// pump(&mut client, &mut server, now);
+    /// # while server.poll_event().is_some() {}
+    /// server.close_after(id, ErrorCode::SHUTTING_DOWN, "closing", now);
+    /// assert!(!server.is_draining()); // nothing goes out before the answer
+    /// server.respond(id, Bytes::from_static(b"closing"), now).unwrap();
+    /// assert!(server.is_draining() || server.is_closed());
+    /// pump(&mut server, &mut client, now); // RESPONSE, then GOAWAY
+    /// let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    /// assert!(matches!(events[1], Event::Response { .. }));
+    /// assert!(matches!(events[2], Event::GoAway { code: ErrorCode::SHUTTING_DOWN, .. }));
+    /// ```
+    pub fn close_after(&mut self, id: RequestId, code: ErrorCode, reason: &str, now: Instant) {
+        self.set_time(now);
+        if self.role == Role::Server && self.requests.stage(id).is_some() {
+            self.close_after = Some((id, code, String::from(reason)));
+        } else {
+            self.close(code, reason, now);
+        }
+    }
+
     // ---- shared helpers ------------------------------------------------
+
+    /// Request `id` (server) is answered or abandoned: a close waiting for
+    /// it starts now.
+    fn ended(&mut self, id: RequestId) {
+        if self.close_after.as_ref().is_some_and(|(after, ..)| *after == id) {
+            if let Some((_, code, reason)) = self.close_after.take() {
+                self.close(code, &reason, self.now);
+            }
+        }
+        self.check_drained();
+    }
+
 
     fn set_time(&mut self, now: Instant) {
         debug_assert!(
@@ -659,7 +477,7 @@ impl Connection {
 
     /// The peer's MAX_MESSAGE_SIZE, as a local refusal.
     fn check_message_size(&self, size: usize) -> Result<(), SendError> {
-        let limit = u64::from(self.peer.max_message_size);
+        let limit = u64::from(self.peer().max_message_size);
         if size as u64 > limit {
             return Err(SendError::TooLarge {
                 size: size as u64,
@@ -724,38 +542,6 @@ impl Connection {
             self.pings_acked = n;
             self.events.push_back(Event::Pong { data });
         }
-    }
-}
-
-impl Requests {
-    fn track(&mut self, id: RequestId, stage: Stage, deadline: Option<Instant>) {
-        self.queued += usize::from(stage == Stage::Queued);
-        self.active.insert(id, Active { stage, deadline });
-        if let Some(d) = deadline {
-            self.deadlines.insert((d, id));
-        }
-    }
-
-    fn untrack(&mut self, id: RequestId) -> Option<Active> {
-        let active = self.active.remove(id)?;
-        self.queued -= usize::from(active.stage == Stage::Queued);
-        if let Some(d) = active.deadline {
-            self.deadlines.remove(&(d, id));
-        }
-        Some(active)
-    }
-
-    /// Moves request `id` to `stage`, keeping the queued count.
-    fn set_stage(&mut self, id: RequestId, stage: Stage) {
-        if let Some(active) = self.active.get_mut(id) {
-            self.queued -= usize::from(active.stage == Stage::Queued);
-            self.queued += usize::from(stage == Stage::Queued);
-            active.stage = stage;
-        }
-    }
-
-    fn stage(&self, id: RequestId) -> Option<Stage> {
-        self.active.get(id).map(|a| a.stage)
     }
 }
 

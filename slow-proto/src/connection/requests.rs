@@ -16,14 +16,14 @@ impl Connection {
 
     /// A client opens no new request after a GOAWAY either way (§6).
     pub(super) fn may_open_requests(&self) -> bool {
-        self.phase != Phase::Closed && !self.goaway_sent && !self.goaway_received
+        matches!(self.phase, Phase::Handshake | Phase::Open)
     }
 
     /// Sends queued requests while the server's concurrency limit allows.
     pub(super) fn send_queued(&mut self) {
         while self.phase == Phase::Open
             && self.may_open_requests()
-            && self.outstanding() < self.peer.max_concurrent_requests as usize
+            && self.outstanding() < self.peer().max_concurrent_requests as usize
         {
             let Some((id, body)) = self.requests.queue.pop_front() else {
                 break;
@@ -51,7 +51,7 @@ impl Connection {
         self.requests.set_stage(id, Stage::Sent);
         self.requests.highest = id;
         self.push_message(id, timeout_ms, body);
-        if id == u32::MAX {
+        if id == RequestId::MAX {
             // Ids ran out: open nothing more here, drain (§4).
             self.begin_close(ErrorCode::NO_ERROR, "request ids exhausted");
         }
@@ -141,7 +141,7 @@ impl Connection {
         }
         self.requests.highest = id;
         self.last_activity = self.now;
-        let refusal = if self.goaway_sent {
+        let refusal = if self.phase.goaway_sent() {
             Some(ErrorCode::SHUTTING_DOWN)
         } else if self.requests.active.len()
             >= self.config.settings.max_concurrent_requests as usize
@@ -166,12 +166,9 @@ impl Connection {
     }
 
     fn deliver(&mut self, id: RequestId, body: Bytes) {
-        let Some(active) = self.requests.active.get_mut(id) else {
-            return;
-        };
-        active.stage = Stage::Delivered;
-        let deadline = active.deadline;
-        self.events.push_back(Event::Request { id, body, deadline });
+        if let Some(deadline) = self.requests.set_stage(id, Stage::Delivered) {
+            self.events.push_back(Event::Request { id, body, deadline });
+        }
     }
 
     pub(super) fn on_cancel(&mut self, id: RequestId) {
@@ -181,7 +178,7 @@ impl Connection {
                 id,
                 reason: AbandonReason::Cancelled,
             });
-            self.check_drained();
+            self.ended(id);
         }
     }
 
@@ -241,7 +238,7 @@ impl Connection {
                 }
                 self.requests.incoming.insert(id, m);
                 let bound = self.config.settings.max_concurrent_requests as usize
-                    + self.peer.max_concurrent_requests as usize
+                    + self.peer().max_concurrent_requests as usize
                     + MAX_DISCARDED_UNFINISHED;
                 if self.requests.incoming.len() > bound {
                     self.fail(ErrorCode::INTERNAL_ERROR, "too many unfinished messages");
@@ -254,7 +251,7 @@ impl Connection {
     /// Queues a REQUEST (client) or RESPONSE (server) message, split so that
     /// no frame exceeds the peer's MAX_FRAME_SIZE. Bodies are sliced, not copied.
     pub(super) fn push_message(&mut self, id: RequestId, timeout_ms: Option<u32>, mut body: Bytes) {
-        let max = self.peer.max_frame_size as usize;
+        let max = self.peer().max_frame_size as usize;
         let mut timeout_ms = timeout_ms;
         loop {
             let room = max - if timeout_ms.is_some() { 4 } else { 0 };
@@ -282,7 +279,7 @@ impl Connection {
     }
 
     pub(super) fn push_error(&mut self, id: RequestId, code: ErrorCode, message: &str) {
-        let message = truncate_utf8(message, self.peer.max_frame_size as usize - 2);
+        let message = truncate_utf8(message, self.peer().max_frame_size as usize - 2);
         self.tx.push(&Frame::Error {
             id,
             code,

@@ -57,7 +57,7 @@ impl<V> IdTable<V> {
             None => return Err(0),
         };
         // Dense ids: the slot is at its distance from the first one.
-        let guess = id.wrapping_sub(first) as usize;
+        let guess = id.get().wrapping_sub(first.get()) as usize;
         if id >= first && self.slots.get(guess).is_some_and(|s| s.0 == id) {
             return Ok(guess);
         }
@@ -164,51 +164,55 @@ mod tests {
 
     use super::*;
 
+    fn id(n: u32) -> RequestId {
+        RequestId::new(n)
+    }
+
     #[test]
     fn dense_ids_in_order() {
         let mut t = IdTable::default();
-        for id in 1..=10 {
-            assert_eq!(t.insert(id, id * 10), None);
+        for n in 1..=10 {
+            assert_eq!(t.insert(id(n), n * 10), None);
         }
         assert_eq!(t.len(), 10);
-        assert_eq!(t.get(7), Some(&70));
-        assert_eq!(t.remove(1), Some(10));
-        assert_eq!(t.remove(1), None);
-        assert_eq!(t.get(1), None);
-        assert_eq!(t.get(2), Some(&20));
-        *t.get_mut(5).unwrap() = 55;
-        assert_eq!(t.remove(5), Some(55));
-        assert_eq!(t.get(5), None);
-        assert_eq!(t.get(11), None);
-        assert_eq!(t.get(0), None);
+        assert_eq!(t.get(id(7)), Some(&70));
+        assert_eq!(t.remove(id(1)), Some(10));
+        assert_eq!(t.remove(id(1)), None);
+        assert_eq!(t.get(id(1)), None);
+        assert_eq!(t.get(id(2)), Some(&20));
+        *t.get_mut(id(5)).unwrap() = 55;
+        assert_eq!(t.remove(id(5)), Some(55));
+        assert_eq!(t.get(id(5)), None);
+        assert_eq!(t.get(id(11)), None);
+        assert_eq!(t.get(id(0)), None);
         let ids: Vec<_> = t.iter().map(|(id, _)| id).collect();
-        assert_eq!(ids, [2, 3, 4, 6, 7, 8, 9, 10]);
-        let above: Vec<_> = t.iter_from(7).map(|(id, _)| id).collect();
-        assert_eq!(above, [7, 8, 9, 10]);
+        assert_eq!(ids, [2, 3, 4, 6, 7, 8, 9, 10].map(id));
+        let above: Vec<_> = t.iter_from(id(7)).map(|(id, _)| id).collect();
+        assert_eq!(above, [7, 8, 9, 10].map(id));
         let all: Vec<_> = t.into_iter().collect();
         assert_eq!(all.len(), 8);
-        assert_eq!(all[0], (2, 20));
+        assert_eq!(all[0], (id(2), 20));
     }
 
     #[test]
     fn sparse_ids_and_out_of_order_inserts() {
         let mut t = IdTable::default();
-        t.insert(100, 'a');
-        t.insert(5_000, 'b');
-        t.insert(u32::MAX, 'c');
+        t.insert(id(100), 'a');
+        t.insert(id(5_000), 'b');
+        t.insert(RequestId::MAX, 'c');
         // Not the fast path, still correct.
-        t.insert(7, 'd');
-        t.insert(4_000, 'e');
-        assert_eq!(t.insert(5_000, 'f'), Some('b'));
+        t.insert(id(7), 'd');
+        t.insert(id(4_000), 'e');
+        assert_eq!(t.insert(id(5_000), 'f'), Some('b'));
         let all: Vec<_> = t.iter().map(|(id, v)| (id, *v)).collect();
         assert_eq!(
             all,
             [
-                (7, 'd'),
-                (100, 'a'),
-                (4_000, 'e'),
-                (5_000, 'f'),
-                (u32::MAX, 'c')
+                (id(7), 'd'),
+                (id(100), 'a'),
+                (id(4_000), 'e'),
+                (id(5_000), 'f'),
+                (id(u32::MAX), 'c')
             ]
         );
         assert_eq!(t.len(), 5);
@@ -217,14 +221,14 @@ mod tests {
     #[test]
     fn an_old_entry_does_not_let_holes_pile_up() {
         let mut t = IdTable::default();
-        t.insert(1, ());
-        for id in 2..100_000 {
-            t.insert(id, ());
-            t.remove(id);
+        t.insert(id(1), ());
+        for n in 2..100_000 {
+            t.insert(id(n), ());
+            t.remove(id(n));
             assert!(t.slots() <= 2 * t.len() + SLACK + 1, "{} slots", t.slots());
         }
         assert_eq!(t.len(), 1);
-        assert!(t.get(1).is_some());
+        assert!(t.get(id(1)).is_some());
     }
 
     #[derive(Debug, Clone)]
@@ -261,29 +265,29 @@ mod tests {
             for (n, op) in ops.into_iter().enumerate() {
                 match op {
                     Op::Push { gap } => {
-                        let id = next.max(model.keys().next_back().map_or(0, |k| k + 1)) + gap;
-                        next = id + 1;
-                        prop_assert_eq!(table.insert(id, n), model.insert(id, n));
+                        let k = next.max(model.keys().next_back().map_or(0, |k| k + 1)) + gap;
+                        next = k + 1;
+                        prop_assert_eq!(table.insert(id(k), n), model.insert(k, n));
                     }
-                    Op::Insert(id) => prop_assert_eq!(table.insert(id, n), model.insert(id, n)),
-                    Op::Remove(id) => prop_assert_eq!(table.remove(id), model.remove(&id)),
+                    Op::Insert(k) => prop_assert_eq!(table.insert(id(k), n), model.insert(k, n)),
+                    Op::Remove(k) => prop_assert_eq!(table.remove(id(k)), model.remove(&k)),
                     Op::RemoveNth(rank) => {
-                        if let Some(&id) = model.keys().nth(rank) {
-                            prop_assert_eq!(table.remove(id), model.remove(&id));
+                        if let Some(&k) = model.keys().nth(rank) {
+                            prop_assert_eq!(table.remove(id(k)), model.remove(&k));
                         }
                     }
-                    Op::Get(id) => prop_assert_eq!(table.get(id), model.get(&id)),
+                    Op::Get(k) => prop_assert_eq!(table.get(id(k)), model.get(&k)),
                 }
                 prop_assert_eq!(table.len(), model.len());
                 prop_assert!(table.slots() <= 2 * table.len() + SLACK + 1);
                 prop_assert!(table.slots.front().is_none_or(|s| s.1.is_some()));
                 prop_assert!(table.slots.back().is_none_or(|s| s.1.is_some()));
                 let seen: Vec<_> = table.iter().map(|(k, v)| (k, *v)).collect();
-                let want: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                let want: Vec<_> = model.iter().map(|(k, v)| (id(*k), *v)).collect();
                 prop_assert_eq!(seen, want);
                 if let Some(&mid) = model.keys().nth(model.len() / 2) {
-                    let seen: Vec<_> = table.iter_from(mid).map(|(k, _)| k).collect();
-                    let want: Vec<_> = model.range(mid..).map(|(k, _)| *k).collect();
+                    let seen: Vec<_> = table.iter_from(id(mid)).map(|(k, _)| k).collect();
+                    let want: Vec<_> = model.range(mid..).map(|(k, _)| id(*k)).collect();
                     prop_assert_eq!(seen, want);
                 }
             }

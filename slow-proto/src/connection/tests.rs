@@ -7,12 +7,17 @@ use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 use super::*;
-use crate::frame::{HEADER_LEN, Handshake, Header};
+use crate::error::ConnectionError;
+use crate::frame::{self, HEADER_LEN, Handshake, Header};
 
 const T0: Instant = Instant::ZERO;
 
 fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
+}
+
+fn id(n: u32) -> RequestId {
+    RequestId::new(n)
 }
 
 fn wire(frames: &[Frame]) -> Vec<u8> {
@@ -50,7 +55,7 @@ fn welcome(settings: &Settings) -> Frame {
 
 fn req(id: u32, body: &'static [u8]) -> Frame {
     Frame::Request {
-        id,
+        id: RequestId::new(id),
         more: false,
         timeout_ms: None,
         body: Bytes::from_static(body),
@@ -141,7 +146,7 @@ fn client_sends_hello_then_nothing_until_welcome() {
     let frames = sent(&mut c);
     assert!(matches!(frames[..], [Frame::Hello(ref h)] if h.version() == 1));
     c.recv(&wire(&[welcome(&Settings::default())]), ms(5));
-    assert!(matches!(sent(&mut c)[..], [Frame::Request { id: 1, .. }]));
+    assert!(matches!(sent(&mut c)[..], [Frame::Request { id: got, .. }] if got == id(1)));
     assert!(matches!(events(&mut c)[..], [Event::Connected { .. }]));
 }
 
@@ -190,7 +195,7 @@ fn client_first_frame_must_be_welcome_or_goaway() {
     let limit = ErrorCode::CONNECTION_LIMIT;
     c.recv(
         &wire(&[Frame::GoAway {
-            last_id: 0,
+            last_id: RequestId::NONE,
             code: limit,
             reason: "full".into(),
         }]),
@@ -242,7 +247,7 @@ fn a_graceful_goaway_before_welcome_still_ends_the_connection_with_its_code() {
     let code = ErrorCode::SHUTTING_DOWN;
     c.recv(
         &wire(&[Frame::GoAway {
-            last_id: 0,
+            last_id: RequestId::NONE,
             code,
             reason: String::new(),
         }]),
@@ -279,7 +284,7 @@ fn an_oversized_first_frame_does_not_count_as_seen() {
     let body = Bytes::from(alloc::vec![0u8; 1025]);
     s.recv(
         &wire(&[Frame::Request {
-            id: 5,
+            id: id(5),
             more: false,
             timeout_ms: None,
             body,
@@ -291,10 +296,10 @@ fn an_oversized_first_frame_does_not_count_as_seen() {
         matches!(
             frames[..],
             [Frame::GoAway {
-                last_id: 2,
+                last_id: last,
                 code: ErrorCode::MESSAGE_TOO_LARGE,
                 ..
-            }]
+            }] if last == id(2)
         ),
         "{frames:?}"
     );
@@ -382,7 +387,7 @@ fn wrong_role_frames_are_protocol_errors() {
     let mut s = server();
     s.recv(
         &wire(&[Frame::Response {
-            id: 1,
+            id: id(1),
             more: false,
             body: Bytes::new(),
         }]),
@@ -393,7 +398,7 @@ fn wrong_role_frames_are_protocol_errors() {
     c.recv(&wire(&[req(1, b"x")]), T0);
     assert_local_error(&mut c, ErrorCode::PROTOCOL_ERROR);
     let mut c = client();
-    c.recv(&wire(&[Frame::Cancel { id: 1 }]), T0);
+    c.recv(&wire(&[Frame::Cancel { id: id(1) }]), T0);
     assert_local_error(&mut c, ErrorCode::PROTOCOL_ERROR);
 }
 
@@ -443,7 +448,7 @@ fn unknown_frame_types_are_skipped_after_the_handshake() {
     raw.extend_from_slice(b"abc");
     raw.extend_from_slice(&wire(&[req(1, b"after")]));
     s.recv(&raw, T0);
-    assert!(matches!(events(&mut s)[..], [Event::Request { id: 1, .. }]));
+    assert!(matches!(events(&mut s)[..], [Event::Request { id: got, .. }] if got == id(1)));
 }
 
 // ---- §4 requests and responses ----------------------------------------------
@@ -461,15 +466,15 @@ fn request_ids_must_increase() {
 #[test]
 fn a_cancel_does_not_count_as_seen() {
     let mut s = server();
-    s.recv(&wire(&[Frame::Cancel { id: 9 }, req(2, b"fine")]), T0);
-    assert!(matches!(events(&mut s)[..], [Event::Request { id: 2, .. }]));
+    s.recv(&wire(&[Frame::Cancel { id: id(9) }, req(2, b"fine")]), T0);
+    assert!(matches!(events(&mut s)[..], [Event::Request { id: got, .. }] if got == id(2)));
 }
 
 #[test]
 fn more_frames_are_reassembled_and_may_interleave() {
     let mut s = server();
     let part = |id, more, body: &'static [u8]| Frame::Request {
-        id,
+        id: RequestId::new(id),
         more,
         timeout_ms: None,
         body: Bytes::from_static(body),
@@ -484,7 +489,7 @@ fn more_frames_are_reassembled_and_may_interleave() {
     );
     s.recv(&wire(&[part(2, false, b"rld")]), T0);
     let ev = events(&mut s);
-    let bodies: Vec<(u32, Bytes)> = ev
+    let bodies: Vec<(RequestId, Bytes)> = ev
         .into_iter()
         .filter_map(|e| match e {
             Event::Request { id, body, .. } => Some((id, body)),
@@ -494,8 +499,8 @@ fn more_frames_are_reassembled_and_may_interleave() {
     assert_eq!(
         bodies,
         [
-            (1, Bytes::from_static(b"hello")),
-            (2, Bytes::from_static(b"world"))
+            (id(1), Bytes::from_static(b"hello")),
+            (id(2), Bytes::from_static(b"world"))
         ]
     );
 }
@@ -511,13 +516,13 @@ fn continuation_without_a_message_is_a_protocol_error() {
 fn deadline_on_a_continuation_is_a_protocol_error() {
     let mut s = server();
     let first = Frame::Request {
-        id: 1,
+        id: id(1),
         more: true,
         timeout_ms: None,
         body: Bytes::new(),
     };
     let second = Frame::Request {
-        id: 1,
+        id: id(1),
         more: false,
         timeout_ms: Some(5),
         body: Bytes::new(),
@@ -567,7 +572,7 @@ fn reassembled_body_over_max_message_size_is_a_connection_error() {
     let mut s = server_with(limit, Settings::default());
     let chunk = Bytes::from(alloc::vec![0u8; 600]);
     let part = |more| Frame::Request {
-        id: 1,
+        id: id(1),
         more,
         timeout_ms: None,
         body: chunk.clone(),
@@ -603,16 +608,16 @@ fn senders_refuse_bodies_the_peer_would_refuse() {
     s.recv(&wire(&[req(1, b"!bytes 2000")]), T0);
     events(&mut s);
     assert!(matches!(
-        s.respond(1, big, T0),
+        s.respond(id(1), big, T0),
         Err(SendError::TooLarge { .. })
     ));
     assert!(matches!(
         sent(&mut s)[..],
         [Frame::Error {
-            id: 1,
+            id: got,
             code: ErrorCode::MESSAGE_TOO_LARGE,
             ..
-        }]
+        }] if got == id(1)
     ));
 }
 
@@ -630,13 +635,13 @@ fn client_queues_beyond_the_servers_concurrency_limit() {
     assert_eq!((c.outstanding(), c.queued()), (2, 1));
     c.recv(
         &wire(&[Frame::Response {
-            id: 1,
+            id: id(1),
             more: false,
             body: Bytes::new(),
         }]),
         T0,
     );
-    assert!(matches!(sent(&mut c)[..], [Frame::Request { id: 3, .. }]));
+    assert!(matches!(sent(&mut c)[..], [Frame::Request { id: got, .. }] if got == id(3)));
 }
 
 #[test]
@@ -650,18 +655,18 @@ fn server_refuses_requests_beyond_its_limit_and_stays_up() {
     assert!(matches!(
         sent(&mut s)[..],
         [Frame::Error {
-            id: 2,
+            id: got,
             code: ErrorCode::TOO_MANY_REQUESTS,
             ..
-        }]
+        }] if got == id(2)
     ));
     assert!(!s.is_closed());
-    s.respond(1, Bytes::new(), T0).unwrap();
+    s.respond(id(1), Bytes::new(), T0).unwrap();
     s.recv(&wire(&[req(3, b"c")]), T0);
     let ev = events(&mut s);
     assert!(matches!(
         ev[..],
-        [Event::Request { id: 1, .. }, Event::Request { id: 3, .. }]
+        [Event::Request { id: a, .. }, Event::Request { id: b, .. }] if (a, b) == (id(1), id(3))
     ));
 }
 
@@ -669,14 +674,14 @@ fn server_refuses_requests_beyond_its_limit_and_stays_up() {
 fn server_deadline_expires_at_receipt_plus_budget() {
     let mut s = server();
     let r = Frame::Request {
-        id: 1,
+        id: id(1),
         more: false,
         timeout_ms: Some(200),
         body: Bytes::new(),
     };
     s.recv(&wire(&[r]), ms(1_000));
     assert!(
-        matches!(events(&mut s)[..], [Event::Request { id: 1, deadline: Some(d), .. }] if d == ms(1_200))
+        matches!(events(&mut s)[..], [Event::Request { id: got, deadline: Some(d), .. }] if got == id(1) && d == ms(1_200))
     );
     assert_eq!(s.poll_timeout(), Some(ms(1_200)));
     s.handle_timeout(ms(1_199));
@@ -685,21 +690,21 @@ fn server_deadline_expires_at_receipt_plus_budget() {
     assert!(matches!(
         sent(&mut s)[..],
         [Frame::Error {
-            id: 1,
+            id: got,
             code: ErrorCode::DEADLINE_EXCEEDED,
             ..
-        }]
+        }] if got == id(1)
     ));
     assert_eq!(
         events(&mut s),
         [Event::RequestAbandoned {
-            id: 1,
+            id: id(1),
             reason: AbandonReason::DeadlineExceeded
         }]
     );
     assert_eq!(
-        s.respond(1, Bytes::new(), ms(1_201)),
-        Err(SendError::UnknownRequest(1))
+        s.respond(id(1), Bytes::new(), ms(1_201)),
+        Err(SendError::UnknownRequest(id(1)))
     );
 }
 
@@ -707,7 +712,7 @@ fn server_deadline_expires_at_receipt_plus_budget() {
 fn a_zero_budget_is_already_expired() {
     let mut s = server();
     let r = Frame::Request {
-        id: 1,
+        id: id(1),
         more: false,
         timeout_ms: Some(0),
         body: Bytes::new(),
@@ -717,10 +722,10 @@ fn a_zero_budget_is_already_expired() {
     assert!(matches!(
         sent(&mut s)[..],
         [Frame::Error {
-            id: 1,
+            id: got,
             code: ErrorCode::DEADLINE_EXCEEDED,
             ..
-        }]
+        }] if got == id(1)
     ));
 }
 
@@ -771,7 +776,7 @@ fn responses_for_ids_never_used_are_protocol_errors() {
     sent(&mut c);
     c.recv(
         &wire(&[Frame::Response {
-            id: 2,
+            id: id(2),
             more: false,
             body: Bytes::new(),
         }]),
@@ -781,7 +786,7 @@ fn responses_for_ids_never_used_are_protocol_errors() {
     let mut c = client();
     c.recv(
         &wire(&[Frame::Error {
-            id: 1,
+            id: id(1),
             code: ErrorCode(0x100),
             message: String::new(),
         }]),
@@ -819,7 +824,12 @@ fn cancel_ends_the_request_at_both_ends() {
         Err(SendError::UnknownRequest(id))
     );
     // CANCEL for an id that is not outstanding is ignored.
-    s.recv(&wire(&[Frame::Cancel { id: 77 }]), T0);
+    s.recv(
+        &wire(&[Frame::Cancel {
+            id: RequestId::new(77),
+        }]),
+        T0,
+    );
     assert!(!s.is_closed());
 }
 
@@ -831,13 +841,17 @@ fn continuation_of_an_abandoned_message_is_discarded_but_counted() {
     };
     let mut s = server_with(limit, Settings::default());
     let part = |more, n| Frame::Request {
-        id: 1,
+        id: id(1),
         more,
         timeout_ms: None,
         body: Bytes::from(alloc::vec![0u8; n]),
     };
     s.recv(
-        &wire(&[part(true, 100), Frame::Cancel { id: 1 }, part(true, 100)]),
+        &wire(&[
+            part(true, 100),
+            Frame::Cancel { id: id(1) },
+            part(true, 100),
+        ]),
         T0,
     );
     assert!(!s.is_closed());
@@ -848,9 +862,9 @@ fn continuation_of_an_abandoned_message_is_discarded_but_counted() {
 #[test]
 fn exhausted_ids_stop_new_requests_and_drain() {
     let mut c = client();
-    c.requests.next_id = Some(u32::MAX);
+    c.requests.next_id = Some(RequestId::MAX);
     let id = c.send_request(Bytes::new(), None, T0).unwrap();
-    assert_eq!(id, u32::MAX);
+    assert_eq!(id, RequestId::MAX);
     let frames = sent(&mut c);
     assert!(matches!(
         frames[..],
@@ -858,7 +872,7 @@ fn exhausted_ids_stop_new_requests_and_drain() {
             Frame::Request { .. },
             Frame::GoAway {
                 code: ErrorCode::NO_ERROR,
-                last_id: u32::MAX,
+                last_id: RequestId::MAX,
                 ..
             }
         ]
@@ -876,7 +890,7 @@ fn ping_is_answered_with_pong_ahead_of_bulk_data() {
     let mut s = server();
     s.recv(&wire(&[req(1, b"x")]), T0);
     events(&mut s);
-    s.respond(1, Bytes::from(alloc::vec![0u8; 8192]), T0)
+    s.respond(id(1), Bytes::from(alloc::vec![0u8; 8192]), T0)
         .unwrap();
     s.recv(
         &wire(&[Frame::Ping {
@@ -968,7 +982,7 @@ fn outstanding_requests_hold_off_the_idle_timeout() {
     s.config.keepalive_interval = None;
     s.recv(&wire(&[req(1, b"x")]), ms(500));
     assert_eq!(s.poll_timeout(), None);
-    s.respond(1, Bytes::new(), ms(3_000)).unwrap();
+    s.respond(id(1), Bytes::new(), ms(3_000)).unwrap();
     assert_eq!(s.poll_timeout(), Some(ms(4_000)));
 }
 
@@ -988,16 +1002,16 @@ fn graceful_server_close_drains_and_refuses_newer_requests() {
         frames[..],
         [
             Frame::GoAway {
-                last_id: 1,
+                last_id: last,
                 code: ErrorCode::SHUTTING_DOWN,
                 ..
             },
             Frame::Error {
-                id: 2,
+                id: refused,
                 code: ErrorCode::SHUTTING_DOWN,
                 ..
             }
-        ]
+        ] if (last, refused) == (id(1), id(2))
     ));
     assert!(s.is_draining());
     let second = c.send_request(Bytes::from_static(b"2"), None, T0).unwrap();
@@ -1052,7 +1066,7 @@ fn drain_timeout_forces_the_close() {
     s.handle_timeout(ms(30_100));
     let ev = events(&mut s);
     assert!(ev.contains(&Event::RequestAbandoned {
-        id: 1,
+        id: id(1),
         reason: AbandonReason::ConnectionClosed
     }));
     assert_eq!(closed_with(&ev), Some(Some(ConnectionError::DrainTimeout)));
@@ -1064,7 +1078,7 @@ fn error_goaway_fails_everything_and_later_bytes_are_ignored() {
     let id = c.send_request(Bytes::new(), None, T0).unwrap();
     sent(&mut c);
     let bad = Frame::GoAway {
-        last_id: 0,
+        last_id: RequestId::NONE,
         code: ErrorCode::PROTOCOL_ERROR,
         reason: "no".into(),
     };
@@ -1109,10 +1123,10 @@ fn a_failed_connection_sends_goaway_with_last_id() {
     assert!(matches!(
         frames[..],
         [Frame::GoAway {
-            last_id: 4,
+            last_id: last,
             code: ErrorCode::PROTOCOL_ERROR,
             ..
-        }]
+        }] if last == id(4)
     ));
 }
 
@@ -1125,7 +1139,7 @@ fn back_pressure_stops_reading_above_the_high_water_mark() {
     s.recv(&wire(&[req(1, b"x")]), T0);
     events(&mut s);
     assert!(s.wants_read());
-    s.respond(1, Bytes::from(alloc::vec![0u8; 5000]), T0)
+    s.respond(id(1), Bytes::from(alloc::vec![0u8; 5000]), T0)
         .unwrap();
     assert!(!s.wants_read());
     s.advance_transmit(2000);
@@ -1152,7 +1166,7 @@ fn received_payloads_are_slices_of_the_receive_buffer() {
     let mut s = server();
     let body = Bytes::from(alloc::vec![5u8; 60_000]);
     let bytes = wire(&[Frame::Request {
-        id: 1,
+        id: id(1),
         more: false,
         timeout_ms: None,
         body,
@@ -1178,7 +1192,7 @@ fn recv_space_and_commit_read_in_place() {
     // An uncommitted window is discarded, not taken as data.
     let _ = s.recv_space();
     s.recv(&wire(&[req(2, b"next")]), T0);
-    assert!(matches!(events(&mut s)[..], [Event::Request { id: 2, .. }]));
+    assert!(matches!(events(&mut s)[..], [Event::Request { id: got, .. }] if got == id(2)));
 }
 
 #[test]
@@ -1189,12 +1203,15 @@ fn commands_check_role_and_state() {
         Err(SendError::WrongRole)
     );
     assert_eq!(
-        s.respond_error(1, ErrorCode(300), "", T0),
-        Err(SendError::UnknownRequest(1))
+        s.respond_error(id(1), ErrorCode(300), "", T0),
+        Err(SendError::UnknownRequest(id(1)))
     );
     let mut c = client();
-    assert_eq!(c.respond(1, Bytes::new(), T0), Err(SendError::WrongRole));
-    assert_eq!(c.cancel(9, T0), Err(SendError::UnknownRequest(9)));
+    assert_eq!(
+        c.respond(id(1), Bytes::new(), T0),
+        Err(SendError::WrongRole)
+    );
+    assert_eq!(c.cancel(id(9), T0), Err(SendError::UnknownRequest(id(9))));
 }
 
 #[test]

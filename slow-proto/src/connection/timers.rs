@@ -1,6 +1,6 @@
 //! Every deadline a connection can have, named, in one place.
 
-use super::{Connection, Phase, Role, Stage};
+use super::{Connection, Phase, RequestId, Role, Stage};
 use crate::connection::AbandonReason;
 use crate::error::{ErrorCode, RequestError};
 use crate::frame::Frame;
@@ -37,6 +37,7 @@ impl Timer {
 impl Connection {
     /// The next moment [`handle_timeout`](Connection::handle_timeout) must be
     /// called, or `None` when no timer is running.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.requests.deadlines.first().map(|&(d, _)| d);
         Timer::ALL
@@ -95,13 +96,13 @@ impl Connection {
             Timer::Idle => {
                 let idle = Settings::effective_idle_timeout_ms(
                     self.config.settings.idle_timeout_ms,
-                    self.peer.idle_timeout_ms,
+                    self.peer().idle_timeout_ms,
                 )?;
                 (self.phase == Phase::Open && self.requests.active.is_empty())
                     .then(|| self.last_activity + Duration::from_millis(idle.into()))
             }
             Timer::Drain => match self.phase {
-                Phase::Draining { since } => Some(since + self.config.drain_timeout),
+                Phase::Draining { since, .. } => Some(since + self.config.drain_timeout),
                 _ => None,
             },
         }
@@ -126,7 +127,7 @@ impl Connection {
     }
 
     /// A per-request deadline passed.
-    fn expire_request(&mut self, id: u32) {
+    fn expire_request(&mut self, id: RequestId) {
         match (self.role, self.requests.stage(id)) {
             (_, None) => {
                 // Stale entry; cannot happen as entries leave with their request.
@@ -145,7 +146,7 @@ impl Connection {
                     id,
                     reason: AbandonReason::DeadlineExceeded,
                 });
-                self.check_drained();
+                self.ended(id);
             }
         }
     }

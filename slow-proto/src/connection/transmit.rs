@@ -182,6 +182,7 @@ impl TxQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::RequestId;
     use alloc::vec::Vec;
 
     fn drain(q: &mut TxQueue) -> Vec<u8> {
@@ -195,7 +196,7 @@ mod tests {
         let body = Bytes::from(alloc::vec![1u8; 4096]);
         let mut q = TxQueue::default();
         q.push(&Frame::Response {
-            id: 1,
+            id: RequestId::new(1),
             more: false,
             body: body.clone(),
         });
@@ -209,7 +210,7 @@ mod tests {
         let body = Bytes::from(alloc::vec![1u8; 4096]);
         let mut q = TxQueue::default();
         q.push(&Frame::Response {
-            id: 1,
+            id: RequestId::new(1),
             more: false,
             body: body.clone(),
         });
@@ -220,7 +221,7 @@ mod tests {
         q.push_urgent(&Frame::Pong { data: [9; 8] });
         let mut expected = BytesMut::new();
         Frame::Response {
-            id: 1,
+            id: RequestId::new(1),
             more: false,
             body,
         }

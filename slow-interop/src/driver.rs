@@ -1,18 +1,31 @@
-//! The INTEROP test service (`shared/INTEROP.md`) as a [`Handler`], on any
-//! runtime: what `slow serve` runs, and what the interop tests talk to.
+//! The INTEROP test service (`shared/INTEROP.md`) as a `slow_driver`
+//! [`Handler`], on any runtime: what `slow serve` runs and what the interop
+//! tests talk to. Test tooling, not part of the adapters' API.
 
 use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_interop::{BAD_COMMAND, CLOSING, COMMAND_ERROR, Command, NOTIFIED, UNKNOWN_COMMAND};
-use slow_proto::ErrorCode;
+use slow_driver::runtime::{Runtime, Timer};
+use slow_driver::{Error, ErrorReply, Handler, Peer, Reply, Request};
 
-use crate::runtime::{Runtime, Timer};
-use crate::{Error, ErrorReply, Handler, Peer, Reply, Request};
+use crate::{
+    BAD_COMMAND, CLOSING, COMMAND_ERROR, Command, NOTIFIED, NOTIFY_TOO_LARGE, Refusal,
+    UNKNOWN_COMMAND,
+};
 
 /// The interop service; `!sleep` waits on `R`'s own timer.
-#[derive(Clone)]
+///
+/// ```no_run
+/// # async fn run() -> Result<(), slow_driver::Error> {
+/// # type Rt = slow_tokio::Tokio;
+/// use slow_interop::driver::InteropService;
+///
+/// let server = slow_driver::Server::<Rt>::bind("127.0.0.1:0").await?;
+/// server.serve(InteropService::current()?).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
 pub struct InteropService<R> {
     runtime: R,
 }
@@ -38,6 +51,10 @@ impl<R: Runtime> InteropService<R> {
     }
 }
 
+fn refuse(r: Refusal) -> ErrorReply {
+    ErrorReply::new(r.code, r.message)
+}
+
 impl<R: Runtime> Handler for InteropService<R> {
     async fn request(&self, request: Request) -> Reply {
         match Command::parse(&request.body) {
@@ -49,26 +66,14 @@ impl<R: Runtime> Handler for InteropService<R> {
             Command::Error { code, message } => Err(ErrorReply { code, message }),
             Command::Notify { body } => match request.peer.notify(body) {
                 Ok(()) => Ok(Bytes::from_static(NOTIFIED)),
-                Err(Error::TooLarge { .. }) => Err(ErrorReply::new(
-                    ErrorCode::MESSAGE_TOO_LARGE,
-                    "notification too large",
-                )),
-                Err(e) => Err(ErrorReply::new(ErrorCode::INTERNAL_ERROR, e.to_string())),
+                Err(Error::TooLarge { .. }) => Err(refuse(NOTIFY_TOO_LARGE)),
+                Err(e) => Err(e.into()),
             },
             Command::Bytes { n } => {
-                // Checked before allocating: `!bytes 10000000000` must not
-                // make the server build ten gigabytes to refuse them.
-                let limit = u64::from(request.peer.settings().max_message_size);
-                match usize::try_from(n) {
-                    Ok(n) if n as u64 <= limit => Ok(slow_interop::pattern(n)),
-                    _ => Err(ErrorReply::new(
-                        ErrorCode::MESSAGE_TOO_LARGE,
-                        "response too large",
-                    )),
-                }
+                crate::bytes(n, request.peer.settings().max_message_size).map_err(refuse)
             }
             Command::Close => {
-                request.peer.close();
+                request.peer.close_after(request.id);
                 Ok(Bytes::from_static(CLOSING))
             }
             Command::Unknown => Err(ErrorReply::new(COMMAND_ERROR, UNKNOWN_COMMAND)),

@@ -1,0 +1,282 @@
+//! What a server's application sees: the [`Handler`] it implements, the
+//! [`Request`] it is given, the [`Reply`] it returns, and the [`Peer`] a
+//! request came from.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use slow_proto::{Config, Connection, ErrorCode, Instant, RequestId, Settings};
+
+use crate::error::Error;
+use crate::shared::Shared;
+
+/// An ERROR answer to a request: a code and a message.
+///
+/// Any error type converts into one (as [`ErrorCode::INTERNAL_ERROR`] with
+/// the error's text), so a handler can use `?`:
+///
+/// ```
+/// use slow_driver::{ErrorCode, ErrorReply, Reply, Request};
+///
+/// async fn parse(req: Request) -> Reply {
+///     let text = std::str::from_utf8(&req.body)?; // Utf8Error → INTERNAL_ERROR
+///     let n: u64 = text
+///         .parse()
+///         .map_err(|_| ErrorReply::new(0x0100, "not a number"))?;
+///     Ok((n * 2).to_string().into())
+/// }
+/// # let reply = futures_lite_block_on(parse(Request::new(1.into(), "21")));
+/// # assert_eq!(reply.unwrap(), "42");
+/// # let bad = futures_lite_block_on(parse(Request::new(2.into(), vec![0xFF])));
+/// # assert_eq!(bad.unwrap_err().code, ErrorCode::INTERNAL_ERROR);
+/// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+/// #     }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReply {
+    /// The code (0x0100 and above are the application's own).
+    pub code: ErrorCode,
+    /// The message (UTF-8; cut to fit one frame).
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// An ERROR answer with `code` and `message`.
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
+        ErrorReply {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Any error answers INTERNAL_ERROR with its text, so that `?` works in a
+/// handler. Map it yourself where the client should see another code, or
+/// where the text is not for the client's eyes.
+impl<E: std::error::Error> From<E> for ErrorReply {
+    fn from(e: E) -> ErrorReply {
+        ErrorReply::new(ErrorCode::INTERNAL_ERROR, e.to_string())
+    }
+}
+
+/// What a handler answers: a response body or an ERROR.
+pub type Reply = Result<Bytes, ErrorReply>;
+
+/// One request, as a handler sees it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Request {
+    /// The request id.
+    pub id: RequestId,
+    /// The whole body.
+    pub body: Bytes,
+    /// When the client's DEADLINE runs out, if it set one. The handler is
+    /// stopped then (the client gets DEADLINE_EXCEEDED).
+    pub deadline: Option<std::time::Instant>,
+    /// The connection it came on.
+    pub peer: Peer,
+}
+
+impl Request {
+    /// A request that came on no connection, for testing a handler
+    /// without a socket. Its [`peer`](Request::peer) is
+    /// [detached](Peer::is_detached): its address is `0.0.0.0:0`, its
+    /// settings the protocol's defaults, and notifying it fails with
+    /// [`Error::NotProcessed`].
+    ///
+    /// ```
+    /// use slow_driver::{Reply, Request};
+    ///
+    /// async fn shout(req: Request) -> Reply {
+    ///     Ok(req.body.to_ascii_uppercase().into())
+    /// }
+    /// let req = Request::new(1.into(), "hi");
+    /// assert!(req.peer.is_detached());
+    /// # let _ = shout(req);
+    /// ```
+    pub fn new(id: RequestId, body: impl Into<Bytes>) -> Request {
+        Request {
+            id,
+            body: body.into(),
+            deadline: None,
+            peer: Peer::detached(),
+        }
+    }
+
+    /// A request that came on `peer`'s connection.
+    pub(crate) fn on(
+        peer: Peer,
+        id: RequestId,
+        body: Bytes,
+        deadline: Option<std::time::Instant>,
+    ) -> Request {
+        Request {
+            id,
+            body,
+            deadline,
+            peer,
+        }
+    }
+}
+
+/// A handle on one server-side connection: who it is, and a way to send it
+/// notifications or close it. Cheap to clone.
+#[derive(Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    pub(crate) shared: Arc<Shared>,
+    detached: bool,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("addr", &self.addr)
+            .field("detached", &self.detached)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Peer {
+    pub(crate) fn new(addr: SocketAddr, shared: Arc<Shared>) -> Peer {
+        Peer {
+            addr,
+            shared,
+            detached: false,
+        }
+    }
+
+    /// A peer with no connection behind it (see [`Request::new`]).
+    fn detached() -> Peer {
+        // A server core that never saw a HELLO: it refuses to notify, and
+        // closing it sends nothing anywhere.
+        let conn = Connection::server(Config::default(), Instant::ZERO)
+            .expect("the default config is valid");
+        Peer {
+            addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            shared: Shared::new(conn, std::time::Instant::now()),
+            detached: true,
+        }
+    }
+
+    /// The client's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether this peer came from [`Request::new`] rather than a
+    /// connection.
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
+    /// What the client advertised in its HELLO. Handlers only run once the
+    /// handshake is complete, so these are always the client's own (a
+    /// [detached](Peer::is_detached) peer has the protocol's defaults).
+    pub fn settings(&self) -> Settings {
+        self.shared
+            .lock()
+            .conn
+            .peer_settings()
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sends a notification to this client. Fails with [`Error::TooLarge`]
+    /// above the client's MAX_FRAME_SIZE and with [`Error::NotProcessed`]
+    /// once the connection is closed (nothing is sent).
+    pub fn notify(&self, body: impl Into<Bytes>) -> Result<(), Error> {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        let sent = st.conn.notify(body.into(), now);
+        st.wake_driver();
+        sent.map_err(|e| match e {
+            // Only a detached peer's core has no handshake.
+            slow_proto::SendError::NotReady => Error::NotProcessed,
+            e => Error::from(e),
+        })
+    }
+
+    /// Closes this connection gracefully now (GOAWAY SHUTTING_DOWN):
+    /// requests already received are still answered, newer ones are
+    /// refused.
+    pub fn close(&self) {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        st.conn.close(ErrorCode::SHUTTING_DOWN, "closing", now);
+        st.wake_driver();
+    }
+
+    /// Closes this connection gracefully (GOAWAY SHUTTING_DOWN) as soon as
+    /// request `id` is answered: the client reads the answer first, then
+    /// learns of the close. For a request that asks to end the connection.
+    ///
+    /// ```
+    /// use slow_driver::{Reply, Request};
+    ///
+    /// async fn handle(req: Request) -> Reply {
+    ///     if &req.body[..] == b"bye" {
+    ///         req.peer.close_after(req.id);
+    ///         return Ok("goodbye".into());
+    ///     }
+    ///     Ok(req.body)
+    /// }
+    /// # let _ = handle(Request::new(1.into(), "bye"));
+    /// ```
+    pub fn close_after(&self, id: RequestId) {
+        let mut st = self.shared.lock();
+        let now = st.now();
+        st.conn
+            .close_after(id, ErrorCode::SHUTTING_DOWN, "closing", now);
+        st.wake_driver();
+    }
+}
+
+/// Serves requests. Implemented for any `Fn(Request) -> impl Future<Output
+/// = Reply>`; implement it on a type to also receive client notifications.
+///
+/// ```
+/// use slow_driver::{Bytes, Handler, Peer, Reply, Request};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     async fn request(&self, request: Request) -> Reply {
+///         Ok(request.body)
+///     }
+///
+///     async fn notification(&self, body: Bytes, peer: Peer) {
+///         let _ = peer.notify(body); // echo it back
+///     }
+/// }
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request. Runs as its own task, concurrently with the
+    /// connection's other requests; dropped if the request is cancelled or
+    /// its deadline passes.
+    fn request(&self, request: Request) -> impl Future<Output = Reply> + Send;
+
+    /// A client sent a notification. Ignored unless overridden.
+    fn notification(&self, body: Bytes, peer: Peer) -> impl Future<Output = ()> + Send {
+        let _ = (body, peer);
+        async {}
+    }
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send,
+{
+    fn request(&self, request: Request) -> impl Future<Output = Reply> + Send {
+        self(request)
+    }
+}

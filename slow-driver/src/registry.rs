@@ -1,0 +1,109 @@
+//! A server's live connections: counted against its limit (the core's
+//! [`ConnectionLimit`]) and reachable for graceful shutdown.
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+
+use slow_proto::limit::Admission;
+use slow_proto::{Config, ConnectionLimit, ErrorCode, Instant};
+
+use crate::shared::Shared;
+
+/// The live connections of one server, shared by its accept loop and its
+/// connections' drivers (which leave it when they finish).
+#[derive(Clone, Default)]
+pub(crate) struct Registry(Arc<Mutex<Inner>>);
+
+#[derive(Default)]
+struct Inner {
+    limit: ConnectionLimit,
+    conns: HashMap<u64, Arc<Shared>>,
+    next: u64,
+    /// Woken when the last connection is gone.
+    empty: Option<Waker>,
+}
+
+/// An admitted connection's place in the registry; leaving frees it.
+pub(crate) struct Entry {
+    registry: Registry,
+    key: u64,
+}
+
+impl Registry {
+    pub(crate) fn new(max_connections: usize) -> Registry {
+        Registry(Arc::new(Mutex::new(Inner {
+            limit: ConnectionLimit::new(max_connections),
+            ..Inner::default()
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The core for a stream just accepted, and its entry when the limit
+    /// admitted it (a refused one has only its GOAWAY CONNECTION_LIMIT to
+    /// write, and does not count).
+    pub(crate) fn accept(
+        &self,
+        config: &Config,
+        origin: std::time::Instant,
+    ) -> Option<(Arc<Shared>, Option<Entry>)> {
+        let mut inner = self.lock();
+        // The config was validated when the server was bound.
+        let (conn, admission) = inner.limit.accept(config.clone(), Instant::ZERO).ok()?;
+        let shared = Shared::new(conn, origin);
+        let entry = match admission {
+            Admission::Admitted => {
+                inner.next += 1;
+                let key = inner.next;
+                inner.conns.insert(key, shared.clone());
+                Some(Entry {
+                    registry: self.clone(),
+                    key,
+                })
+            }
+            Admission::Refused => None,
+        };
+        Some((shared, entry))
+    }
+
+    /// Sends GOAWAY SHUTTING_DOWN to every connection and waits until all
+    /// of them have finished (each bounded by its drain timeout).
+    pub(crate) async fn shutdown(&self) {
+        let conns: Vec<Arc<Shared>> = self.lock().conns.values().cloned().collect();
+        for shared in conns {
+            let mut st = shared.lock();
+            let now = st.now();
+            st.conn
+                .close(ErrorCode::SHUTTING_DOWN, "server shutting down", now);
+            st.wake_driver();
+        }
+        poll_fn(|cx| {
+            let mut inner = self.lock();
+            if inner.conns.is_empty() {
+                Poll::Ready(())
+            } else {
+                inner.empty = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let mut inner = self.registry.lock();
+        if inner.conns.remove(&self.key).is_some() {
+            inner.limit.release();
+        }
+        if inner.conns.is_empty() {
+            if let Some(w) = inner.empty.take() {
+                w.wake();
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Bytes in and bytes out: the receive buffer, end of stream, the transmit
+//! queue as slices for vectored writes, and back-pressure.
+
+use bytes::BytesMut;
+
+use super::{Connection, Event, Phase, Role};
+use crate::error::ConnectionError;
+use crate::frame;
+use crate::time::Instant;
+
+impl Connection {
+    // ---- input ---------------------------------------------------------
+
+    /// The receive buffer, with at least `read_chunk` bytes of spare
+    /// capacity. Append received bytes to it (e.g. with a `read_buf`-style call), then
+    /// call [`handle_input`](Connection::handle_input). Frame payloads are
+    /// handed out as slices of this buffer, without copying.
+    pub fn recv_buffer(&mut self) -> &mut BytesMut {
+        self.drop_scratch();
+        self.rx.reserve(self.config.read_chunk);
+        &mut self.rx
+    }
+
+    /// A zeroed window of `read_chunk` bytes at the end of the receive
+    /// buffer, for readers that need a `&mut [u8]`. Read into it, then call
+    /// [`recv_commit`](Connection::recv_commit) with the count read. A window
+    /// that is never committed is discarded by the next call.
+    pub fn recv_space(&mut self) -> &mut [u8] {
+        self.drop_scratch();
+        let len = self.rx.len();
+        self.rx.resize(len + self.config.read_chunk, 0);
+        self.rx_scratch = self.config.read_chunk;
+        &mut self.rx[len..]
+    }
+
+    /// Accepts `n` bytes read into [`recv_space`](Connection::recv_space)
+    /// and processes the input.
+    pub fn recv_commit(&mut self, n: usize, now: Instant) {
+        let n = n.min(self.rx_scratch);
+        self.rx_scratch -= n;
+        self.handle_input(now);
+    }
+
+    /// Copies `data` into the receive buffer and processes it. Convenient,
+    /// but [`recv_buffer`](Connection::recv_buffer) avoids the copy.
+    pub fn recv(&mut self, data: &[u8], now: Instant) {
+        self.drop_scratch();
+        self.rx.extend_from_slice(data);
+        self.handle_input(now);
+    }
+
+    /// Processes every whole frame in the receive buffer. Request deadlines
+    /// due at `now` expire first, as if the timer had fired in time.
+    pub fn handle_input(&mut self, now: Instant) {
+        self.set_time(now);
+        self.drop_scratch();
+        if self.phase == Phase::Closed {
+            // After a connection error, received bytes are ignored.
+            self.rx.clear();
+            self.rx_seen = 0;
+            return;
+        }
+        // A deadline that passed before this input was handled has passed:
+        // the caller gets its timeout, and late answers are dropped.
+        self.expire_requests(now);
+        if self.rx.len() > self.rx_seen {
+            self.last_rx = now;
+            self.keepalive_ping_at = None;
+        }
+        while self.phase != Phase::Closed {
+            let limit = self.local_frame_limit();
+            match frame::decode(&mut self.rx, limit) {
+                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(None) => break,
+                Err(e) => self.fail(e.code, e.reason),
+            }
+        }
+        if self.phase == Phase::Closed {
+            self.rx.clear();
+        }
+        self.rx_seen = self.rx.len();
+    }
+
+    /// The peer closed its side of the stream. Unless the connection was
+    /// already closed (a graceful close closes before the peer's end of
+    /// stream arrives), whatever is outstanding fails as connection lost.
+    pub fn recv_eof(&mut self, now: Instant) {
+        self.set_time(now);
+        self.close_with(Some(ConnectionError::Lost));
+    }
+
+    // ---- output --------------------------------------------------------
+
+    /// The bytes to send, in order, as slices for a vectored write. Report
+    /// what was written with [`advance_transmit`](Connection::advance_transmit).
+    #[must_use]
+    pub fn transmit(&mut self) -> impl Iterator<Item = &[u8]> {
+        self.tx.slices()
+    }
+
+    /// Fills `dst` with [`transmit`](Connection::transmit)'s slices, for
+    /// `write_vectored`; returns how many it filled.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn transmit_io_slices<'a>(&'a mut self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, chunk) in dst.iter_mut().zip(self.tx.slices()) {
+            *slot = std::io::IoSlice::new(chunk);
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks `n` bytes of [`transmit`](Connection::transmit) as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.tx.advance(n);
+    }
+
+    /// How many bytes wait to be written.
+    #[must_use]
+    pub fn transmit_len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Whether the adapter should read from the socket now (back-pressure).
+    ///
+    /// Reading stops once the unsent bytes *owed to the peer* pass
+    /// `send_high_water`, so a peer that sends but never reads cannot grow
+    /// our memory: a server owes everything it sends (answers to what it
+    /// read); a client owes only PONGs, since its requests are its own
+    /// application's and it must keep reading responses while it sends them
+    /// — else two correct peers with large bodies would each wait for the
+    /// other to read. False once the connection is closed.
+    #[must_use]
+    pub fn wants_read(&self) -> bool {
+        let owed = match self.role {
+            Role::Server => self.tx.len(),
+            Role::Client => self.tx.urgent_len(),
+        };
+        self.phase != Phase::Closed && owed < self.config.send_high_water
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}

@@ -1,0 +1,161 @@
+//! The adapters' own tests: one set of scenarios, generic over the runtime,
+//! run by every adapter's `tests/scenarios.rs`.
+//!
+//! Each adapter implements [`TestRuntime`] for a marker type and invokes
+//! [`scenario_tests!`], which makes one `#[test]` of each scenario and
+//! checks, at compile time, that the adapter's `Client`, `Server`, ... are
+//! the driver's types on its runtime (so an adapter whose API drifts from
+//! the others fails to compile):
+//!
+//! ```text
+//! struct TokioTest;
+//!
+//! impl tests_common::TestRuntime for TokioTest {
+//!     type Runtime = slow_tokio::Tokio;
+//!     fn block_on(f: impl Future<Output = ()>) { /* a runtime per test */ }
+//!     fn spawn(f: impl Future<Output = ()> + Send + 'static) { tokio::spawn(f); }
+//!     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
+//!         tokio::time::sleep(d)
+//!     }
+//! }
+//!
+//! tests_common::scenario_tests!(TokioTest, slow_tokio);
+//! ```
+//!
+//! Every scenario is bounded: the whole of it by [`LIMIT`], every wait
+//! inside it by [`WAIT`]. Raw peers (a client that never cancels, a server
+//! that dies mid-request) speak hand-encoded frames over the adapter's own
+//! `slow_driver::runtime` sockets, independently of the protocol core.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod combinators;
+mod fixtures;
+mod raw;
+mod runner;
+pub mod scenarios;
+
+pub use runner::{LIMIT, TestRuntime, WAIT, run};
+
+/// What [`scenario_tests!`]'s expansion names; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use slow_driver;
+}
+
+/// One `#[test]` per scenario on the [`TestRuntime`] `$rt`, named as the
+/// scenario, plus a compile-time check that the adapter crate `$adapter`
+/// exports the driver's types on `$rt`'s runtime under the names the
+/// scenarios use.
+///
+/// Invoke it at the root of the test crate: the scenario
+/// `accept_out_of_descriptors_does_not_stall_the_server` reruns its own
+/// test binary with `--exact` and that name.
+#[macro_export]
+macro_rules! scenario_tests {
+    (@tests $rt:ty; $($(#[$attr:meta])* $group:ident::$name:ident),* $(,)?) => {
+        $(
+            #[test]
+            $(#[$attr])*
+            fn $name() {
+                $crate::run::<$rt>(
+                    stringify!($name),
+                    $crate::scenarios::$group::$name::<$rt>(),
+                );
+            }
+        )*
+    };
+    (@api $rt:ty, $adapter:ident) => {
+        const _: () = {
+            use $crate::__private::slow_driver as driver;
+            type R = <$rt as $crate::TestRuntime>::Runtime;
+
+            #[allow(dead_code, clippy::type_complexity)]
+            fn adapter_names_are_the_driver_types(
+                api: (
+                    $adapter::Client,
+                    $adapter::Server,
+                    $adapter::InteropService,
+                    $adapter::Notifications,
+                    $adapter::Config,
+                    $adapter::Settings,
+                    $adapter::Error,
+                    $adapter::ErrorCode,
+                    $adapter::ErrorReply,
+                    $adapter::Peer,
+                    $adapter::Request,
+                    $adapter::Reply,
+                ),
+            ) -> (
+                driver::Client<R>,
+                driver::Server<R>,
+                driver::interop::InteropService<R>,
+                driver::Notifications,
+                driver::Config,
+                driver::Settings,
+                driver::Error,
+                driver::ErrorCode,
+                driver::ErrorReply,
+                driver::Peer,
+                driver::Request,
+                driver::Reply,
+            ) {
+                api
+            }
+
+            #[allow(dead_code)]
+            fn adapter_handler_is_the_driver_handler(
+                handler: impl $adapter::Handler,
+            ) -> impl driver::Handler {
+                handler
+            }
+        };
+    };
+    ($rt:ty, $adapter:ident) => {
+        $crate::scenario_tests!(@api $rt, $adapter);
+        $crate::scenario_tests! {
+            @tests $rt;
+            // 1. echo
+            requests::echo,
+            // 2. 1 MiB both ways
+            requests::one_mib_bodies_both_ways,
+            // 3. 1,000 concurrent requests from 50 tasks on one cloned client
+            requests::thousand_concurrent_requests_from_fifty_tasks,
+            // 4. deadlines
+            requests::deadline_client_side_times_out,
+            requests::deadline_server_side_deadline_exceeded,
+            // 5. cancel by drop
+            requests::cancel_by_drop_stops_the_handler,
+            // 6. notifications both ways
+            notifications::notifications_both_ways,
+            notifications::notifications_reach_the_handler_in_order,
+            // 7. graceful shutdown with requests in flight
+            connections::graceful_shutdown_finishes_in_flight_requests,
+            // 8. server killed mid-request
+            connections::server_killed_mid_request_is_connection_lost,
+            connections::server_killed_mid_response_is_connection_lost,
+            // 9. max connections
+            connections::max_connections_refuses_the_second_client,
+            connections::accept_out_of_descriptors_does_not_stall_the_server,
+            // timers of the adapters: handshake, keepalive, idle
+            timers::handshake_timeout_with_a_silent_server,
+            timers::keepalive_timeout_with_a_server_that_stops_answering,
+            timers::idle_timeout_closes_gracefully,
+            // 10. typed errors
+            errors::errors_server_error_is_typed,
+            errors::errors_too_large_request_is_refused_locally,
+            errors::errors_requests_after_close_are_not_processed,
+            errors::errors_handler_panic_is_answered,
+            // 11. the INTEROP service
+            interop::interop_sleep,
+            interop::interop_error,
+            interop::interop_notify,
+            interop::interop_notify_too_large_for_client_frame_size,
+            interop::interop_notification_echo,
+            interop::interop_bytes_split_into_small_frames,
+            interop::interop_bytes_beyond_client_message_size,
+            interop::interop_close_drains_then_closes,
+            interop::interop_unknown_and_bad_commands,
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! The scenarios, by group, each `pub async fn name<T: TestRuntime>()`;
+//! [`scenario_tests!`](crate::scenario_tests) makes a `#[test]` of each.
+
+pub mod connections;
+pub mod errors;
+pub mod interop;
+pub mod notifications;
+pub mod requests;
+pub mod timers;
