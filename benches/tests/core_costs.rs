@@ -8,8 +8,8 @@
 //! The codec's own zero-copy test is `payload_is_a_slice_of_the_receive_buffer`
 //! in `slow-proto/src/frame.rs`, and the server core's is
 //! `received_payloads_are_slices_of_the_receive_buffer` in
-//! `slow-proto/src/connection/tests.rs`; the test here follows one 64 KiB
-//! body through both cores with only the public API.
+//! `slow-proto/src/connection/tests/push_poll.rs`; the test here follows one
+//! 64 KiB body through both cores with only the public API.
 
 use benches::alloc_count::{CountingAlloc, count_thread_allocs};
 use benches::core_pair::CorePair;

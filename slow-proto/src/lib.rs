@@ -22,6 +22,6 @@ pub use connection::{AbandonReason, Connection, Event, Role};
 pub use error::{ConnectionError, ErrorCode, FrameError, RequestError, SendError};
 pub use id::RequestId;
 pub use limit::ConnectionLimit;
-pub use teardown::{SocketAction, Teardown};
 pub use settings::Settings;
+pub use teardown::{SocketAction, Teardown};
 pub use time::Instant;

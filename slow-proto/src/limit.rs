@@ -82,11 +82,7 @@ impl ConnectionLimit {
     ) -> Result<(Connection, Admission), ConfigError> {
         let mut conn = Connection::server(config, now)?;
         if self.live >= self.max {
-            conn.close(
-                ErrorCode::CONNECTION_LIMIT,
-                "connection limit reached",
-                now,
-            );
+            conn.close(ErrorCode::CONNECTION_LIMIT, "connection limit reached", now);
             return Ok((conn, Admission::Refused));
         }
         self.live += 1;
@@ -128,7 +124,10 @@ mod tests {
             let goaway = frame::decode(&mut wire, 65_536).unwrap();
             assert!(matches!(
                 goaway,
-                Some(Frame::GoAway { code: ErrorCode::CONNECTION_LIMIT, .. })
+                Some(Frame::GoAway {
+                    code: ErrorCode::CONNECTION_LIMIT,
+                    ..
+                })
             ));
             assert!(wire.is_empty(), "only the GOAWAY goes out");
         }

@@ -61,8 +61,7 @@ impl Connection {
     fn established(&mut self) {
         self.transition(Transition::Established);
         self.last_activity = self.now;
-        self.events.push_back(Event::Connected {
-            peer: *self.peer(),
-        });
+        self.events
+            .push_back(Event::Connected { peer: *self.peer() });
     }
 }

@@ -93,7 +93,6 @@ impl Connection {
 
     /// The bytes to send, in order, as slices for a vectored write. Report
     /// what was written with [`advance_transmit`](Connection::advance_transmit).
-    #[must_use]
     pub fn transmit(&mut self) -> impl Iterator<Item = &[u8]> {
         self.tx.slices()
     }

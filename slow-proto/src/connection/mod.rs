@@ -432,14 +432,17 @@ impl Connection {
     /// Request `id` (server) is answered or abandoned: a close waiting for
     /// it starts now.
     fn ended(&mut self, id: RequestId) {
-        if self.close_after.as_ref().is_some_and(|(after, ..)| *after == id) {
+        if self
+            .close_after
+            .as_ref()
+            .is_some_and(|(after, ..)| *after == id)
+        {
             if let Some((_, code, reason)) = self.close_after.take() {
                 self.close(code, &reason, self.now);
             }
         }
         self.check_drained();
     }
-
 
     fn set_time(&mut self, now: Instant) {
         debug_assert!(

@@ -1,0 +1,175 @@
+//! §3 the handshake: HELLO, WELCOME, versions, the handshake timeout.
+
+use super::*;
+
+#[test]
+fn client_sends_hello_then_nothing_until_welcome() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    c.send_request(Bytes::from_static(b"early"), None, T0)
+        .unwrap();
+    assert_eq!(c.notify(Bytes::new(), T0), Err(SendError::NotReady));
+    let frames = sent(&mut c);
+    assert!(matches!(frames[..], [Frame::Hello(ref h)] if h.version() == 1));
+    c.recv(&wire(&[welcome(&Settings::default())]), ms(5));
+    assert!(matches!(sent(&mut c)[..], [Frame::Request { id: got, .. }] if got == id(1)));
+    assert!(matches!(events(&mut c)[..], [Event::Connected { .. }]));
+}
+
+#[test]
+fn server_answers_with_the_lower_version() {
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    s.recv(
+        &wire(&[Frame::Hello(Handshake::new(7, &Settings::default()))]),
+        T0,
+    );
+    assert!(matches!(sent(&mut s)[..], [Frame::Welcome(ref w)] if w.version() == 1));
+    assert!(s.is_established());
+}
+
+#[test]
+fn server_first_frame_must_be_hello() {
+    for first in [req(1, b"x"), Frame::Ping { data: [0; 8] }] {
+        let mut s = Connection::server(Config::default(), T0).unwrap();
+        s.recv(&wire(&[first]), T0);
+        assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+    }
+    // Even a frame of an unknown type.
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    let mut raw = BytesMut::new();
+    Header {
+        length: 0,
+        ty: frame::FrameType(0x7F),
+        flags: 0,
+        id: 0,
+    }
+    .encode(&mut raw);
+    s.recv(&raw, T0);
+    assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn client_first_frame_must_be_welcome_or_goaway() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(&wire(&[Frame::Notify { body: Bytes::new() }]), T0);
+    assert_local_error(&mut c, ErrorCode::PROTOCOL_ERROR);
+
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    let id = c.send_request(Bytes::from_static(b"q"), None, T0).unwrap();
+    sent(&mut c);
+    let limit = ErrorCode::CONNECTION_LIMIT;
+    c.recv(
+        &wire(&[Frame::GoAway {
+            last_id: RequestId::NONE,
+            code: limit,
+            reason: "full".into(),
+        }]),
+        T0,
+    );
+    let ev = events(&mut c);
+    assert!(
+        ev.contains(&Event::RequestFailed {
+            id,
+            error: RequestError::NotProcessed
+        }),
+        "{ev:?}"
+    );
+    assert!(matches!(
+        closed_with(&ev),
+        Some(Some(ConnectionError::Remote { code, .. })) if code == limit
+    ));
+    assert!(sent(&mut c).is_empty(), "no answer to an error GOAWAY");
+}
+
+#[test]
+fn version_zero_is_refused_by_the_handshake_not_the_codec() {
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    s.recv(
+        &wire(&[Frame::Hello(Handshake::new(0, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut s, ErrorCode::VERSION_MISMATCH);
+    // A WELCOME of version 0 sent first to a server is simply not a HELLO.
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    s.recv(
+        &wire(&[Frame::Welcome(Handshake::new(0, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(
+        &wire(&[Frame::Welcome(Handshake::new(0, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut c, ErrorCode::VERSION_MISMATCH);
+}
+
+#[test]
+fn a_graceful_goaway_before_welcome_still_ends_the_connection_with_its_code() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    let code = ErrorCode::SHUTTING_DOWN;
+    c.recv(
+        &wire(&[Frame::GoAway {
+            last_id: RequestId::NONE,
+            code,
+            reason: String::new(),
+        }]),
+        T0,
+    );
+    assert!(matches!(
+        closed_with(&events(&mut c)),
+        Some(Some(ConnectionError::Remote { code: c, .. })) if c == code
+    ));
+    assert!(
+        sent(&mut c).is_empty(),
+        "a client sends nothing but HELLO before WELCOME"
+    );
+    assert_eq!(c.peer_settings(), None);
+}
+
+#[test]
+fn a_client_closing_during_the_handshake_sends_nothing_more() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.close(ErrorCode::NO_ERROR, "", T0);
+    assert!(c.is_closed());
+    assert!(sent(&mut c).is_empty());
+}
+
+#[test]
+fn client_refuses_a_version_it_does_not_speak() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(
+        &wire(&[Frame::Welcome(Handshake::new(2, &Settings::default()))]),
+        T0,
+    );
+    assert_local_error(&mut c, ErrorCode::VERSION_MISMATCH);
+}
+
+#[test]
+fn second_hello_or_welcome_is_a_protocol_error() {
+    let mut s = server();
+    s.recv(&wire(&[hello(&Settings::default())]), T0);
+    assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+    let mut c = client();
+    c.recv(&wire(&[welcome(&Settings::default())]), T0);
+    assert_local_error(&mut c, ErrorCode::PROTOCOL_ERROR);
+}
+
+#[test]
+fn handshake_timeout_fires_at_ten_seconds_on_both_sides() {
+    for mut conn in [
+        Connection::client(Config::default(), T0).unwrap(),
+        Connection::server(Config::default(), T0).unwrap(),
+    ] {
+        sent(&mut conn);
+        assert_eq!(conn.poll_timeout(), Some(ms(10_000)));
+        conn.handle_timeout(ms(9_999));
+        assert!(!conn.is_closed());
+        conn.handle_timeout(ms(10_000));
+        assert_local_error(&mut conn, ErrorCode::HANDSHAKE_TIMEOUT);
+    }
+}
