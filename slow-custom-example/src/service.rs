@@ -75,7 +75,8 @@ fn serve(
         Command::Close => {
             // The answer first, then GOAWAY: the core's order, as on every
             // runtime.
-            cx.conn.close_after(id, ErrorCode::SHUTTING_DOWN, "closing", now);
+            cx.conn
+                .close_after(id, ErrorCode::SHUTTING_DOWN, "closing", now);
             cx.conn.respond(id, Bytes::from_static(CLOSING), now)
         }
         Command::Unknown => cx

@@ -38,7 +38,7 @@ pub enum Error {
     ConnectionLost {
         /// What the socket reported, if anything.
         #[source]
-        cause: Option<Arc<io::Error>>,
+        cause: Option<io::Error>,
     },
     /// One side broke the protocol; the connection is closed.
     #[error("protocol violation ({code}): {reason}")]
@@ -110,9 +110,18 @@ impl Error {
                 }
             }
             _ => Error::ConnectionLost {
-                cause: cause.cloned(),
+                cause: cause.map(|e| copy_io_error(e)),
             },
         }
+    }
+}
+
+/// A copy of the socket's error for each caller that hears of it (an
+/// `io::Error` is not `Clone`): the same kind, OS code and text.
+fn copy_io_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 
@@ -137,5 +146,69 @@ impl From<SendError> for Error {
             SendError::TooLarge { size, limit } => Error::TooLarge { size, limit },
             e => Error::Refused(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(code: ErrorCode) -> ConnectionError {
+        ConnectionError::Local {
+            code,
+            reason: "why".into(),
+        }
+    }
+
+    #[test]
+    fn violations_are_the_cores_to_name() {
+        for code in [
+            ErrorCode::PROTOCOL_ERROR,
+            ErrorCode::FRAME_TOO_LARGE,
+            ErrorCode::MESSAGE_TOO_LARGE,
+            ErrorCode::VERSION_MISMATCH,
+        ] {
+            assert!(matches!(Error::from(local(code)), Error::Protocol { code: c, .. } if c == code));
+        }
+        for code in [
+            ErrorCode::CONNECTION_LIMIT,
+            ErrorCode::KEEPALIVE_TIMEOUT,
+            ErrorCode::HANDSHAKE_TIMEOUT,
+        ] {
+            assert!(matches!(Error::from(local(code)), Error::Closed { code: c, .. } if c == code));
+        }
+    }
+
+    #[test]
+    fn only_what_was_never_processed_is_retryable() {
+        assert!(Error::from(SendError::Closed).is_retryable());
+        assert!(Error::from(SendError::IdsExhausted).is_retryable());
+        assert!(Error::from(RequestError::NotProcessed).is_retryable());
+        // Mistakes in the calling code are not a reason to retry.
+        let misuse = Error::from(SendError::UnknownRequest(3.into()));
+        assert!(matches!(misuse, Error::Refused(SendError::UnknownRequest(_))));
+        assert!(!misuse.is_retryable());
+        assert!(!Error::from(SendError::WrongRole).is_retryable());
+        assert!(!Error::from(RequestError::TimedOut).is_retryable());
+        assert!(matches!(
+            Error::from(SendError::TooLarge { size: 9, limit: 8 }),
+            Error::TooLarge { size: 9, limit: 8 }
+        ));
+    }
+
+    #[test]
+    fn a_lost_connection_carries_the_sockets_error() {
+        let cause = Arc::new(io::Error::from(io::ErrorKind::ConnectionReset));
+        let e = Error::from_request(
+            RequestError::Connection(ConnectionError::Lost),
+            Some(&cause),
+        );
+        let source = std::error::Error::source(&e).expect("a cause");
+        let io = source.downcast_ref::<io::Error>().expect("an io::Error");
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionReset);
+        // A plain end of stream has none.
+        let e = Error::from(ConnectionError::Lost);
+        assert!(matches!(e, Error::ConnectionLost { cause: None }));
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

@@ -172,4 +172,3 @@ fn is_resource_exhaustion(e: &std::io::Error) -> bool {
         || e.raw_os_error()
             .is_some_and(|c| matches!(c, 23 | 24 | 105 | 12))
 }
-

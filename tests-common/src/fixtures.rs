@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
-use slow_driver::interop::InteropService;
 use slow_driver::{Client, Config, Error, Handler, Request, Server};
+use slow_interop::driver::InteropService;
 
 use crate::runner::{Join, TestRuntime, TestRuntimeExt};
 

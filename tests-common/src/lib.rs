@@ -75,7 +75,6 @@ macro_rules! scenario_tests {
                 api: (
                     $adapter::Client,
                     $adapter::Server,
-                    $adapter::InteropService,
                     $adapter::Notifications,
                     $adapter::Config,
                     $adapter::Settings,
@@ -89,7 +88,6 @@ macro_rules! scenario_tests {
             ) -> (
                 driver::Client<R>,
                 driver::Server<R>,
-                driver::interop::InteropService<R>,
                 driver::Notifications,
                 driver::Config,
                 driver::Settings,

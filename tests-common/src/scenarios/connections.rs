@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::interop::InteropService;
 use slow_driver::{Client, Config, Error, ErrorCode, Request};
+use slow_interop::driver::InteropService;
 
 use crate::fixtures::{Probe, Running};
 use crate::raw::{REQUEST, RESPONSE, Raw, frame, raw_server};
@@ -86,7 +86,10 @@ pub async fn server_killed_mid_request_is_connection_lost<T: TestRuntime>() {
     T::bounded("the raw server to die", server.join()).await;
     for call in calls {
         let outcome = T::bounded("a caller", call.join()).await;
-        assert!(matches!(outcome, Err(Error::ConnectionLost)), "{outcome:?}");
+        assert!(
+            matches!(outcome, Err(Error::ConnectionLost { .. })),
+            "{outcome:?}"
+        );
     }
     T::wait_until("the client to notice", || client.is_closed()).await;
     let after = client.request("after").await;
@@ -111,7 +114,10 @@ pub async fn server_killed_mid_response_is_connection_lost<T: TestRuntime>() {
         client.request_timeout("x", Duration::from_secs(30)),
     )
     .await;
-    assert!(matches!(outcome, Err(Error::ConnectionLost)), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(Error::ConnectionLost { .. })),
+        "{outcome:?}"
+    );
     T::bounded("the raw server", server.join()).await;
 }
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use slow_driver::interop::InteropService;
 use slow_driver::{Config, Error, ErrorCode, ErrorReply, Request, Settings};
+use slow_interop::driver::InteropService;
 
 use crate::fixtures::Running;
 use crate::runner::{TestRuntime, TestRuntimeExt};

@@ -105,7 +105,7 @@ pub async fn interop_notify_too_large_for_client_frame_size<T: TestRuntime>() {
         &client,
         &too_large,
         ErrorCode::MESSAGE_TOO_LARGE,
-        "notification too large",
+        "notification larger than your MAX_FRAME_SIZE",
     )
     .await;
     let fits = format!("!notify {}", "y".repeat(1024));

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use slow_driver::interop::InteropService;
 use slow_driver::{Client, Config, Error, ErrorCode, Settings};
+use slow_interop::driver::InteropService;
 
 use crate::fixtures::Running;
 use crate::raw::{Raw, raw_server};

@@ -4,6 +4,7 @@
 //! One file per part of the protocol; this one holds what they share.
 
 mod close;
+mod close_after;
 mod framing;
 mod handshake;
 mod keepalive;
