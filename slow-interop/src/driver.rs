@@ -17,12 +17,12 @@ use crate::{
 /// The interop service; `!sleep` waits on `R`'s own timer.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), slow_driver::Error> {
-/// # type Rt = slow_tokio::Tokio;
+/// # async fn run() -> Result<(), slow_tokio::Error> {
 /// use slow_interop::driver::InteropService;
+/// use slow_tokio::{Server, Tokio};
 ///
-/// let server = slow_driver::Server::<Rt>::bind("127.0.0.1:0").await?;
-/// server.serve(InteropService::current()?).await
+/// let server = Server::bind("127.0.0.1:7000").await?;
+/// server.serve(InteropService::<Tokio>::current()?).await
 /// # }
 /// ```
 #[derive(Debug, Clone)]

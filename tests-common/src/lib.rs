@@ -132,6 +132,7 @@ macro_rules! scenario_tests {
             // 8. server killed mid-request
             connections::server_killed_mid_request_is_connection_lost,
             connections::server_killed_mid_response_is_connection_lost,
+            connections::server_reset_is_connection_lost_with_its_cause,
             // 9. max connections
             connections::max_connections_refuses_the_second_client,
             connections::accept_out_of_descriptors_does_not_stall_the_server,

@@ -96,6 +96,38 @@ pub async fn server_killed_mid_request_is_connection_lost<T: TestRuntime>() {
     assert!(matches!(after, Err(Error::NotProcessed)), "{after:?}");
 }
 
+/// A server that resets the connection (it closes with our request still
+/// unread in its socket, so the kernel sends RST): `ConnectionLost`, with
+/// the socket's own error as its cause.
+pub async fn server_reset_is_connection_lost_with_its_cause<T: TestRuntime>() {
+    let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
+        raw.welcome().await;
+        // The first of the request's frames; the rest of its megabyte is
+        // left unread when the socket is dropped.
+        raw.read_type(REQUEST).await;
+    })
+    .await;
+    let client = T::bounded("connect", Client::<T::Runtime>::connect(addr))
+        .await
+        .expect("connect");
+    let call = {
+        let client = client.clone();
+        T::spawn_join(async move { client.request(vec![1u8; 1 << 20]).await })
+    };
+    T::bounded("the raw server to reset", server.join()).await;
+    let outcome = T::bounded("the caller", call.join()).await;
+    match outcome {
+        Err(Error::ConnectionLost { cause: Some(e) }) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+            "cause {e:?}"
+        ),
+        other => panic!("expected ConnectionLost with the reset as cause, got {other:?}"),
+    }
+}
+
 /// A server that dies halfway through a RESPONSE: `ConnectionLost`.
 pub async fn server_killed_mid_response_is_connection_lost<T: TestRuntime>() {
     let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
