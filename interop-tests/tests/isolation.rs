@@ -31,9 +31,9 @@ use interop_tests::scenarios::run_all;
 use interop_tests::servers::SmolPool;
 use interop_tests::threads::Threads;
 use interop_tests::util::with_watchdog;
-use slow_interop::driver::InteropService;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Config, Server};
+use slow_interop::driver::InteropService;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -510,9 +510,7 @@ fn classify(e: Error) -> Outcome {
         Error::TimedOut
         | Error::ConnectionLost { .. }
         | Error::NotProcessed
-        | Error::Closed { .. } => {
-            Outcome::Failed(e.to_string())
-        }
+        | Error::Closed { .. } => Outcome::Failed(e.to_string()),
         Error::Protocol { .. } => Outcome::Protocol(e.to_string()),
         e => Outcome::Wrong(e.to_string()),
     }

@@ -6,9 +6,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use slow_interop::driver::InteropService;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Config, Server};
+use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
 use crate::options::ServeOptions;

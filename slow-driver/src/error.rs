@@ -168,7 +168,9 @@ mod tests {
             ErrorCode::MESSAGE_TOO_LARGE,
             ErrorCode::VERSION_MISMATCH,
         ] {
-            assert!(matches!(Error::from(local(code)), Error::Protocol { code: c, .. } if c == code));
+            assert!(
+                matches!(Error::from(local(code)), Error::Protocol { code: c, .. } if c == code)
+            );
         }
         for code in [
             ErrorCode::CONNECTION_LIMIT,
@@ -186,7 +188,10 @@ mod tests {
         assert!(Error::from(RequestError::NotProcessed).is_retryable());
         // Mistakes in the calling code are not a reason to retry.
         let misuse = Error::from(SendError::UnknownRequest(3.into()));
-        assert!(matches!(misuse, Error::Refused(SendError::UnknownRequest(_))));
+        assert!(matches!(
+            misuse,
+            Error::Refused(SendError::UnknownRequest(_))
+        ));
         assert!(!misuse.is_retryable());
         assert!(!Error::from(SendError::WrongRole).is_retryable());
         assert!(!Error::from(RequestError::TimedOut).is_retryable());

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_interop::driver::InteropService;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Client, Config, Server};
+use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
 use crate::runtime::{self, Job, RuntimeKind, timeout_at};

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slow_proto::frame::Frame;
-use slow_proto::{ErrorCode, Settings};
+use slow_proto::{ErrorCode, RequestId, Settings};
 
+use super::requests::{part, request};
 use super::settings::{expect_body, expect_error};
-use super::wire::{Got, PROMPT, Peer, describe};
+use super::wire::{Got, PROMPT, Peer, describe, show_body};
 use super::{Check, CheckResult, Fail, Outcome, Target, ensure, fail};
 
 const IDLE: u16 = Settings::KEY_IDLE_TIMEOUT_MS;
@@ -18,13 +19,18 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 pub(super) const CHECKS: &[Check] = &[
     Check::new(
         "close-command",
-        "`!close` → RESPONSE `closing`, GOAWAY SHUTTING_DOWN with its id, stream ends",
+        "`!close` → RESPONSE `closing`, then GOAWAY SHUTTING_DOWN with its id, stream ends",
         close_command,
     ),
     Check::new(
         "close-drains",
-        "after `!close`: outstanding requests finish, newer ones get ERROR SHUTTING_DOWN",
+        "`!close` behind `!sleep`: RESPONSE, then GOAWAY, then the sleep's answer; newer ids refused",
         close_drains,
+    ),
+    Check::new(
+        "close-unfinished-message",
+        "a request message unfinished at `!close` (id ≤ GOAWAY's last id) is still answered",
+        close_unfinished_message,
     ),
     Check::new(
         "close-client-goaway",
@@ -58,31 +64,60 @@ pub(super) const CHECKS: &[Check] = &[
     ),
 ];
 
-/// Reads until both the RESPONSE to `id` and a GOAWAY have arrived (the
-/// server may send them in either order); returns the response body and
-/// the GOAWAY's code and last id.
-fn response_and_goaway(peer: &mut Peer, id: u32) -> Result<(Bytes, ErrorCode, u32), Fail> {
-    let (mut body, mut goaway) = (None, None);
-    let deadline = Instant::now() + PROMPT;
-    while body.is_none() || goaway.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match peer.recv_skipping_pings(left)? {
-            Got::Frame(Frame::Response {
-                id: i,
-                more: false,
-                body: b,
-            }) if i == id => body = Some(b),
-            Got::Frame(Frame::GoAway { code, last_id, .. }) => goaway = Some((code, last_id)),
-            Got::Frame(other) => fail!(
-                "expected RESPONSE {id} and GOAWAY, got {}",
-                describe(&other)
-            ),
-            Got::Closed if body.is_none() => fail!("connection closed before the RESPONSE to {id}"),
-            Got::Closed => fail!("connection closed without GOAWAY"),
+/// How long a failing close check keeps reading, to report what came after.
+const AFTERMATH: Duration = Duration::from_millis(300);
+
+/// Expects what `!close` (request `close_id`) brings, in this order
+/// (INTEROP.md): RESPONSE `closing`, then GOAWAY SHUTTING_DOWN with
+/// `last_id`. The order matters: a client that reads the answer before it
+/// expects the GOAWAY must not see the GOAWAY first. PING/PONG may come
+/// anywhere; anything else fails, listing what arrived in order.
+fn expect_closing_then_goaway(peer: &mut Peer, close_id: u32, last_id: u32) -> Result<(), Fail> {
+    let mut arrived = Vec::new();
+    let first = next_noted(peer, PROMPT, &mut arrived);
+    let answered = matches!(
+        &first,
+        Some(Frame::Response { id, more: false, body })
+            if id.get() == close_id && body[..] == *slow_interop::CLOSING
+    );
+    if answered {
+        let second = next_noted(peer, PROMPT, &mut arrived);
+        if matches!(
+            second,
+            Some(Frame::GoAway { code: ErrorCode::SHUTTING_DOWN, last_id: l, .. })
+                if l.get() == last_id
+        ) {
+            return Ok(());
         }
     }
-    let (code, last_id) = goaway.unwrap_or((ErrorCode::NO_ERROR, 0));
-    Ok((body.unwrap_or_default(), code, last_id))
+    // Say what came after the first surprise too, so the order is plain.
+    while arrived.len() < 4 && next_noted(peer, AFTERMATH, &mut arrived).is_some() {}
+    fail!(
+        "after `!close` (id {close_id}) expected RESPONSE id {close_id} {}, then GOAWAY {} \
+         last id {last_id}; got, in order: {}",
+        show_body(slow_interop::CLOSING),
+        ErrorCode::SHUTTING_DOWN,
+        arrived.join(", then ")
+    )
+}
+
+/// Reads the next frame but PING/PONG, noting in `arrived` what it was, or
+/// that the stream ended or nothing came (then `None`).
+fn next_noted(peer: &mut Peer, within: Duration, arrived: &mut Vec<String>) -> Option<Frame> {
+    match peer.recv_skipping_pings(within) {
+        Ok(Got::Frame(frame)) => {
+            arrived.push(describe(&frame));
+            Some(frame)
+        }
+        Ok(Got::Closed) => {
+            arrived.push("the end of the stream".into());
+            None
+        }
+        Err(Fail(why)) => {
+            arrived.push(why);
+            None
+        }
+    }
 }
 
 fn close_command(t: &Target) -> CheckResult {
@@ -90,46 +125,15 @@ fn close_command(t: &Target) -> CheckResult {
     peer.request(1, "warm-up")?;
     expect_body(peer.answer(1, PROMPT)?, b"warm-up")?;
     peer.request(2, "!close")?;
-    let (body, code, last_id) = response_and_goaway(&mut peer, 2)?;
-    ensure!(
-        body[..] == *slow_interop::CLOSING,
-        "`!close` answered {:?}",
-        String::from_utf8_lossy(&body)
-    );
-    ensure!(
-        code == ErrorCode::SHUTTING_DOWN,
-        "GOAWAY {code} (expected SHUTTING_DOWN)"
-    );
-    ensure!(last_id == 2, "GOAWAY last id {last_id} (expected 2)");
+    expect_closing_then_goaway(&mut peer, 2, 2)?;
     peer.expect_end()?;
     Ok(Outcome::Pass)
 }
 
 fn close_drains(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
-    let sleep = Frame::Request {
-        id: 1,
-        more: false,
-        timeout_ms: None,
-        body: Bytes::from_static(b"!sleep 400"),
-    };
-    let close = Frame::Request {
-        id: 2,
-        more: false,
-        timeout_ms: None,
-        body: Bytes::from_static(b"!close"),
-    };
-    peer.send_all(&[sleep, close])?;
-    let (body, code, last_id) = response_and_goaway(&mut peer, 2)?;
-    ensure!(
-        body[..] == *slow_interop::CLOSING,
-        "`!close` answered {:?}",
-        String::from_utf8_lossy(&body)
-    );
-    ensure!(
-        code == ErrorCode::SHUTTING_DOWN && last_id == 2,
-        "GOAWAY {code} last id {last_id} (expected SHUTTING_DOWN, 2)"
-    );
+    peer.send_all(&[request(1, "!sleep 400"), request(2, "!close")])?;
+    expect_closing_then_goaway(&mut peer, 2, 2)?;
     // Newer than the last id: refused, while request 1 is still running.
     peer.request(3, "too late")?;
     expect_error(peer.answer(3, PROMPT)?, ErrorCode::SHUTTING_DOWN)
@@ -140,11 +144,32 @@ fn close_drains(t: &Target) -> CheckResult {
     Ok(Outcome::Pass)
 }
 
+fn close_unfinished_message(t: &Target) -> CheckResult {
+    let mut peer = Peer::open(t.addr)?;
+    let (head, tail) = ("begun before `!close`, ", "finished after its GOAWAY");
+    peer.send_all(&[part(1, true, Bytes::from(head)), request(2, "!close")])?;
+    expect_closing_then_goaway(&mut peer, 2, 2)?;
+    // Request 1 is at or below the last id: the server must take in the
+    // rest of its message and answer it before it closes.
+    peer.send(&part(1, false, Bytes::from(tail)))?;
+    let answered = peer
+        .answer(1, PROMPT)
+        .and_then(|answer| expect_body(answer, format!("{head}{tail}").as_bytes()));
+    answered.map_err(|Fail(why)| {
+        Fail(format!(
+            "request 1 (unfinished at GOAWAY last id 2, its last frame sent after the GOAWAY): \
+             {why}"
+        ))
+    })?;
+    peer.expect_end()?;
+    Ok(Outcome::Pass)
+}
+
 fn client_goaway(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
     peer.request(1, "!sleep 200")?;
     peer.send(&Frame::GoAway {
-        last_id: 1,
+        last_id: RequestId::new(1),
         code: ErrorCode::NO_ERROR,
         reason: "done".into(),
     })?;

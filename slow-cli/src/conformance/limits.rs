@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use slow_proto::ErrorCode;
 use slow_proto::frame::Frame;
+use slow_proto::{ErrorCode, RequestId};
 
 use super::settings::{expect_body, expect_error, filler};
 use super::wire::{Answer, PROMPT, Peer};
@@ -53,7 +53,11 @@ fn too_many(t: &Target) -> CheckResult {
     expect_error(peer.answer(over, PROMPT)?, ErrorCode::TOO_MANY_REQUESTS)
         .map_err(|Fail(why)| Fail(format!("request {over} at limit {limit}: {why}")))?;
     peer.ping_pong(*b"stillup!")?;
-    let cancels: Vec<Frame> = (1..=limit).map(|id| Frame::Cancel { id }).collect();
+    let cancels: Vec<Frame> = (1..=limit)
+        .map(|id| Frame::Cancel {
+            id: RequestId::new(id),
+        })
+        .collect();
     peer.send_all(&cancels)?;
     peer.request(over + 1, "after the limit")?;
     expect_body(peer.answer(over + 1, PROMPT)?, b"after the limit")?;
@@ -71,7 +75,7 @@ fn refused_continuation(t: &Target) -> CheckResult {
     let over = limit + 1;
     let mut frames: Vec<Frame> = (1..=limit).map(|id| sleep(id, 5000)).collect();
     frames.push(Frame::Request {
-        id: over,
+        id: RequestId::new(over),
         more: true,
         timeout_ms: None,
         body: Bytes::from_static(b"first, "),
@@ -79,14 +83,18 @@ fn refused_continuation(t: &Target) -> CheckResult {
     peer.send_all(&frames)?;
     expect_error(peer.answer(over, PROMPT)?, ErrorCode::TOO_MANY_REQUESTS)?;
     let last = Frame::Request {
-        id: over,
+        id: RequestId::new(over),
         more: false,
         timeout_ms: None,
         body: Bytes::from_static(b"last"),
     };
     peer.send_all(&[last])?;
     peer.expect_no_answer(over, Duration::from_millis(100))?;
-    let cancels: Vec<Frame> = (1..=limit).map(|id| Frame::Cancel { id }).collect();
+    let cancels: Vec<Frame> = (1..=limit)
+        .map(|id| Frame::Cancel {
+            id: RequestId::new(id),
+        })
+        .collect();
     peer.send_all(&cancels)?;
     peer.request(over + 1, "after")?;
     expect_body(peer.answer(over + 1, PROMPT)?, b"after")?;
@@ -95,7 +103,7 @@ fn refused_continuation(t: &Target) -> CheckResult {
 
 fn sleep(id: u32, ms: u32) -> Frame {
     Frame::Request {
-        id,
+        id: RequestId::new(id),
         more: false,
         timeout_ms: None,
         body: Bytes::from(format!("!sleep {ms}")),
@@ -112,7 +120,7 @@ fn message_frames(id: u32, total: usize, frame: usize) -> Vec<Bytes> {
         let more = !body.is_empty();
         let mut out = BytesMut::with_capacity(chunk.len() + 10);
         Frame::Request {
-            id,
+            id: RequestId::new(id),
             more,
             timeout_ms: None,
             body: chunk,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slow_proto::frame::{Frame, FrameType, Handshake, flags};
-use slow_proto::{ErrorCode, Settings};
+use slow_proto::{ErrorCode, RequestId, Settings};
 
 use super::settings::{expect_body, expect_error, filler};
 use super::wire::{Answer, PROMPT, Peer};
@@ -212,7 +212,9 @@ fn id_repeated(t: &Target) -> CheckResult {
 
 fn cancel_not_seen(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
-    peer.send(&Frame::Cancel { id: 10 })?;
+    peer.send(&Frame::Cancel {
+        id: RequestId::new(10),
+    })?;
     peer.request(5, "five after cancel 10")?;
     expect_body(peer.answer(5, PROMPT)?, b"five after cancel 10")
 }
@@ -279,7 +281,7 @@ fn deadline_met(t: &Target) -> CheckResult {
 fn deadline_more(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
     let first = Frame::Request {
-        id: 1,
+        id: RequestId::new(1),
         more: true,
         timeout_ms: Some(2000),
         body: Bytes::from_static(b"part one, "),
@@ -292,7 +294,9 @@ fn cancel(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
     peer.request(1, "!sleep 300")?;
     std::thread::sleep(Duration::from_millis(30));
-    peer.send(&Frame::Cancel { id: 1 })?;
+    peer.send(&Frame::Cancel {
+        id: RequestId::new(1),
+    })?;
     peer.expect_no_answer(1, Duration::from_millis(600))?;
     peer.request(2, "after cancel")?;
     expect_body(peer.answer(2, PROMPT)?, b"after cancel")?;
@@ -302,12 +306,16 @@ fn cancel(t: &Target) -> CheckResult {
 
 fn cancel_unknown(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
-    peer.send(&Frame::Cancel { id: 77 })?;
+    peer.send(&Frame::Cancel {
+        id: RequestId::new(77),
+    })?;
     peer.ping_pong(*b"cancel77")?;
     peer.request(1, "one")?;
     expect_body(peer.answer(1, PROMPT)?, b"one")?;
     // Finished: a CANCEL for it now is ignored too.
-    peer.send(&Frame::Cancel { id: 1 })?;
+    peer.send(&Frame::Cancel {
+        id: RequestId::new(1),
+    })?;
     peer.ping_pong(*b"cancel-1")?;
     peer.request(2, "two")?;
     match peer.answer(2, PROMPT)? {
@@ -320,7 +328,9 @@ fn cancel_mid_message(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
     peer.send_all(&[
         part(1, true, Bytes::from_static(b"!sleep")),
-        Frame::Cancel { id: 1 },
+        Frame::Cancel {
+            id: RequestId::new(1),
+        },
     ])?;
     peer.send_all(&[part(1, false, Bytes::from_static(b" 10"))])?;
     peer.expect_no_answer(1, Duration::from_millis(200))?;
@@ -331,7 +341,7 @@ fn cancel_mid_message(t: &Target) -> CheckResult {
 fn deadline_mid_message(t: &Target) -> CheckResult {
     let mut peer = Peer::open(t.addr)?;
     let first = Frame::Request {
-        id: 1,
+        id: RequestId::new(1),
         more: true,
         timeout_ms: Some(0),
         body: Bytes::from_static(b"!sleep"),
@@ -353,18 +363,20 @@ fn hello() -> Frame {
     Frame::Hello(Handshake::new(1, &Settings::default()))
 }
 
-fn request(id: u32, body: impl Into<Bytes>) -> Frame {
+/// A one-frame REQUEST `id` (shared with the close checks).
+pub(super) fn request(id: u32, body: impl Into<Bytes>) -> Frame {
     Frame::Request {
-        id,
+        id: RequestId::new(id),
         more: false,
         timeout_ms: None,
         body: body.into(),
     }
 }
 
-fn part(id: u32, more: bool, body: Bytes) -> Frame {
+/// One frame of request `id`'s message, with MORE when `more`.
+pub(super) fn part(id: u32, more: bool, body: Bytes) -> Frame {
     Frame::Request {
-        id,
+        id: RequestId::new(id),
         more,
         timeout_ms: None,
         body,

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use slow_proto::frame::Frame;
-use slow_proto::{ErrorCode, Settings};
+use slow_proto::{ErrorCode, RequestId, Settings};
 
 use super::wire::{Answer, Got, PROMPT, Peer, hello_bytes, settings_block, show_body};
 use super::{Check, CheckResult, Outcome, Target, ensure, fail};
@@ -145,10 +145,10 @@ fn peer_frame_size(t: &Target) -> CheckResult {
         match peer.recv_skipping_pings(PROMPT)? {
             // The wire layer already fails any frame over our 1,024.
             Got::Frame(Frame::Response {
-                id: 1,
+                id,
                 more,
                 body: chunk,
-            }) => {
+            }) if id == RequestId::new(1) => {
                 frames += 1;
                 ensure!(
                     !chunk.is_empty() || !more,

@@ -1,12 +1,6 @@
-//! A raw SLOW client for the checks: blocking `std::net`, one frame at a
-//! time, encoded and decoded with `slow_proto::frame` only. It shares no
-//! code with our `Client`, so a check sees exactly what the server sends,
-//! and can send what no well-behaved client would.
-//!
-//! Everything the server sends is checked on the way in against the rules
-//! that bind a server (undefined flag bits sent as 0, frame types of its
-//! role, ids that were used, our advertised MAX_FRAME_SIZE), so every check
-//! also checks those.
+//! The connection itself: connect, handshake, send frames or raw bytes,
+//! read frames back (checking on the way in what binds a server), and
+//! upload from a second thread.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -16,33 +10,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use slow_proto::frame::{self, Frame, FrameType, Handshake, Header, flags};
-use slow_proto::{ErrorCode, Settings};
+use slow_proto::{RequestId, Settings};
 
-use super::Fail;
-
-/// How long a check waits for an answer that should come at once.
-pub(crate) const PROMPT: Duration = Duration::from_secs(2);
-/// How long a check waits for the stream to end after a GOAWAY.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-/// The server's answer to one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Answer {
-    /// The reassembled RESPONSE body.
-    Body(Bytes),
-    /// An ERROR frame.
-    Error(ErrorCode, String),
-}
-
-impl Answer {
-    /// A short description for failure messages.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Answer::Body(b) => format!("RESPONSE {}", show_body(b)),
-            Answer::Error(code, msg) => format!("ERROR {code} {msg:?}"),
-        }
-    }
-}
+use super::PROMPT;
+use super::expect::Answer;
+use super::frames::{describe, hello_bytes, settings_block};
+use crate::conformance::Fail;
 
 /// What a read found.
 #[derive(Debug)]
@@ -69,9 +42,9 @@ pub(crate) struct Peer {
     pong_via: Option<mpsc::Sender<[u8; 8]>>,
     highest_sent: u32,
     /// RESPONSE bodies being reassembled.
-    partial: HashMap<u32, BytesMut>,
+    pub(super) partial: HashMap<u32, BytesMut>,
     /// Answers that arrived while another was awaited.
-    early: HashMap<u32, Answer>,
+    pub(super) early: HashMap<u32, Answer>,
     /// Notifications that arrived while something else was awaited.
     pub(crate) notifications: Vec<Bytes>,
 }
@@ -173,7 +146,7 @@ impl Peer {
 
     fn note_sent(&mut self, frame: &Frame) {
         if let Frame::Request { id, .. } = frame {
-            self.highest_sent = self.highest_sent.max(*id);
+            self.highest_sent = self.highest_sent.max(id.get());
         }
     }
 
@@ -232,7 +205,7 @@ impl Peer {
     /// A one-frame REQUEST.
     pub(crate) fn request(&mut self, id: u32, body: impl Into<Bytes>) -> Result<(), Fail> {
         self.send(&Frame::Request {
-            id,
+            id: RequestId::new(id),
             more: false,
             timeout_ms: None,
             body: body.into(),
@@ -247,7 +220,7 @@ impl Peer {
         ms: u32,
     ) -> Result<(), Fail> {
         self.send(&Frame::Request {
-            id,
+            id: RequestId::new(id),
             more: false,
             timeout_ms: Some(ms),
             body: body.into(),
@@ -293,186 +266,9 @@ impl Peer {
             }
         }
     }
+}
 
-    /// Expects GOAWAY `code` (before anything but PING/PONG), then the end
-    /// of the stream; returns the GOAWAY's last id.
-    pub(crate) fn expect_goaway(&mut self, code: ErrorCode, within: Duration) -> Result<u32, Fail> {
-        let got = self
-            .recv_skipping_pings(within)
-            .map_err(|Fail(why)| Fail(format!("expected GOAWAY {code}, but {why}")))?;
-        match got {
-            Got::Frame(Frame::GoAway {
-                code: c, last_id, ..
-            }) if c == code => {
-                if !code.is_graceful() {
-                    self.expect_end()?;
-                }
-                Ok(last_id)
-            }
-            Got::Frame(other) => Err(Fail(format!(
-                "expected GOAWAY {code}, got {}",
-                describe(&other)
-            ))),
-            Got::Closed => Err(Fail(format!("connection closed without GOAWAY {code}"))),
-        }
-    }
-
-    /// Expects the stream to end with nothing more than PING/PONG before.
-    pub(crate) fn expect_end(&mut self) -> Result<(), Fail> {
-        match self.recv_skipping_pings(CLOSE_WAIT) {
-            Ok(Got::Closed) => Ok(()),
-            Ok(Got::Frame(f)) => Err(Fail(format!("{} after the GOAWAY", describe(&f)))),
-            Err(_) => Err(Fail(format!(
-                "the stream did not end within {} ms of the GOAWAY",
-                CLOSE_WAIT.as_millis()
-            ))),
-        }
-    }
-
-    /// Waits for the answer to request `id`.
-    pub(crate) fn answer(&mut self, id: u32, within: Duration) -> Result<Answer, Fail> {
-        let mut all = self.answers(&[id], within)?;
-        Ok(all.remove(&id).expect("answers returns every id"))
-    }
-
-    /// Waits for the answers to every request in `ids` (in any order),
-    /// reassembling multi-frame responses. A GOAWAY or the end of the
-    /// stream before they are all in fails.
-    pub(crate) fn answers(
-        &mut self,
-        ids: &[u32],
-        within: Duration,
-    ) -> Result<HashMap<u32, Answer>, Fail> {
-        let deadline = Instant::now() + within;
-        let mut done = HashMap::new();
-        for id in ids {
-            if let Some(a) = self.early.remove(id) {
-                done.insert(*id, a);
-            }
-        }
-        while done.len() < ids.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = self.recv(left).map_err(|Fail(why)| {
-                let missing: Vec<_> = ids.iter().filter(|i| !done.contains_key(*i)).collect();
-                Fail(format!("no answer for request {missing:?}: {why}"))
-            })?;
-            let Some((id, answer)) = self.on_frame(got)? else {
-                continue;
-            };
-            if ids.contains(&id) {
-                done.insert(id, answer);
-            } else {
-                self.early.insert(id, answer);
-            }
-        }
-        Ok(done)
-    }
-
-    /// Expects no RESPONSE or ERROR for `id` for `quiet`; other answers
-    /// are kept for later.
-    pub(crate) fn expect_no_answer(&mut self, id: u32, quiet: Duration) -> Result<(), Fail> {
-        let deadline = Instant::now() + quiet;
-        loop {
-            if let Some(a) = self.early.remove(&id) {
-                return Err(Fail(format!("got {} for request {id}", a.describe())));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(());
-            }
-            match self.recv(left) {
-                Err(_) => return Ok(()), // quiet until the deadline
-                Ok(got) => {
-                    if let Some((got_id, answer)) = self.on_frame(got)? {
-                        self.early.insert(got_id, answer);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits for a NOTIFY (or takes one that came earlier).
-    pub(crate) fn notification(&mut self, within: Duration) -> Result<Bytes, Fail> {
-        let deadline = Instant::now() + within;
-        loop {
-            if !self.notifications.is_empty() {
-                return Ok(self.notifications.remove(0));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = self
-                .recv(left)
-                .map_err(|Fail(why)| Fail(format!("no NOTIFY: {why}")))?;
-            if let Some((id, answer)) = self.on_frame(got)? {
-                self.early.insert(id, answer);
-            }
-        }
-    }
-
-    /// Sends PING and waits for its PONG: the connection is alive.
-    pub(crate) fn ping_pong(&mut self, data: [u8; 8]) -> Result<(), Fail> {
-        self.send(&Frame::Ping { data })?;
-        let deadline = Instant::now() + PROMPT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let got = self
-                .recv(left)
-                .map_err(|Fail(why)| Fail(format!("no PONG: {why}")))?;
-            match got {
-                Got::Frame(Frame::Pong { data: d }) if d == data => return Ok(()),
-                Got::Frame(Frame::Pong { data: d }) => {
-                    return Err(Fail(format!(
-                        "PONG {d:02x?} does not echo PING {data:02x?}"
-                    )));
-                }
-                got => {
-                    if let Some((id, answer)) = self.on_frame(got)? {
-                        self.early.insert(id, answer);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Files a frame received while waiting for answers: returns a whole
-    /// answer when one is complete; fails on GOAWAY or end of stream.
-    fn on_frame(&mut self, got: Got) -> Result<Option<(u32, Answer)>, Fail> {
-        match got {
-            Got::Closed => Err(Fail("the server closed the connection".into())),
-            Got::Frame(Frame::GoAway {
-                code,
-                last_id,
-                reason,
-            }) => Err(Fail(format!(
-                "server sent GOAWAY {code} (last id {last_id}, {reason:?})"
-            ))),
-            Got::Frame(Frame::Response { id, more, body }) => {
-                let buf = self.partial.entry(id).or_default();
-                buf.extend_from_slice(&body);
-                if more {
-                    return Ok(None);
-                }
-                let body = self.partial.remove(&id).unwrap_or_default().freeze();
-                Ok(Some((id, Answer::Body(body))))
-            }
-            Got::Frame(Frame::Error { id, code, message }) => {
-                if self.partial.remove(&id).is_some() {
-                    // An ERROR may end a request mid-response only if it is
-                    // not the same message; a server must not do this.
-                    return Err(Fail(format!(
-                        "ERROR for request {id} after part of its RESPONSE"
-                    )));
-                }
-                Ok(Some((id, Answer::Error(code, message))))
-            }
-            Got::Frame(Frame::Notify { body }) => {
-                self.notifications.push(body);
-                Ok(None)
-            }
-            Got::Frame(_) => Ok(None), // PING (answered), PONG, unknown types
-        }
-    }
-
-    /// Takes one whole frame off the receive buffer, checking what binds a
+impl Peer {
     /// server on the way.
     fn take_frame(&mut self) -> Result<Option<Frame>, Fail> {
         let Some(header) = Header::parse(&self.rx) else {
@@ -517,7 +313,9 @@ impl Peer {
                 self.server = *h.settings();
             }
             Frame::Welcome(_) => return Err(Fail("server sent a second WELCOME".into())),
-            Frame::Response { id, .. } | Frame::Error { id, .. } if *id > self.highest_sent => {
+            Frame::Response { id, .. } | Frame::Error { id, .. }
+                if id.get() > self.highest_sent =>
+            {
                 return Err(Fail(format!(
                     "server answered request {id}, which was never sent"
                 )));
@@ -603,78 +401,4 @@ fn is_closed_error(e: &std::io::Error) -> bool {
             | ErrorKind::BrokenPipe
             | ErrorKind::UnexpectedEof
     )
-}
-
-/// A settings block from (key, value) entries, in the given order.
-pub(crate) fn settings_block(entries: &[(u16, u32)]) -> Vec<u8> {
-    let mut block = Vec::with_capacity(entries.len() * 6);
-    for &(key, value) in entries {
-        block.put_u16(key);
-        block.put_u32(value);
-    }
-    block
-}
-
-/// HELLO's bytes with any version and settings block.
-pub(crate) fn hello_bytes(version: u8, block: &[u8]) -> Vec<u8> {
-    handshake_bytes(FrameType::HELLO.0, 0, &frame::MAGIC, version, block)
-}
-
-/// HELLO/WELCOME-shaped bytes with every part chosen by the caller.
-pub(crate) fn handshake_bytes(ty: u8, id: u32, magic: &[u8], version: u8, block: &[u8]) -> Vec<u8> {
-    let mut payload = magic.to_vec();
-    payload.push(version);
-    payload.extend_from_slice(block);
-    frame_bytes(ty, 0, id, &payload)
-}
-
-/// One frame's bytes from its parts.
-pub(crate) fn frame_bytes(ty: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    Header {
-        length: payload.len() as u32,
-        ty: FrameType(ty),
-        flags,
-        id,
-    }
-    .encode(&mut out);
-    out.put_slice(payload);
-    out.to_vec()
-}
-
-/// A frame in a few words, for failure messages.
-pub(crate) fn describe(frame: &Frame) -> String {
-    match frame {
-        Frame::Hello(h) => format!("HELLO version {}", h.version()),
-        Frame::Welcome(h) => format!("WELCOME version {}", h.version()),
-        Frame::Request { id, more, body, .. } => {
-            format!("REQUEST id {id}{} {}", more_tag(*more), show_body(body))
-        }
-        Frame::Response { id, more, body } => {
-            format!("RESPONSE id {id}{} {}", more_tag(*more), show_body(body))
-        }
-        Frame::Error { id, code, message } => format!("ERROR id {id} {code} {message:?}"),
-        Frame::Cancel { id } => format!("CANCEL id {id}"),
-        Frame::Notify { body } => format!("NOTIFY {}", show_body(body)),
-        Frame::Ping { .. } => "PING".into(),
-        Frame::Pong { .. } => "PONG".into(),
-        Frame::GoAway {
-            last_id,
-            code,
-            reason,
-        } => format!("GOAWAY {code} last id {last_id} {reason:?}"),
-        Frame::Unknown { header, .. } => format!("frame of unknown type {:#04x}", header.ty.0),
-    }
-}
-
-fn more_tag(more: bool) -> &'static str {
-    if more { " (MORE)" } else { "" }
-}
-
-/// A body for a message: text if short and printable, else its length.
-pub(crate) fn show_body(body: &[u8]) -> String {
-    match std::str::from_utf8(body) {
-        Ok(s) if s.len() <= 40 && !s.chars().any(char::is_control) => format!("{s:?}"),
-        _ => format!("<{} bytes>", body.len()),
-    }
 }
