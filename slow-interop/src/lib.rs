@@ -63,7 +63,7 @@ pub enum Command {
         body: Bytes,
     },
     /// `!bytes N`: answer [`pattern`]`(n)`, or ERROR MESSAGE_TOO_LARGE above
-    /// the client's MAX_MESSAGE_SIZE (see [`bytes`]).
+    /// the client's MAX_MESSAGE_SIZE (see [`bytes()`]).
     Bytes {
         /// How many bytes.
         n: u64,
