@@ -136,7 +136,12 @@ impl LoopClient {
                 ClientError::Send(slow_proto::SendError::TooLarge { size, limit }) => {
                     RequestError::TooLarge { size, limit }
                 }
-                _ => RequestError::NotProcessed,
+                // What the core calls retryable, and a connection that is
+                // already over, were never sent.
+                ClientError::Send(e) if e.is_retryable() => RequestError::NotProcessed,
+                ClientError::UnknownConnection(_) => RequestError::NotProcessed,
+                // Anything else is a bug in this test client: say so loudly.
+                e => panic!("the custom client refused a request: {e}"),
             })
     }
 

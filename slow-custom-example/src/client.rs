@@ -31,6 +31,7 @@ impl fmt::Display for ConnId {
 
 /// Something that finished on a [`ClientLoop`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Completion {
     /// The handshake completed.
     Connected {

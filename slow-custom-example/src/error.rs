@@ -9,6 +9,7 @@ use crate::client::ConnId;
 
 /// Why a client connection ended (or never became usable).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnError {
     /// The protocol ended it: a connection error found by either side (the
     /// peer's GOAWAY code, e.g. CONNECTION_LIMIT, is in it), or the stream
@@ -38,6 +39,7 @@ impl ConnError {
 /// A [`ClientLoop`](crate::ClientLoop) command that was refused; nothing was
 /// sent.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// No connection has this id any more: it is over
     /// ([`Closed`](crate::Completion::Closed)) and its socket is closed.

@@ -12,7 +12,7 @@ use crate::frame::Frame;
 impl Connection {
     /// Starts a graceful close with GOAWAY `code` (idempotent).
     pub(super) fn begin_close(&mut self, code: ErrorCode, reason: &str) {
-        if self.phase == Phase::Closed || self.phase.goaway_sent() {
+        if self.phase.is_closed() || self.phase.goaway_sent() {
             return;
         }
         if self.role == Role::Client && self.phase == Phase::Handshake {
@@ -80,7 +80,7 @@ impl Connection {
 
     /// A connection error found here: GOAWAY with `code`, then close at once.
     pub(super) fn fail(&mut self, code: ErrorCode, reason: &str) {
-        if self.phase == Phase::Closed {
+        if self.phase.is_closed() {
             return;
         }
         self.send_goaway(code, reason);

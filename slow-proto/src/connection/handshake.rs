@@ -21,7 +21,7 @@ impl Connection {
                     return self.fail(ErrorCode::VERSION_MISMATCH, "version 0");
                 }
                 let version = hello.version().min(VERSION);
-                self.peer = Some(*hello.settings());
+                self.peer = *hello.settings();
                 self.tx.push(&Frame::Welcome(Handshake::new(
                     version,
                     &self.config.settings,
@@ -32,7 +32,7 @@ impl Connection {
                 if welcome.version() != VERSION {
                     return self.fail(ErrorCode::VERSION_MISMATCH, "server chose another version");
                 }
-                self.peer = Some(*welcome.settings());
+                self.peer = *welcome.settings();
                 self.established();
                 self.send_queued();
             }

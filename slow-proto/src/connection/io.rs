@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use super::{Connection, Event, Phase, Role};
+use super::{Connection, Event, Role};
 use crate::error::ConnectionError;
 use crate::frame;
 use crate::time::Instant;
@@ -54,7 +54,7 @@ impl Connection {
     pub fn handle_input(&mut self, now: Instant) {
         self.set_time(now);
         self.drop_scratch();
-        if self.phase == Phase::Closed {
+        if self.phase.is_closed() {
             // After a connection error, received bytes are ignored.
             self.rx.clear();
             self.rx_seen = 0;
@@ -67,7 +67,7 @@ impl Connection {
             self.last_rx = now;
             self.keepalive_ping_at = None;
         }
-        while self.phase != Phase::Closed {
+        while !self.phase.is_closed() {
             let limit = self.local_frame_limit();
             match frame::decode(&mut self.rx, limit) {
                 Ok(Some(frame)) => self.on_frame(frame),
@@ -75,7 +75,7 @@ impl Connection {
                 Err(e) => self.fail(e.code, e.reason),
             }
         }
-        if self.phase == Phase::Closed {
+        if self.phase.is_closed() {
             self.rx.clear();
         }
         self.rx_seen = self.rx.len();
@@ -136,7 +136,7 @@ impl Connection {
             Role::Server => self.tx.len(),
             Role::Client => self.tx.urgent_len(),
         };
-        self.phase != Phase::Closed && owed < self.config.send_high_water
+        !self.phase.is_closed() && owed < self.config.send_high_water
     }
 
     /// The next event, if any.

@@ -7,7 +7,7 @@
 //! connection:  Handshake ──Established──▶ Open
 //!              Handshake, Open ──GoAwaySent / GoAwayReceived──▶ Draining
 //!              Draining ──GoAwaySent──▶ Draining (ours went out too)
-//!              any ──Closed──▶ Closed
+//!              any ──Closed──▶ Closed (remembering whether it was established)
 //!
 //! request:     client  Queued ──▶ Sent ──▶ (untracked: answered, failed, cancelled)
 //!              server  Receiving ──▶ Delivered ──▶ (untracked: answered, abandoned)
@@ -33,7 +33,10 @@ pub(super) enum Phase {
         goaway_sent: bool,
     },
     /// Over: no input is processed, only the remaining output is written.
-    Closed,
+    Closed {
+        /// The handshake had completed (so the peer's settings are known).
+        established: bool,
+    },
 }
 
 /// What moves a connection from one [`Phase`] to the next.
@@ -68,10 +71,29 @@ impl Phase {
                 goaway_sent: true,
             },
             (phase @ Phase::Draining { .. }, GoAwayReceived) => phase,
-            (Phase::Closed, Closed) => return None,
-            (_, Closed) => Phase::Closed,
+            (Phase::Closed { .. }, Closed) => return None,
+            (phase, Closed) => Phase::Closed {
+                established: phase != Phase::Handshake,
+            },
             _ => return None,
         })
+    }
+
+    /// Whether the connection is over.
+    pub(super) fn is_closed(self) -> bool {
+        matches!(self, Phase::Closed { .. })
+    }
+
+    /// Whether the peer's HELLO or WELCOME was accepted (so its settings
+    /// are known), whatever happened since.
+    pub(super) fn established(self) -> bool {
+        !matches!(
+            self,
+            Phase::Handshake
+                | Phase::Closed {
+                    established: false
+                }
+        )
     }
 
     /// Whether our graceful GOAWAY is out (only possible while draining:
@@ -99,7 +121,7 @@ impl Connection {
             }
             None => {
                 debug_assert!(
-                    self.phase == Phase::Closed,
+                    self.phase.is_closed(),
                     "illegal transition {t:?} from {:?}",
                     self.phase
                 );

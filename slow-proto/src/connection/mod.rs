@@ -104,8 +104,10 @@ pub struct Connection {
     role: Role,
     config: Config,
     phase: Phase,
-    /// The peer's settings, once its HELLO or WELCOME was accepted.
-    peer: Option<Settings>,
+    /// The peer's settings: the protocol's defaults until its HELLO or
+    /// WELCOME is accepted (the limits in force before it, §1), then what
+    /// it advertised.
+    peer: Settings,
     rx: BytesMut,
     /// Zeroed bytes at the end of `rx` handed out by `recv_space`, not data.
     rx_scratch: usize,
@@ -184,7 +186,7 @@ impl Connection {
             role,
             config,
             phase: Phase::Handshake,
-            peer: None,
+            peer: Settings::DEFAULT,
             rx: BytesMut::new(),
             rx_scratch: 0,
             rx_seen: 0,
@@ -224,14 +226,13 @@ impl Connection {
     /// after the connection closed).
     #[must_use]
     pub fn peer_settings(&self) -> Option<&Settings> {
-        self.peer.as_ref()
+        self.phase.established().then_some(&self.peer)
     }
 
     /// The limits the peer holds us to: what it advertised, or the
     /// protocol's defaults before the handshake (§1).
     fn peer(&self) -> &Settings {
-        const DEFAULTS: Settings = Settings::DEFAULT;
-        self.peer.as_ref().unwrap_or(&DEFAULTS)
+        &self.peer
     }
 
     /// Whether the handshake has completed (and the connection is not closed).
@@ -247,7 +248,7 @@ impl Connection {
     /// Whether the connection is over: write out what remains in
     /// [`transmit`](Connection::transmit), then close the socket.
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        self.phase.is_closed()
     }
 
     /// Requests outstanding on the wire (client: sent and unanswered;
@@ -473,7 +474,7 @@ impl Connection {
     fn check_can_send(&self) -> Result<(), SendError> {
         match self.phase {
             Phase::Handshake => Err(SendError::NotReady),
-            Phase::Closed => Err(SendError::Closed),
+            Phase::Closed { .. } => Err(SendError::Closed),
             Phase::Open | Phase::Draining { .. } => Ok(()),
         }
     }

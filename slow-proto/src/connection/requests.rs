@@ -187,7 +187,7 @@ impl Connection {
         if self.role != super::Role::Server {
             return Err(SendError::WrongRole);
         }
-        if self.phase == Phase::Closed {
+        if self.phase.is_closed() {
             return Err(SendError::Closed);
         }
         if self.requests.stage(id) != Some(Stage::Delivered) {

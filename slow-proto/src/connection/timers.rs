@@ -70,7 +70,7 @@ impl Connection {
     /// Ends every request whose deadline is at or before `now`.
     pub(super) fn expire_requests(&mut self, now: Instant) {
         while let Some(&(deadline, id)) = self.requests.deadlines.first() {
-            if deadline > now || self.phase == Phase::Closed {
+            if deadline > now || self.phase.is_closed() {
                 break;
             }
             self.expire_request(id);
