@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use slow_proto::frame::{self, Frame, FrameType, Handshake, Header, flags};
 use slow_proto::{RequestId, Settings};
 
@@ -190,16 +190,7 @@ impl Peer {
         if ty == FrameType::REQUEST.0 {
             self.highest_sent = self.highest_sent.max(id);
         }
-        let mut out = BytesMut::new();
-        Header {
-            length: payload.len() as u32,
-            ty: FrameType(ty),
-            flags,
-            id,
-        }
-        .encode(&mut out);
-        out.put_slice(payload);
-        self.send_raw(&out)
+        self.send_raw(&super::frames::frame_bytes(ty, flags, id, payload))
     }
 
     /// A one-frame REQUEST.
