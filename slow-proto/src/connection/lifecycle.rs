@@ -89,10 +89,7 @@ impl Phase {
     pub(super) fn established(self) -> bool {
         !matches!(
             self,
-            Phase::Handshake
-                | Phase::Closed {
-                    established: false
-                }
+            Phase::Handshake | Phase::Closed { established: false }
         )
     }
 
