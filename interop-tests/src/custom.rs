@@ -95,7 +95,8 @@ impl LoopClient {
             }
             Completion::Notification { body, .. } => self.notifications.push_back(body),
             Completion::Closed { error, .. } => self.closed = Some(error),
-            Completion::Connected { .. } => {}
+            // Connected, and whatever a later version adds: nothing to keep.
+            _ => {}
         }
     }
 

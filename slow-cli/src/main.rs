@@ -247,8 +247,18 @@ fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(body) = outcome.body {
         let mut stdout = std::io::stdout().lock();
+        // On a terminal the prompt must not run into the body; piped, the
+        // body goes out exactly as it came.
+        let newline = stdout.is_terminal() && !body.ends_with(b"\n");
         stdout
             .write_all(&body)
+            .and_then(|()| {
+                if newline {
+                    stdout.write_all(b"\n")
+                } else {
+                    Ok(())
+                }
+            })
             .and_then(|()| stdout.flush())
             .map_err(CliError::io("writing to stdout"))?;
     }
@@ -287,10 +297,18 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
 fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
     let checks = conformance::select(&a.only).map_err(CliError::Usage)?;
     if a.list {
-        for c in checks {
-            println!("{:<34} {}", c.name, c.about);
-        }
-        return Ok(ExitCode::SUCCESS);
+        let mut out = std::io::stdout().lock();
+        let listed = checks
+            .iter()
+            .try_for_each(|c| writeln!(out, "{:<34} {}", c.name, c.about))
+            .and_then(|()| out.flush());
+        return match listed {
+            // The reader had enough (`slow conformance --list | head`).
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+            other => other
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(CliError::io("writing to stdout")),
+        };
     }
     let addr = a.addr.unwrap_or_default();
     let target = Target {

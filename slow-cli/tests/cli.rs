@@ -246,3 +246,21 @@ fn a_closed_port_is_one_line_of_error() {
         text(&out.stderr)
     );
 }
+
+/// `slow conformance --list | head`: a reader that stops early is not an
+/// error (no panic, exit 0).
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader); // every write now fails with EPIPE
+    let out = Command::new(SLOW)
+        .args(["conformance", "--list"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("slow runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+}

@@ -1,22 +1,20 @@
-//! A server and a client in one program: `cargo run -p slow-async-std --example quickstart`.
-//!
-//! async-std is deprecated upstream in favour of smol; new code should use
-//! `slow-smol` (same API, see its quickstart).
+//! A server and a client in one program: `cargo run -p slow-smol --example smol_quickstart`.
 
 use std::time::Duration;
 
-use slow_async_std::{Client, Error, ErrorCode, ErrorReply, Request, Server};
+use slow_smol::{Client, Error, ErrorCode, ErrorReply, Request, Server};
 
 fn main() -> Result<(), Error> {
-    async_std::task::block_on(async {
+    smol::block_on(async {
         let server = Server::bind("127.0.0.1:0").await?;
         let addr = server.local_addr()?;
-        async_std::task::spawn(server.serve(|req: Request| async move {
+        smol::spawn(server.serve(|req: Request| async move {
             match &req.body[..] {
                 b"fail" => Err(ErrorReply::new(ErrorCode(0x0100), "as asked")),
                 _ => Ok(req.body),
             }
-        }));
+        }))
+        .detach();
 
         let client = Client::connect(addr).await?;
         println!("echo:    {:?}", client.request("hello").await?);

@@ -1,4 +1,4 @@
-//! A server and a client in one program: `cargo run -p slow-tokio --example quickstart`.
+//! A server and a client in one program: `cargo run -p slow-tokio --example tokio_quickstart`.
 
 use std::time::Duration;
 
