@@ -88,8 +88,16 @@ pub(crate) async fn connect<R: Runtime>(
     addr: &str,
     limit: Duration,
 ) -> Result<Client<R>, CliError> {
-    let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
-    match timeout_at(rt, Instant::now() + limit, connecting).await {
+    // The core bounds the handshake and says what did not come ("connected,
+    // but no WELCOME within …"); the outer bound, a little later, catches a
+    // TCP connect that never completes.
+    let config = Config {
+        handshake_timeout: limit,
+        ..Config::default()
+    };
+    let connecting = Client::<R>::connect_on(rt.clone(), addr, config);
+    let outer = limit + Duration::from_secs(1);
+    match timeout_at(rt, Instant::now() + outer, connecting).await {
         Some(Ok(client)) => Ok(client),
         Some(Err(e)) => Err(CliError::Connect {
             addr: addr.into(),
@@ -97,7 +105,7 @@ pub(crate) async fn connect<R: Runtime>(
         }),
         None => Err(CliError::Connect {
             addr: addr.into(),
-            reason: format!("timed out after {} ms", limit.as_millis()),
+            reason: format!("no TCP connection within {} ms", outer.as_millis()),
         }),
     }
 }

@@ -264,3 +264,51 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
 }
+
+/// A listener that is not a SLOW server: each accepted socket gets `reply`
+/// (nothing, for a silent one) and is held open until the test ends.
+fn stranger(reply: &'static [u8]) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(reply);
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// An HTTP server's reply and a silent peer each get an error that says
+/// what happened, on every runtime.
+#[test]
+fn a_peer_that_is_not_slow_is_named() {
+    let http = stranger(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    let silent = stranger(b"");
+    for runtime in ["tokio", "async-std", "smol", "custom"] {
+        let out = slow(&["call", &http, "hi", "--runtime", runtime]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{runtime}: {err}");
+        assert!(
+            err.contains("does not speak SLOW/1") && err.contains("`HTTP/1.1 400 Bad`"),
+            "{runtime}: {err}"
+        );
+        let out = slow(&[
+            "call",
+            &silent,
+            "hi",
+            "--runtime",
+            runtime,
+            "--connect-timeout-ms",
+            "300",
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{runtime}: {err}");
+        assert!(
+            err.contains("connected, but no WELCOME within 300 ms"),
+            "{runtime}: {err}"
+        );
+    }
+}

@@ -57,6 +57,11 @@ pub enum Error {
         /// Its reason text.
         reason: String,
     },
+    /// The peer does not speak SLOW/1 (an HTTP server, a TLS endpoint, the
+    /// wrong port): the core's [`ConnectionError::NotSlow`] says what it
+    /// sent instead.
+    #[error(transparent)]
+    NotSlow(ConnectionError),
     /// The body is larger than the peer accepts; nothing was sent.
     #[error("body of {size} bytes exceeds the peer's limit of {limit}")]
     TooLarge {
@@ -102,6 +107,7 @@ impl Error {
     /// How a connection ended, with the socket error behind a lost one.
     pub(crate) fn from_connection(e: ConnectionError, cause: Option<&Arc<io::Error>>) -> Error {
         match e {
+            e @ ConnectionError::NotSlow { .. } => Error::NotSlow(e),
             ConnectionError::Local { code, reason } | ConnectionError::Remote { code, reason } => {
                 if code.is_violation() {
                     Error::Protocol { code, reason }

@@ -190,15 +190,49 @@ pub enum ConnectionError {
     /// The graceful drain did not finish within the local drain timeout.
     #[error("graceful close did not finish within the drain timeout")]
     DrainTimeout,
+    /// The peer does not speak SLOW/1: its first bytes are not a HELLO
+    /// (server) or WELCOME (client) frame — an HTTP server, a TLS
+    /// endpoint, the wrong port. This side sent GOAWAY `code` and closed.
+    #[error(
+        "the peer does not speak SLOW/1 (no {expected} frame); its first bytes were `{}`",
+        FirstBytes(first_bytes)
+    )]
+    NotSlow {
+        /// The frame this side waited for: `"HELLO"` or `"WELCOME"`.
+        expected: &'static str,
+        /// The code this side sent in its GOAWAY.
+        code: ErrorCode,
+        /// Up to the first 16 bytes the peer sent.
+        first_bytes: alloc::vec::Vec<u8>,
+    },
+}
+
+/// Shows bytes the way a person reads them: printable ASCII as is, the
+/// rest escaped.
+struct FirstBytes<'a>(&'a [u8]);
+
+impl fmt::Display for FirstBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &b in self.0 {
+            match b {
+                b'\\' => f.write_str("\\\\")?,
+                b'\r' => f.write_str("\\r")?,
+                b'\n' => f.write_str("\\n")?,
+                0x20..=0x7E => write!(f, "{}", char::from(b))?,
+                _ => write!(f, "\\x{b:02x}")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ConnectionError {
     /// The wire code involved, if there was one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ConnectionError::Local { code, .. } | ConnectionError::Remote { code, .. } => {
-                Some(*code)
-            }
+            ConnectionError::Local { code, .. }
+            | ConnectionError::Remote { code, .. }
+            | ConnectionError::NotSlow { code, .. } => Some(*code),
             ConnectionError::Lost | ConnectionError::DrainTimeout => None,
         }
     }

@@ -262,8 +262,12 @@ fn invalid_frames_close_the_connection_with_goaway_and_the_named_code() {
         assert!(conn.is_closed(), "{comment}: still open");
         let events: Vec<Event> = std::iter::from_fn(|| conn.poll_event()).collect();
         assert!(
+            // Closed by this side with the named code: as a violation, or,
+            // when the first bytes are not SLOW at all, naming the stranger.
             events.iter().any(|e| matches!(e,
-                Event::Closed { error: Some(ConnectionError::Local { code: c, .. }) } if *c == code)),
+                Event::Closed { error: Some(
+                    ConnectionError::Local { code: c, .. } | ConnectionError::NotSlow { code: c, .. }
+                ) } if *c == code)),
             "{comment}: events {events:?}"
         );
         let out: Vec<u8> = conn.transmit().flatten().copied().collect();

@@ -90,6 +90,26 @@ impl Connection {
         }));
     }
 
+    /// The first frame is not SLOW at all (see [`ConnectionError::NotSlow`]):
+    /// GOAWAY `code` as for any violation, and an error that says what
+    /// the peer sent instead.
+    pub(super) fn fail_not_slow(&mut self, code: ErrorCode, reason: &str) {
+        if self.phase.is_closed() {
+            return;
+        }
+        self.send_goaway(code, reason);
+        let expected = match self.role {
+            Role::Client => "WELCOME",
+            Role::Server => "HELLO",
+        };
+        let first_bytes = self.first_bytes.to_vec();
+        self.close_with(Some(ConnectionError::NotSlow {
+            expected,
+            code,
+            first_bytes,
+        }));
+    }
+
     fn send_goaway(&mut self, code: ErrorCode, reason: &str) {
         let reason = truncate_utf8(reason, self.peer().max_frame_size as usize - 2);
         let last_id = self.requests.highest;

@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use super::{Connection, Event, Role};
+use super::{Connection, Event, Phase, Role};
 use crate::error::ConnectionError;
 use crate::frame;
 use crate::time::Instant;
@@ -67,11 +67,17 @@ impl Connection {
             self.last_rx = now;
             self.keepalive_ping_at = None;
         }
+        if self.phase == Phase::Handshake {
+            self.note_first_bytes();
+        }
         while !self.phase.is_closed() {
             let limit = self.local_frame_limit();
             match frame::decode(&mut self.rx, limit) {
                 Ok(Some(frame)) => self.on_frame(frame),
                 Ok(None) => break,
+                Err(e) if self.phase == Phase::Handshake && !self.first_bytes.looks_like_slow() => {
+                    self.fail_not_slow(e.code, e.reason)
+                }
                 Err(e) => self.fail(e.code, e.reason),
             }
         }

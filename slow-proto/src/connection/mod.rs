@@ -124,6 +124,9 @@ pub struct Connection {
     pings_acked: u64,
     /// When the keepalive PING went out, if it is unanswered.
     keepalive_ping_at: Option<Instant>,
+    /// The stream's first bytes, until the handshake is over (to say what a
+    /// peer that is not SLOW sent instead).
+    first_bytes: handshake::FirstBytes,
     /// (server) Close gracefully once this request is answered or abandoned,
     /// so that the client reads the answer before the GOAWAY.
     close_after: Option<(RequestId, ErrorCode, String)>,
@@ -199,6 +202,7 @@ impl Connection {
             pings_sent: 0,
             pings_acked: 0,
             keepalive_ping_at: None,
+            first_bytes: handshake::FirstBytes::default(),
             close_after: None,
             requests: Requests {
                 next_id: Some(RequestId::FIRST),

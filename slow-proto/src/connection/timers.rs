@@ -110,10 +110,18 @@ impl Connection {
 
     fn fire(&mut self, timer: Timer) {
         match timer {
-            Timer::Handshake => self.fail(
-                ErrorCode::HANDSHAKE_TIMEOUT,
-                "handshake not complete in time",
-            ),
+            Timer::Handshake => {
+                // Say what did not come: the stream is open, the peer silent.
+                let reason = alloc::format!(
+                    "connected, but no {} within {} ms",
+                    match self.role {
+                        Role::Client => "WELCOME",
+                        Role::Server => "HELLO",
+                    },
+                    self.config.handshake_timeout.as_millis()
+                );
+                self.fail(ErrorCode::HANDSHAKE_TIMEOUT, &reason)
+            }
             Timer::KeepAlive => {
                 self.keepalive_ping_at = Some(self.now);
                 self.send_ping();

@@ -33,7 +33,9 @@ fn server_first_frame_must_be_hello() {
         s.recv(&wire(&[first]), T0);
         assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
     }
-    // Even a frame of an unknown type.
+    // Even a frame of an unknown type. No version of SLOW opens with one
+    // (§3 fixes HELLO first for every version), so the peer is named as
+    // not speaking SLOW; the GOAWAY is the same.
     let mut s = Connection::server(Config::default(), T0).unwrap();
     let mut raw = BytesMut::new();
     Header {
@@ -44,7 +46,19 @@ fn server_first_frame_must_be_hello() {
     }
     .encode(&mut raw);
     s.recv(&raw, T0);
-    assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+    assert_goaway(&sent(&mut s), ErrorCode::PROTOCOL_ERROR);
+    let error = closed_with(&events(&mut s)).flatten();
+    assert!(
+        matches!(
+            error,
+            Some(ConnectionError::NotSlow {
+                code: ErrorCode::PROTOCOL_ERROR,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert!(s.is_closed());
 }
 
 #[test]
@@ -172,4 +186,84 @@ fn handshake_timeout_fires_at_ten_seconds_on_both_sides() {
         conn.handle_timeout(ms(10_000));
         assert_local_error(&mut conn, ErrorCode::HANDSHAKE_TIMEOUT);
     }
+}
+
+#[test]
+fn an_http_server_is_named_as_not_slow_with_its_first_bytes() {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", T0);
+    assert_goaway(&sent(&mut c), ErrorCode::FRAME_TOO_LARGE);
+    let error = closed_with(&events(&mut c)).flatten().expect("an error");
+    let ConnectionError::NotSlow {
+        expected,
+        code,
+        ref first_bytes,
+    } = error
+    else {
+        panic!("expected NotSlow, got {error:?}");
+    };
+    assert_eq!(
+        (expected, code, &first_bytes[..]),
+        (
+            "WELCOME",
+            ErrorCode::FRAME_TOO_LARGE,
+            &b"HTTP/1.1 400 Bad"[..]
+        )
+    );
+    assert_eq!(
+        error.to_string(),
+        "the peer does not speak SLOW/1 (no WELCOME frame); its first bytes were `HTTP/1.1 400 Bad`"
+    );
+}
+
+#[test]
+fn a_tls_client_is_named_as_not_slow_even_a_byte_at_a_time() {
+    // The start of a TLS ClientHello record.
+    let hello = [
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0xaa,
+    ];
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    for b in hello {
+        s.recv(&[b], T0);
+    }
+    sent(&mut s);
+    let error = closed_with(&events(&mut s)).flatten().expect("an error");
+    assert!(
+        matches!(&error, ConnectionError::NotSlow { expected: "HELLO", first_bytes, .. }
+            // Its header was enough to tell: the connection ends there.
+            if first_bytes[..] == hello[..HEADER_LEN]),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .ends_with("`\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_slow_peer_that_breaks_the_handshake_is_a_violation_not_a_stranger() {
+    // A REQUEST where HELLO belongs: SLOW, but wrong.
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    s.recv(&wire(&[req(1, b"too early")]), T0);
+    assert_local_error(&mut s, ErrorCode::PROTOCOL_ERROR);
+    // A HELLO with a wrong magic is not SLOW.
+    let mut s = Connection::server(Config::default(), T0).unwrap();
+    let mut bad = wire(&[hello(&Settings::default())]);
+    bad[10..14].copy_from_slice(b"SLOP");
+    s.recv(&bad, T0);
+    sent(&mut s);
+    let error = closed_with(&events(&mut s)).flatten();
+    assert!(
+        matches!(
+            error,
+            Some(ConnectionError::NotSlow {
+                code: ErrorCode::PROTOCOL_ERROR,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
 }
