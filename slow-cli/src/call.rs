@@ -5,6 +5,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use std::io::Read;
+
 use bytes::Bytes;
 use slow_driver::runtime::Runtime;
 use slow_driver::{Client, Config};
@@ -21,13 +23,56 @@ pub struct CallOptions {
     /// `host:port`.
     pub addr: String,
     /// The request (or notification) body.
-    pub body: Bytes,
+    pub body: Body,
     /// The request's timeout, sent as DEADLINE; `None`: wait as long as it takes.
     pub timeout: Option<Duration>,
     /// How long connecting (TCP and handshake) may take.
     pub connect_timeout: Duration,
     /// Send a NOTIFY instead of a request.
     pub notify: bool,
+}
+
+/// Where a call's body comes from.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// These bytes.
+    Bytes(Bytes),
+    /// Standard input, read once connected: only as far as the server's
+    /// limit allows, so a body too large is refused without reading all of
+    /// it (or holding it in memory).
+    Stdin,
+}
+
+impl Body {
+    /// The body, at most `limit` bytes of it.
+    pub(crate) fn take(&self, limit: u64) -> Result<Bytes, CliError> {
+        let bytes = match self {
+            Body::Bytes(b) => return Ok(b.clone()),
+            Body::Stdin => {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .lock()
+                    .take(limit.saturating_add(1))
+                    .read_to_end(&mut buf)
+                    .map_err(CliError::io("reading the body from stdin"))?;
+                buf
+            }
+        };
+        if bytes.len() as u64 > limit {
+            return Err(CliError::BodyTooLarge { limit });
+        }
+        Ok(Bytes::from(bytes))
+    }
+}
+
+/// The most a call's body may be: the server's MAX_MESSAGE_SIZE, or its
+/// MAX_FRAME_SIZE for a notification (one frame).
+pub(crate) fn body_limit(peer: &slow_driver::Settings, notify: bool) -> u64 {
+    u64::from(if notify {
+        peer.max_frame_size
+    } else {
+        peer.max_message_size
+    })
 }
 
 /// What came back.
@@ -56,14 +101,15 @@ impl Job for CallJob {
     async fn run<R: Runtime>(self, rt: R) -> Result<CallOutcome, CliError> {
         let o = self.0;
         let client = connect(&rt, &o.addr, o.connect_timeout).await?;
+        let body = o.body.take(body_limit(&client.peer_settings(), o.notify))?;
         let outcome = if o.notify {
-            client.notify(o.body)?;
+            client.notify(body)?;
             CallOutcome::default()
         } else {
             let mut notes = client.notifications();
             let response = match o.timeout {
-                Some(t) => client.request_timeout(o.body, t).await,
-                None => client.request(o.body).await,
+                Some(t) => client.request_timeout(body, t).await,
+                None => client.request(body).await,
             }?;
             let mut notifications = Vec::new();
             while let Some(Some(n)) = now_or_never(notes.recv()) {

@@ -58,18 +58,17 @@ fn connect(addr: &str, limit: Duration) -> Result<BlockingClient, CliError> {
 /// `slow call --runtime custom`.
 pub(crate) fn call(o: &CallOptions) -> Result<CallOutcome, CliError> {
     let mut client = connect(&o.addr, o.connect_timeout)?;
+    let body = o
+        .body
+        .take(crate::call::body_limit(client.peer_settings(), o.notify))?;
     if o.notify {
-        client
-            .notify(o.body.clone())
-            .map_err(|e| CliError::Slow(e.into()))?;
+        client.notify(body).map_err(|e| CliError::Slow(e.into()))?;
         client
             .close(CLOSE_WAIT)
             .map_err(|e| CliError::Custom(format!("closing: {e}")))?;
         return Ok(CallOutcome::default());
     }
-    let body = client
-        .request(o.body.clone(), o.timeout)
-        .map_err(request_error)?;
+    let body = client.request(body, o.timeout).map_err(request_error)?;
     let mut notifications = Vec::new();
     while let Ok(Some(n)) = client.next_notification(Duration::ZERO) {
         notifications.push(n);

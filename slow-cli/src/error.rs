@@ -33,6 +33,15 @@ pub enum CliError {
     /// A runtime or server could not be started.
     #[error("{0}")]
     Setup(String),
+    /// The body on standard input is larger than the server accepts;
+    /// reading stopped just past the limit, and nothing was sent.
+    #[error(
+        "the body on standard input is larger than the server's limit of {limit} bytes (reading stopped there; nothing was sent)"
+    )]
+    BodyTooLarge {
+        /// The server's MAX_MESSAGE_SIZE (MAX_FRAME_SIZE for a notification).
+        limit: u64,
+    },
     /// The arguments make no sense together.
     #[error("{0}")]
     Usage(String),

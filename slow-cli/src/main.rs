@@ -1,7 +1,7 @@
 //! `slow`: serve, call, benchmark, check and demo SLOW on every runtime.
 //! Argument parsing and printing only; the work is in the library.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use slow_cli::bench::{self, BenchOptions, Limit};
-use slow_cli::call::{self, CallOptions};
+use slow_cli::call::{self, Body, CallOptions};
 use slow_cli::conformance::{self, Hints, Target};
 use slow_cli::demo::{self, Throughput};
 use slow_cli::server::RunningServer;
@@ -48,7 +48,7 @@ struct ServeArgs {
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
     /// Where to listen (port 0 picks a free port).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0", value_parser = host_port)]
     addr: String,
     /// Worker threads (1: single-threaded); default: the runtime's own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -60,6 +60,7 @@ struct ServeArgs {
 #[derive(Args)]
 struct CallArgs {
     /// The server, HOST:PORT.
+    #[arg(value_parser = host_port)]
     addr: String,
     /// The request body; `-` reads it from standard input.
     body: String,
@@ -81,6 +82,7 @@ struct CallArgs {
 struct BenchArgs {
     /// The server, HOST:PORT; without it, an INTEROP server runs in this
     /// process on the same runtime.
+    #[arg(value_parser = host_port)]
     addr: Option<String>,
     /// The client's (and own server's) runtime.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
@@ -114,7 +116,7 @@ struct BenchArgs {
 #[derive(Args)]
 struct ConformanceArgs {
     /// The server under test, HOST:PORT.
-    #[arg(required_unless_present = "list")]
+    #[arg(required_unless_present = "list", value_parser = host_port)]
     addr: Option<String>,
     /// Run only these checks or groups (comma-separated).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
@@ -226,13 +228,9 @@ fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
 
 fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
     let body = if a.body == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(CliError::io("reading the body from stdin"))?;
-        Bytes::from(buf)
+        Body::Stdin
     } else {
-        Bytes::from(a.body)
+        Body::Bytes(Bytes::from(a.body))
     };
     let options = CallOptions {
         addr: a.addr,
@@ -336,6 +334,22 @@ fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// An address as `HOST:PORT` (a name or an IP, `[v6]` in brackets), or a
+/// message that shows the form: `localhost` alone would otherwise fail
+/// later as "invalid socket address".
+fn host_port(s: &str) -> Result<String, String> {
+    let well_formed = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if well_formed {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "`{s}` is not HOST:PORT (for example localhost:7000 or 127.0.0.1:7000)"
+        ))
+    }
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, CliError> {

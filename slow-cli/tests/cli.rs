@@ -23,6 +23,11 @@ struct Serve {
 
 impl Serve {
     fn start(runtime: &str) -> Serve {
+        Serve::start_with(runtime, &[])
+    }
+
+    /// `slow serve` with `extra` flags.
+    fn start_with(runtime: &str, extra: &[&str]) -> Serve {
         let mut child = Command::new(SLOW)
             .args([
                 "serve",
@@ -33,6 +38,7 @@ impl Serve {
                 "--drain-timeout-ms",
                 "2000",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -311,4 +317,63 @@ fn a_peer_that_is_not_slow_is_named() {
             "{runtime}: {err}"
         );
     }
+}
+
+/// An address without a port is a usage error that shows the form.
+#[test]
+fn an_address_without_a_port_says_host_port() {
+    for args in [
+        &["call", "localhost", "hello"][..],
+        &["conformance", "localhost"][..],
+        &["bench", "localhost", "--requests", "1"][..],
+    ] {
+        let out = slow(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is not HOST:PORT"), "{args:?}: {err}");
+    }
+}
+
+/// A body on stdin larger than the server's MAX_MESSAGE_SIZE is refused
+/// after reading just past the limit, not after reading all of it.
+#[test]
+fn a_body_too_large_on_stdin_is_not_read_whole() {
+    use std::io::Write;
+    let serve = Serve::start_with("tokio", &["--max-message-size", "65536"]);
+    for runtime in ["tokio", "custom"] {
+        let mut child = Command::new(SLOW)
+            .args(["call", &serve.addr, "-", "--runtime", runtime])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("slow call starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // 256 MiB on offer; the call must stop long before.
+        let writer = std::thread::spawn(move || {
+            let chunk = vec![b'x'; 1 << 20];
+            let mut written = 0usize;
+            for _ in 0..256 {
+                match stdin.write_all(&chunk) {
+                    Ok(()) => written += chunk.len(),
+                    Err(_) => break,
+                }
+            }
+            written
+        });
+        let out = child.wait_with_output().expect("slow call ends");
+        let written = writer.join().expect("writer");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{runtime}: {err}");
+        assert!(
+            err.contains("larger than the server's limit of 65536 bytes"),
+            "{runtime}: {err}"
+        );
+        assert!(
+            written < 16 << 20,
+            "{runtime}: {written} bytes taken from stdin"
+        );
+    }
+    let (status, _) = serve.terminate(Duration::from_secs(10));
+    assert_eq!(status, Some(0));
 }
