@@ -26,6 +26,9 @@ use crate::server::RunningServer;
 
 /// How long a graceful close may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How often a bench with nothing moving looks at its stop trigger (the
+/// loop cannot be woken from another thread).
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 fn resolve(addr: &str) -> Result<SocketAddr, CliError> {
     let not_found = |reason: String| CliError::Connect {
@@ -223,7 +226,7 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
             })?;
         conns.push(conn);
     }
-    wait_connected(&mut lp, conns.len(), target)?;
+    wait_connected(&mut lp, conns.len(), target, live)?;
 
     let body = payload(options.payload);
     let started = live.start();
@@ -239,18 +242,25 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
             load.submit(conn, live);
         }
     }
-    while !load.inflight.is_empty() {
-        match load
-            .lp
-            .next_completion(Some(options.request_timeout))
-            .map_err(io)?
-        {
-            Some(completion) => load.on_completion(completion, live),
-            None => break, // nothing moved for a whole request timeout
+    let mut moved = Instant::now();
+    while !load.inflight.is_empty() && !live.stop().is_fired() {
+        match load.lp.next_completion(Some(STOP_CHECK)).map_err(io)? {
+            Some(completion) => {
+                load.on_completion(completion, live);
+                moved = Instant::now();
+            }
+            // Nothing moved for a whole request timeout.
+            None if moved.elapsed() >= options.request_timeout => break,
+            None if load.lp.connections() == 0 => break,
+            None => {}
         }
     }
     let duration = started.elapsed();
     let mut lp = load.lp;
+    // Stopped: what is in flight is cancelled, not waited for.
+    for &(conn, id) in load.inflight.keys() {
+        let _ = lp.cancel(conn, id);
+    }
     for conn in conns {
         let _ = lp.close(conn);
     }
@@ -268,11 +278,19 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
     Ok((server, duration, load.recorder))
 }
 
-fn wait_connected(lp: &mut ClientLoop, n: usize, target: SocketAddr) -> Result<(), CliError> {
+fn wait_connected(
+    lp: &mut ClientLoop,
+    n: usize,
+    target: SocketAddr,
+    live: &Live,
+) -> Result<(), CliError> {
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     let mut connected = 0;
-    while connected < n {
-        let left = deadline.saturating_duration_since(Instant::now());
+    // Stopped while connecting: the load then claims nothing.
+    while connected < n && !live.stop().is_fired() {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(STOP_CHECK);
         let failed = |reason: String| CliError::Connect {
             addr: target.to_string(),
             reason,
@@ -288,6 +306,7 @@ fn wait_connected(lp: &mut ClientLoop, n: usize, target: SocketAddr) -> Result<(
                 ));
             }
             Some(_) => {}
+            None if Instant::now() < deadline => {}
             None => {
                 return Err(failed(format!(
                     "timed out after {} ms",

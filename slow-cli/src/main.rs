@@ -264,6 +264,28 @@ fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
 }
 
 fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
+    // Like serve: the first Ctrl-C stops the load (the report of what was
+    // measured follows, exit 130), a second exits at once.
+    let mut signals =
+        Signals::new([SIGINT]).map_err(CliError::io("registering signal handlers"))?;
+    let stop = slow_cli::trigger::Trigger::new();
+    let progress = std::io::stderr().is_terminal();
+    let fire = stop.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut received = signals.forever();
+            if received.next().is_some() {
+                fire.fire();
+            }
+            if received.next().is_some() {
+                if progress {
+                    eprint!("\r\x1b[K"); // the progress bar's line
+                }
+                std::process::exit(130);
+            }
+        })
+        .map_err(CliError::io("starting the signal thread"))?;
     let limit = match (a.requests, a.duration) {
         (Some(n), _) => Limit::Requests(n),
         (None, Some(d)) => Limit::Duration(d),
@@ -276,7 +298,8 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
         limit,
         threads: a.threads.map(usize::from),
         request_timeout: Duration::from_millis(a.timeout_ms),
-        progress: std::io::stderr().is_terminal(),
+        progress,
+        stop,
     };
     let report = bench::run(a.runtime, a.addr.as_deref(), &options)?;
     let text = if a.json {
@@ -289,7 +312,12 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(CliError::io("writing to stdout"))?;
-    Ok(ExitCode::SUCCESS)
+    // 128 + SIGINT, as a shell reports a process that Ctrl-C ended.
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {

@@ -1,6 +1,7 @@
 //! A one-shot signal that any thread can fire and any task on any runtime
 //! can await: how `slow` tells a server to shut down (from a signal
-//! thread) and how load-generator tasks tell the caller they are done.
+//! thread), how Ctrl-C stops `slow bench`'s load, and how load-generator
+//! tasks tell the caller they are done.
 //!
 //! The adapters share no channel type across tokio, smol and async-std, and
 //! this needs so little (a flag and the wakers to call) that it is written
@@ -15,6 +16,14 @@ use std::task::{Poll, Waker};
 #[derive(Clone, Default)]
 pub struct Trigger {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trigger")
+            .field("fired", &self.is_fired())
+            .finish()
+    }
 }
 
 #[derive(Default)]
@@ -43,18 +52,26 @@ impl Trigger {
         self.inner.fired.load(Ordering::Acquire)
     }
 
-    /// Completes once the trigger has fired.
+    /// Completes once the trigger has fired. One future may be kept and
+    /// polled again and again (a load worker races each request against
+    /// it): a poll by the task it already registered is one atomic load.
     pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
         let this = self.clone();
+        let mut registered: Option<Waker> = None;
         poll_fn(move |cx| {
             if this.is_fired() {
                 return Poll::Ready(());
+            }
+            // Registered and not fired: the fire to come will wake it.
+            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                return Poll::Pending;
             }
             let mut wakers = this.lock();
             if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
                 wakers.push(cx.waker().clone());
             }
             drop(wakers);
+            registered = Some(cx.waker().clone());
             // Re-check: a fire between the load and the push would be missed.
             if this.is_fired() {
                 Poll::Ready(())
@@ -117,6 +134,31 @@ mod tests {
         smol::block_on(t.wait());
         thread.join().unwrap();
         assert!(t.is_fired());
+    }
+
+    /// A waker that counts its wakes.
+    struct Counting(AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_kept_future_polled_again_is_woken_once() {
+        let t = Trigger::new();
+        let counter = Arc::new(Counting(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(t.wait());
+        for _ in 0..3 {
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(t.lock().len(), 1, "registered once");
+        t.fire();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]

@@ -107,6 +107,8 @@ fn serve_call_bench_conformance_then_sigterm() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("0x012C") && err.contains("it broke"), "{err}");
+    // Said once, not "server error application error".
+    assert_eq!(err.matches("error").count(), 1, "{err}");
 
     let out = slow(&[
         "call",
@@ -376,4 +378,176 @@ fn a_body_too_large_on_stdin_is_not_read_whole() {
     }
     let (status, _) = serve.terminate(Duration::from_secs(10));
     assert_eq!(status, Some(0));
+}
+
+/// A child process killed when dropped: a failed assertion must not leave
+/// a minute-long bench running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `slow bench` (serving itself) in the background until SIGINT.
+fn bench_in_background(runtime: &str, extra: &[&str]) -> Reaped {
+    let child = Command::new(SLOW)
+        .args([
+            "bench",
+            "--runtime",
+            runtime,
+            "--threads",
+            "1",
+            "--duration",
+            "60",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slow bench starts");
+    Reaped(child)
+}
+
+/// The requests of a text report's `requests     N ok, ...` line.
+fn requests_in(report: &str) -> Option<u64> {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("requests")?.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// The counts of a text report's histogram lines (`≤ 500 µs   1234 |■■`).
+fn histogram_counts(report: &str) -> Vec<u64> {
+    report
+        .lines()
+        .skip_while(|l| !l.starts_with("histogram"))
+        .take_while(|l| l.starts_with("histogram") || l.starts_with("             ≤"))
+        .filter_map(|l| {
+            l.split(" |")
+                .next()?
+                .split_whitespace()
+                .last()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Ctrl-C stops the load on every runtime: the report of what was measured
+/// so far, marked interrupted, then exit 130.
+#[test]
+fn sigint_during_bench_reports_what_was_measured() {
+    let runs = [
+        ("tokio", false),
+        ("smol", true),
+        ("async-std", false),
+        ("custom", true),
+    ];
+    let mut children: Vec<_> = runs
+        .iter()
+        .map(|&(runtime, json)| {
+            let extra: &[&str] = if json { &["--json"] } else { &[] };
+            (runtime, json, bench_in_background(runtime, extra))
+        })
+        .collect();
+    // Long enough to connect and measure, even on a busy machine.
+    std::thread::sleep(Duration::from_millis(2500));
+    for (_, _, Reaped(child)) in &children {
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+    let limit = Duration::from_secs(10);
+    let deadline = Instant::now() + limit;
+    for (runtime, json, Reaped(child)) in &mut children {
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{runtime}: bench did not exit within {limit:?} of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = child.stdout.take().map(|mut o| o.read_to_string(&mut out));
+        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+        assert_eq!(status.code(), Some(130), "{runtime}: {out}{err}");
+        if *json {
+            let report: serde_json::Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("{runtime}: {e}: {out}"));
+            assert_eq!(report["interrupted"], true, "{runtime}: {report}");
+            assert!(report["requests"].as_u64() > Some(0), "{runtime}: {report}");
+        } else {
+            assert!(
+                out.lines().any(|l| l.starts_with("interrupted after ")),
+                "{runtime}: {out}"
+            );
+            assert!(requests_in(&out) > Some(0), "{runtime}: {out}");
+        }
+    }
+}
+
+/// A short run's histogram, in text and JSON: its buckets hold every
+/// measured request.
+#[test]
+fn bench_reports_a_latency_histogram() {
+    let args = [
+        "bench",
+        "--runtime",
+        "smol",
+        "--threads",
+        "1",
+        "--connections",
+        "2",
+        "--concurrency",
+        "4",
+        "--payload",
+        "100",
+        "--requests",
+        "3000",
+    ];
+    let out = slow(&args);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    let first = report.lines().next().unwrap_or_default();
+    for what in [
+        "2 connection(s) × 4 in flight",
+        "100-byte payload",
+        "smol (1 thread(s))",
+        "server in-process 127.0.0.1:",
+    ] {
+        assert!(
+            first.contains(what),
+            "no {what:?} in the first line: {report}"
+        );
+    }
+    assert!(!report.contains("interrupted"), "{report}");
+    let counts = histogram_counts(&report);
+    assert!(!counts.is_empty(), "no histogram: {report}");
+    assert_eq!(counts.iter().sum::<u64>(), 3000, "{report}");
+    assert_eq!(requests_in(&report), Some(3000), "{report}");
+
+    let out = slow(&[&args[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["interrupted"], false, "{json}");
+    let buckets = json["histogram"].as_array().expect("a histogram array");
+    let mut previous = 0;
+    let mut sum = 0;
+    for b in buckets {
+        let le = b["le_us"].as_u64().expect("le_us");
+        assert!(le > previous, "bounds rise: {json}");
+        previous = le;
+        sum += b["count"].as_u64().expect("count");
+    }
+    assert_eq!(sum, json["requests"].as_u64().expect("requests"), "{json}");
+    assert_eq!(sum, 3000, "{json}");
 }

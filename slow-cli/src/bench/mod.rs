@@ -1,6 +1,8 @@
 //! `slow bench`: a load generator. Echo requests of `payload` bytes,
 //! `concurrency` in flight on each of `connections` connections, for a
-//! time or a number of requests; latency in an HDR histogram.
+//! time or a number of requests; latency in an HDR histogram. Firing
+//! [`BenchOptions::stop`] (the binary does on Ctrl-C) ends the run early
+//! with a report of what was measured until then.
 //!
 //! Without a server address it serves the INTEROP service itself, in the
 //! same process and on the same runtime (same threads), so one command
@@ -9,7 +11,10 @@
 mod progress;
 pub mod stats;
 
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +27,7 @@ use crate::runtime::{self, Job, RuntimeKind, timeout_at};
 use crate::trigger::{Countdown, Trigger};
 
 pub use progress::Progress;
-pub use stats::{Limit, Live, Recorder, Report};
+pub use stats::{Bucket, Limit, Live, Recorder, Report};
 
 /// How long connecting (TCP and handshake) may take, per connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +51,10 @@ pub struct BenchOptions {
     pub request_timeout: Duration,
     /// Draw a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// Fired from any thread to end the run before its limit: requests in
+    /// flight are dropped (cancelled) and the report, marked interrupted,
+    /// covers what was measured until then.
+    pub stop: Trigger,
 }
 
 impl Default for BenchOptions {
@@ -58,6 +67,7 @@ impl Default for BenchOptions {
             threads: None,
             request_timeout: Duration::from_secs(10),
             progress: false,
+            stop: Trigger::new(),
         }
     }
 }
@@ -74,7 +84,7 @@ pub fn run(
     addr: Option<&str>,
     options: &BenchOptions,
 ) -> Result<Report, CliError> {
-    let live = Arc::new(Live::new(options.limit));
+    let live = Arc::new(Live::new(options.limit, options.stop.clone()));
     let bar = options
         .progress
         .then(|| Progress::start(live.clone()))
@@ -106,6 +116,7 @@ pub fn run(
         concurrency: options.concurrency,
         payload: options.payload,
         duration,
+        interrupted: options.stop.is_fired(),
         recorder,
     })
 }
@@ -160,7 +171,23 @@ async fn serve_here<R: Runtime>(rt: &R) -> Result<(String, Trigger, Trigger), Cl
     Ok((addr, stop, done))
 }
 
-/// Connects, runs the workers until the limit, closes.
+/// `work`, or `None` if `stop` completes first (the work is dropped, which
+/// cancels a request).
+async fn unless<T, S: Future<Output = ()>>(
+    mut stop: Pin<&mut S>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let mut work = pin!(work);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        stop.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// Connects, runs the workers until the limit (or the stop), closes.
 async fn load<R: Runtime>(
     rt: &R,
     addr: &str,
@@ -168,14 +195,20 @@ async fn load<R: Runtime>(
     live: &Arc<Live>,
 ) -> Result<(Duration, Recorder), CliError> {
     let mut clients = Vec::with_capacity(options.connections);
+    let mut stopped = pin!(live.stop().wait());
     for _ in 0..options.connections {
         let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
-        let client = timeout_at(rt, Instant::now() + CONNECT_TIMEOUT, connecting)
-            .await
-            .ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))??;
+        let connecting = timeout_at(rt, Instant::now() + CONNECT_TIMEOUT, connecting);
+        // Stopped while connecting: nothing to measure; the workers below
+        // claim nothing and the report shows zero requests.
+        let Some(connected) = unless(stopped.as_mut(), connecting).await else {
+            break;
+        };
+        let client =
+            connected.ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))??;
         clients.push(client);
     }
-    let workers = options.connections * options.concurrency;
+    let workers = clients.len() * options.concurrency;
     let finished = Countdown::new(workers);
     let total = Arc::new(Mutex::new(Recorder::default()));
     let body = payload(options.payload);
@@ -219,12 +252,15 @@ struct Worker<R: Runtime> {
 impl<R: Runtime> Worker<R> {
     async fn run(self) -> Recorder {
         let mut recorder = Recorder::default();
+        // One wait for the whole run: re-polling it is one atomic load.
+        let mut stopped = pin!(self.live.stop().wait());
         while self.live.claim() {
             let start = Instant::now();
-            let outcome = self
-                .client
-                .request_timeout(self.body.clone(), self.timeout)
-                .await;
+            let request = self.client.request_timeout(self.body.clone(), self.timeout);
+            // Stopped: the request in flight is cancelled and not counted.
+            let Some(outcome) = unless(stopped.as_mut(), request).await else {
+                break;
+            };
             let ok = match outcome {
                 Ok(body) if body == self.body => {
                     recorder.ok(start.elapsed());

@@ -1,4 +1,5 @@
-//! What a load run measures, and its report (text and JSON).
+//! What a load run measures, and its report (text and JSON): counts,
+//! throughput, latency percentiles and a latency histogram.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,8 +7,44 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::trigger::Trigger;
+
 /// Latencies above this are recorded as this (one minute, in µs).
 const HIGHEST_US: u64 = 60_000_000;
+
+/// The latency histogram's bucket bounds in µs: 1, 2 and 5 times each
+/// power of ten (labels that read at a glance), up to the first bound
+/// above [`HIGHEST_US`], so every recorded latency has a bucket.
+const BOUNDS_US: [u64; 25] = [
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+];
+
+/// The longest bar of the text histogram, in characters.
+const BAR_WIDTH: u64 = 30;
 
 /// When the run stops: after a time, or after a number of requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,18 +67,27 @@ pub struct Live {
     pub failed: AtomicU64,
     /// Set when measuring starts.
     started: std::sync::OnceLock<Instant>,
+    /// Fired to end the run before its limit (Ctrl-C).
+    stop: Trigger,
 }
 
 impl Live {
-    /// Counters for a run bounded by `limit`.
-    pub fn new(limit: Limit) -> Live {
+    /// Counters for a run bounded by `limit`, or ended early by `stop`.
+    pub fn new(limit: Limit, stop: Trigger) -> Live {
         Live {
             limit,
             issued: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             started: std::sync::OnceLock::new(),
+            stop,
         }
+    }
+
+    /// The trigger that ends the run early: workers race their request
+    /// in flight against it.
+    pub fn stop(&self) -> &Trigger {
+        &self.stop
     }
 
     /// Measuring starts now (after the connections are up).
@@ -61,6 +107,9 @@ impl Live {
 
     /// Whether a worker may send one more request (and counts it).
     pub fn claim(&self) -> bool {
+        if self.stop.is_fired() {
+            return false;
+        }
         match self.limit {
             Limit::Duration(d) => self.started().is_some_and(|s| s.elapsed() < d),
             Limit::Requests(n) => self.issued.fetch_add(1, Ordering::Relaxed) < n,
@@ -119,6 +168,44 @@ impl Recorder {
     }
 }
 
+/// One bar of the latency histogram: the successful requests that took
+/// more than the previous bucket's bound and at most `le_us` (so counts
+/// are per bucket, not cumulative, and add up to the requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    /// Upper bound in µs, inclusive.
+    pub le_us: u64,
+    /// Requests in the bucket.
+    pub count: u64,
+}
+
+/// `latency` over buckets of 1, 2 and 5 × 10ⁿ µs, from the first bucket
+/// with a request to the last (empty ones between are kept, so the shape
+/// shows); empty when nothing was recorded. Each of the HDR histogram's
+/// bins counts in the bucket of its lowest value: bounds are exact up to
+/// 2048 µs and to 3 significant digits above.
+pub fn buckets(latency: &Histogram<u64>) -> Vec<Bucket> {
+    let mut counts = [0u64; BOUNDS_US.len()];
+    for bin in latency.iter_recorded() {
+        let us = latency.lowest_equivalent(bin.value_iterated_to());
+        let i = BOUNDS_US
+            .partition_point(|&le| le < us)
+            .min(BOUNDS_US.len() - 1);
+        counts[i] += bin.count_at_value();
+    }
+    let first = counts.iter().position(|&n| n > 0);
+    let last = counts.iter().rposition(|&n| n > 0);
+    match first.zip(last) {
+        Some((first, last)) => (first..=last)
+            .map(|i| Bucket {
+                le_us: BOUNDS_US[i],
+                count: counts[i],
+            })
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 /// The result of a load run.
 pub struct Report {
     /// Client runtime name.
@@ -133,8 +220,10 @@ pub struct Report {
     pub concurrency: usize,
     /// Request body size in bytes.
     pub payload: usize,
-    /// Measured time.
+    /// Measured time (until the interruption, if there was one).
     pub duration: Duration,
+    /// Whether the run was stopped before its limit (Ctrl-C).
+    pub interrupted: bool,
     /// What was measured.
     pub recorder: Recorder,
 }
@@ -158,6 +247,11 @@ impl Report {
     /// Payload megabytes (10^6) echoed per second, counted once per request.
     pub fn mb_per_sec(&self) -> f64 {
         self.requests_per_sec() * self.payload as f64 / 1e6
+    }
+
+    /// The latency histogram (see [`buckets`]).
+    pub fn histogram(&self) -> Vec<Bucket> {
+        buckets(&self.recorder.latency)
     }
 
     fn quantile_us(&self, q: f64) -> u64 {
@@ -188,25 +282,36 @@ impl Report {
             "p99_us": self.quantile_us(0.99),
             "p999_us": self.quantile_us(0.999),
             "max_us": if self.recorder.ok == 0 { 0 } else { self.recorder.latency.max() },
+            "histogram": self
+                .histogram()
+                .iter()
+                .map(|b| serde_json::json!({ "le_us": b.le_us, "count": b.count }))
+                .collect::<Vec<_>>(),
+            "interrupted": self.interrupted,
         })
     }
 
-    /// The report for people.
+    /// The report for people: first what ran, then what it measured.
     pub fn to_text(&self) -> String {
         let threads = self
             .threads
             .map_or("default threads".to_string(), |n| format!("{n} thread(s)"));
+        let duration = if self.interrupted {
+            "interrupted after"
+        } else {
+            "duration    "
+        };
         let mut out = format!(
-            "runtime      {} ({threads}), server {}\n\
-             load         {} connection(s) × {} in flight, {}-byte payload, {:.2} s\n\
+            "{} connection(s) × {} in flight, {}-byte payload, {} ({threads}), server {}\n\
+             {duration} {:.2} s\n\
              requests     {} ok, {} error(s)\n\
              throughput   {:.0} req/s, {:.2} MB/s\n\
              latency      p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
-            self.runtime,
-            self.server,
             self.connections,
             self.concurrency,
             self.payload,
+            self.runtime,
+            self.server,
             self.duration.as_secs_f64(),
             self.requests(),
             self.errors(),
@@ -222,10 +327,44 @@ impl Report {
                 self.recorder.latency.max()
             }),
         );
+        out += &histogram_text(&self.histogram());
         for (kind, n) in &self.recorder.errors {
             out += &format!("error        {n} × {kind}\n");
         }
         out
+    }
+}
+
+/// The histogram's lines, like oha's: each bucket's bound, its count and a
+/// bar scaled to the fullest bucket (one mark at least for a bucket that
+/// has any, so a thin tail still shows). Nothing without requests.
+fn histogram_text(buckets: &[Bucket]) -> String {
+    let most = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+    let labels: Vec<String> = buckets.iter().map(|b| bound(b.le_us)).collect();
+    let label_width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let count_width = most.to_string().len();
+    let mut out = String::new();
+    for (i, (b, label)) in buckets.iter().zip(&labels).enumerate() {
+        let marks = match b.count {
+            0 => 0,
+            n => (n * BAR_WIDTH / most).max(1),
+        };
+        out += &format!(
+            "{:<13}≤ {label:<label_width$}  {:>count_width$} |{}\n",
+            if i == 0 { "histogram" } else { "" },
+            b.count,
+            "■".repeat(marks as usize),
+        );
+    }
+    out
+}
+
+/// A bucket bound in the unit that reads best (bounds are round numbers).
+fn bound(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{} ms", us / 1_000),
+        _ => format!("{} s", us / 1_000_000),
     }
 }
 
@@ -243,7 +382,7 @@ pub fn error_kind(e: &slow_driver::Error) -> String {
     use slow_driver::Error as E;
     match e {
         E::TimedOut => "timed out".into(),
-        E::Server { code, .. } => format!("server error {code}"),
+        E::Server { code, .. } => format!("server answered {code}"),
         E::NotProcessed => "not processed".into(),
         E::ConnectionLost { cause: None } => "connection lost".into(),
         E::ConnectionLost { cause: Some(e) } => format!("connection lost ({:?})", e.kind()),
@@ -275,6 +414,7 @@ mod tests {
             concurrency: 2,
             payload: 64,
             duration: Duration::from_secs(1),
+            interrupted: false,
             recorder,
         };
         let json = report.to_json();
@@ -293,6 +433,8 @@ mod tests {
             "p99_us",
             "p999_us",
             "max_us",
+            "histogram",
+            "interrupted",
         ] {
             assert!(json.get(key).is_some(), "missing {key}");
         }
@@ -303,8 +445,117 @@ mod tests {
 
     #[test]
     fn request_limit_is_exact() {
-        let live = Live::new(Limit::Requests(3));
+        let live = Live::new(Limit::Requests(3), Trigger::new());
         let claimed = (0..10).filter(|_| live.claim()).count();
         assert_eq!(claimed, 3);
+    }
+
+    #[test]
+    fn a_stopped_run_claims_nothing() {
+        let stop = Trigger::new();
+        let live = Live::new(Limit::Requests(3), stop.clone());
+        assert!(live.claim());
+        stop.fire();
+        assert!(!live.claim());
+    }
+
+    /// A recorder that saw each of `us` once.
+    fn recorded(us: &[u64]) -> Recorder {
+        let mut recorder = Recorder::default();
+        for &us in us {
+            recorder.ok(Duration::from_micros(us));
+        }
+        recorder
+    }
+
+    #[test]
+    fn bounds_rise_and_cover_every_latency() {
+        assert!(BOUNDS_US.windows(2).all(|w| w[0] < w[1]));
+        assert!(BOUNDS_US[BOUNDS_US.len() - 1] >= HIGHEST_US);
+    }
+
+    #[test]
+    fn a_bound_is_in_its_bucket_and_one_more_is_in_the_next() {
+        let r = recorded(&[0, 1, 2, 3, 100, 101, 199, 200, 201, 1_000, 1_001]);
+        let got: Vec<(u64, u64)> = buckets(&r.latency)
+            .iter()
+            .map(|b| (b.le_us, b.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, 2), // 0 is recorded as 1 µs
+                (2, 1),
+                (5, 1),
+                (10, 0),
+                (20, 0),
+                (50, 0),
+                (100, 1),
+                (200, 3),
+                (500, 1),
+                (1_000, 1),
+                (2_000, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn buckets_span_first_to_last_and_add_up() {
+        let r = recorded(&[300, 450, 4_000, 4_999, 70_000, 5_000_000, 90_000_000]);
+        let b = buckets(&r.latency);
+        assert_eq!(b.first().map(|b| b.le_us), Some(500));
+        // Beyond a minute is recorded as a minute, in the 100 s bucket.
+        assert_eq!(b.last().map(|b| (b.le_us, b.count)), Some((100_000_000, 1)));
+        assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 7);
+        let at = |le| b.iter().find(|b| b.le_us == le).map(|b| b.count);
+        assert_eq!(at(5_000), Some(2));
+        assert_eq!(at(100_000), Some(1));
+        assert_eq!(at(5_000_000), Some(1));
+        assert_eq!(at(1_000), Some(0), "empty buckets between are kept");
+        assert!(buckets(&Recorder::default().latency).is_empty());
+    }
+
+    #[test]
+    fn text_histogram_scales_bars_to_the_fullest_bucket() {
+        let mut us = vec![150; 60];
+        us.extend([400; 30]);
+        us.push(9_000);
+        let text = histogram_text(&buckets(&recorded(&us).latency));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(lines[0].starts_with("histogram    ≤ 200 µs"), "{text}");
+        let bar = |line: &str| line.chars().filter(|&c| c == '■').count();
+        assert_eq!(bar(lines[0]), 30, "{text}");
+        assert_eq!(bar(lines[1]), 15, "{text}");
+        assert_eq!(bar(lines[2]), 0, "{text}");
+        assert_eq!(bar(lines[5]), 1, "a tail of one still shows: {text}");
+        assert!(lines[5].contains("≤ 10 ms"), "{text}");
+        assert!(histogram_text(&[]).is_empty());
+    }
+
+    #[test]
+    fn an_interrupted_report_says_so() {
+        let report = Report {
+            runtime: "smol".into(),
+            threads: None,
+            server: "in-process 127.0.0.1:1".into(),
+            connections: 2,
+            concurrency: 8,
+            payload: 64,
+            duration: Duration::from_millis(2_310),
+            interrupted: true,
+            recorder: recorded(&[100, 200]),
+        };
+        let text = report.to_text();
+        assert!(
+            text.starts_with(
+                "2 connection(s) × 8 in flight, 64-byte payload, smol (default threads), \
+                 server in-process 127.0.0.1:1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\ninterrupted after 2.31 s\n"), "{text}");
+        assert_eq!(report.to_json()["interrupted"], true);
+        assert_eq!(report.to_json()["histogram"][0]["le_us"], 100);
     }
 }
