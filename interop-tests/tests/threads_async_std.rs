@@ -94,7 +94,7 @@ fn body() -> Snapshots {
         let t0 = Instant::now();
         let finished = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..TASKS)
-            .map(|_| async_std::task::spawn(load::task(client.clone(), finished.clone())))
+            .map(|_| async_std::task::spawn(load::task(client.clone().into(), finished.clone())))
             .collect();
         let all_in = wait_until(&on, SETTLE, || stats.in_flight() == IN_FLIGHT).await;
         let loaded = Threads::settled();

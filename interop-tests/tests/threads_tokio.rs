@@ -70,7 +70,7 @@ fn body() -> Snapshots {
         let t0 = std::time::Instant::now();
         let finished = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..TASKS)
-            .map(|_| tokio::spawn(load::task(client.clone(), finished.clone())))
+            .map(|_| tokio::spawn(load::task(client.clone().into(), finished.clone())))
             .collect();
         let all_in = wait_until(&on, SETTLE, || stats.in_flight() == IN_FLIGHT).await;
         let loaded = Threads::settled();

@@ -1,6 +1,6 @@
 //! The client: one multiplexed connection shared by any number of tasks.
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,25 @@ use crate::shared::{Shared, State};
 /// A SLOW client: one connection, multiplexed. Cheap to clone; every clone
 /// uses the same connection, from any task or thread. The connection closes
 /// gracefully when the last clone is dropped.
+///
+/// Applications use their adapter's `Client` (`slow_tokio::Client`, ...),
+/// which wraps this type on one runtime and documents it with examples that
+/// run there. Name this one in code generic over the runtime; an adapter's
+/// client converts into it (`into()`, `into_inner()`, `as_ref()`) and back
+/// (`from()`):
+///
+/// ```
+/// use slow_driver::runtime::Runtime;
+/// use slow_driver::{Client, Error};
+///
+/// /// Asks twice on one connection, from two clones.
+/// async fn twice<R: Runtime>(client: &Client<R>) -> Result<(), Error> {
+///     let other = client.clone();
+///     assert_eq!(client.request("one").await?, "one");
+///     assert_eq!(other.request("two").await?, "two");
+///     Ok(())
+/// }
+/// ```
 pub struct Client<R: Runtime> {
     inner: Arc<ClientInner<R>>,
 }
@@ -25,6 +44,14 @@ impl<R: Runtime> Clone for Client<R> {
         Client {
             inner: self.inner.clone(),
         }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("peer_settings", &self.inner.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,18 +84,49 @@ impl Dispatch for ClientDispatch {
 
 impl<R: Runtime> Client<R> {
     /// Connects to `addr` (`host:port`) with the default [`Config`] and
-    /// completes the handshake.
+    /// completes the handshake, on the runtime the caller is on
+    /// ([`Runtime::current`]).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Client, Error};
+    ///
+    /// async fn hello<R: Runtime>(addr: &str) -> Result<(), Error> {
+    ///     let client = Client::<R>::connect(addr).await?;
+    ///     assert_eq!(client.request("hello").await?, "hello");
+    ///     client.close().await
+    /// }
+    /// ```
     pub async fn connect(addr: impl Display) -> Result<Self, Error> {
         Self::connect_with(addr, Config::default()).await
     }
 
     /// Connects to `addr` with `config`.
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Client, Config, Error};
+    ///
+    /// async fn quiet<R: Runtime>(addr: &str) -> Result<Client<R>, Error> {
+    ///     let config = Config { keepalive_interval: None, ..Config::default() };
+    ///     Client::connect_with(addr, config).await
+    /// }
+    /// ```
     pub async fn connect_with(addr: impl Display, config: Config) -> Result<Self, Error> {
         Self::connect_on(R::current()?, addr, config).await
     }
 
     /// Connects on the given runtime (e.g. a smol executor of your own): the
     /// connection's driver task is spawned there.
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Client, Config, Error};
+    ///
+    /// async fn connect<R: Runtime>(runtime: R, addr: &str) -> Result<Client<R>, Error> {
+    ///     Client::connect_on(runtime, addr, Config::default()).await
+    /// }
+    /// ```
     pub async fn connect_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
         config.validate()?;
         let stream = connect_any(&runtime, addr.to_string()).await?;
@@ -93,6 +151,15 @@ impl<R: Runtime> Client<R> {
 
     /// Sends a request and waits for its response. Dropping the returned
     /// future cancels the request (CANCEL goes to the server).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Bytes, Client, Error};
+    ///
+    /// async fn get<R: Runtime>(client: &Client<R>, key: &str) -> Result<Bytes, Error> {
+    ///     client.request(format!("GET {key}")).await
+    /// }
+    /// ```
     pub async fn request(&self, body: impl Into<Bytes>) -> Result<Bytes, Error> {
         self.send(body.into(), None).await
     }
@@ -100,6 +167,21 @@ impl<R: Runtime> Client<R> {
     /// Like [`request`](Client::request), with a deadline `timeout` from
     /// now: sent to the server as DEADLINE and enforced here, failing with
     /// [`Error::TimedOut`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Bytes, Client, Error};
+    ///
+    /// /// The status, or `None` when the server does not answer within a second.
+    /// async fn status<R: Runtime>(client: &Client<R>) -> Result<Option<Bytes>, Error> {
+    ///     match client.request_timeout("status", Duration::from_secs(1)).await {
+    ///         Ok(body) => Ok(Some(body)),
+    ///         Err(Error::TimedOut) => Ok(None), // the server was told to stop
+    ///         Err(e) => Err(e),
+    ///     }
+    /// }
+    /// ```
     pub async fn request_timeout(
         &self,
         body: impl Into<Bytes>,
@@ -127,6 +209,15 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Sends a notification (one frame, no answer).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Client, Error};
+    ///
+    /// fn invalidate<R: Runtime>(client: &Client<R>, key: &str) -> Result<(), Error> {
+    ///     client.notify(format!("invalidate {key}"))
+    /// }
+    /// ```
     pub fn notify(&self, body: impl Into<Bytes>) -> Result<(), Error> {
         let mut st = self.shared().lock();
         let now = st.now();
@@ -138,6 +229,22 @@ impl<R: Runtime> Client<R> {
     /// The server's notifications, from now on. Until this is called they
     /// are discarded; after it, they queue (a bounded queue: when it is full
     /// the connection stops reading from the server until you catch up).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Bytes, Client, Error};
+    ///
+    /// /// Subscribes, then collects notifications until the connection closes.
+    /// async fn watch<R: Runtime>(client: &Client<R>) -> Result<Vec<Bytes>, Error> {
+    ///     let mut notes = client.notifications(); // before asking, to miss none
+    ///     client.request("subscribe").await?;
+    ///     let mut seen = Vec::new();
+    ///     while let Some(note) = notes.recv().await {
+    ///         seen.push(note);
+    ///     }
+    ///     Ok(seen)
+    /// }
+    /// ```
     pub fn notifications(&self) -> Notifications {
         self.shared()
             .lock()
@@ -150,6 +257,16 @@ impl<R: Runtime> Client<R> {
 
     /// What the server advertised in its WELCOME: the limits this client
     /// is held to (a `Client` exists only once the handshake is complete).
+    ///
+    /// ```
+    /// use slow_driver::Client;
+    /// use slow_driver::runtime::Runtime;
+    ///
+    /// /// Whether `body` is small enough for this server to take as one request.
+    /// fn fits<R: Runtime>(client: &Client<R>, body: &[u8]) -> bool {
+    ///     body.len() as u64 <= u64::from(client.peer_settings().max_message_size)
+    /// }
+    /// ```
     pub fn peer_settings(&self) -> Settings {
         self.inner.peer
     }
@@ -157,6 +274,20 @@ impl<R: Runtime> Client<R> {
     /// Whether new requests are still accepted: false once either side
     /// has begun a graceful close (GOAWAY) or the connection is over.
     /// Requests already sent may still be answered while it drains.
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Client, Error};
+    ///
+    /// /// Replaces a client that takes no more requests (the old one drains
+    /// /// on its own).
+    /// async fn refresh<R: Runtime>(client: &mut Client<R>, addr: &str) -> Result<(), Error> {
+    ///     if !client.is_open() {
+    ///         *client = Client::connect(addr).await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn is_open(&self) -> bool {
         let st = self.shared().lock();
         st.closed.is_none() && !st.conn.is_draining()
@@ -164,12 +295,37 @@ impl<R: Runtime> Client<R> {
 
     /// Whether the connection is over: every request has its outcome and
     /// nothing more will arrive. While it drains this is still false.
+    ///
+    /// ```
+    /// use slow_driver::Client;
+    /// use slow_driver::runtime::Runtime;
+    ///
+    /// fn state<R: Runtime>(client: &Client<R>) -> &'static str {
+    ///     match (client.is_open(), client.is_closed()) {
+    ///         (true, _) => "open",
+    ///         (false, false) => "draining",
+    ///         (false, true) => "closed",
+    ///     }
+    /// }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared().lock().closed.is_some()
     }
 
     /// Closes gracefully: GOAWAY, outstanding requests finish, then the
     /// connection closes. Requests made after this fail as not processed.
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Client, Error};
+    ///
+    /// async fn finish<R: Runtime>(client: Client<R>) -> Result<(), Error> {
+    ///     client.close().await?; // every request sent before has its outcome
+    ///     assert!(client.is_closed());
+    ///     assert!(matches!(client.request("late").await, Err(Error::NotProcessed)));
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn close(&self) -> Result<(), Error> {
         {
             let mut st = self.shared().lock();
@@ -209,14 +365,38 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
-/// The server's notifications to a [`Client`], in order.
+/// The server's notifications to a client, in order, from the client's
+/// `notifications()`.
+///
+/// ```
+/// # use slow_driver::Notifications;
+/// async fn log(mut notes: Notifications) {
+///     while let Some(body) = notes.recv().await {
+///         println!("the server says {}", String::from_utf8_lossy(&body));
+///     }
+///     // The connection is closed and every notification was read.
+/// }
+/// ```
 pub struct Notifications {
     shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifications").finish_non_exhaustive()
+    }
 }
 
 impl Notifications {
     /// The next notification, or `None` once the connection is closed and
     /// none are left.
+    ///
+    /// ```
+    /// # use slow_driver::{Bytes, Notifications};
+    /// async fn next_two(notes: &mut Notifications) -> Option<(Bytes, Bytes)> {
+    ///     Some((notes.recv().await?, notes.recv().await?))
+    /// }
+    /// ```
     pub async fn recv(&mut self) -> Option<Bytes> {
         poll_fn(|cx| self.shared.lock().poll_notification(cx)).await
     }

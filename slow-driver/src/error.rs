@@ -6,12 +6,28 @@ use std::sync::Arc;
 use slow_proto::config::ConfigError;
 use slow_proto::{ConnectionError, ErrorCode, RequestError, SendError};
 
-/// Why a call on a [`Client`](crate::Client) or [`Server`](crate::Server)
-/// failed. Each variant tells the caller what it may do next; which of them
-/// is safe to retry is the protocol core's rule
-/// ([`is_retryable`](Error::is_retryable)).
+/// Why a call on a `Client` or `Server` failed. Each variant tells the
+/// caller what it may do next; which of them is safe to retry is the
+/// protocol core's rule ([`is_retryable`](Error::is_retryable)).
 ///
 /// New variants may be added; match with a `_` arm.
+///
+/// ```
+/// # use slow_driver::{Error, ErrorCode};
+/// fn advice(e: &Error) -> &'static str {
+///     match e {
+///         e if e.is_retryable() => "retry, on a new connection",
+///         Error::TimedOut => "retry later, or with a longer timeout",
+///         Error::Server { code, .. } if code.is_application() => "the application said no",
+///         Error::TooLarge { .. } => "send less",
+///         _ => "report it",
+///     }
+/// }
+///
+/// assert_eq!(advice(&Error::NotProcessed), "retry, on a new connection");
+/// let refused = Error::Server { code: ErrorCode(0x0100), message: "no".into() };
+/// assert_eq!(advice(&refused), "the application said no");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -86,6 +102,14 @@ impl Error {
     /// Whether retrying the request on a new connection is safe: the
     /// server certainly did not process it ([`Error::NotProcessed`], which
     /// the core reports only for what it knows was never processed).
+    ///
+    /// ```
+    /// # use slow_driver::Error;
+    /// assert!(Error::NotProcessed.is_retryable());
+    /// // Lost with the request on the wire: it may have been processed.
+    /// assert!(!Error::ConnectionLost { cause: None }.is_retryable());
+    /// assert!(!Error::TimedOut.is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::NotProcessed)
     }

@@ -1,6 +1,12 @@
 //! What a server's application sees: the [`Handler`] it implements, the
 //! [`Request`] it is given, the [`Reply`] it returns, and the [`Peer`] a
 //! request came from.
+//!
+//! Adapters re-export these types and show their docs as they are, so the
+//! examples here leave out their `use` lines (hidden) and name nothing of
+//! this crate's: they read the same with `use slow_tokio::...` or any other
+//! adapter's. A handler completes without a network in most of them, run
+//! by a hidden stand-in for your runtime's `block_on`.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,8 +24,7 @@ use crate::shared::Shared;
 /// the error's text), so a handler can use `?`:
 ///
 /// ```
-/// use slow_driver::{ErrorCode, ErrorReply, Reply, Request};
-///
+/// # use slow_driver::{ErrorCode, ErrorReply, Reply, Request};
 /// async fn parse(req: Request) -> Reply {
 ///     let text = std::str::from_utf8(&req.body)?; // Utf8Error → INTERNAL_ERROR
 ///     let n: u64 = text
@@ -27,18 +32,21 @@ use crate::shared::Shared;
 ///         .map_err(|_| ErrorReply::new(0x0100, "not a number"))?;
 ///     Ok((n * 2).to_string().into())
 /// }
-/// # let reply = futures_lite_block_on(parse(Request::new(1.into(), "21")));
-/// # assert_eq!(reply.unwrap(), "42");
-/// # let bad = futures_lite_block_on(parse(Request::new(2.into(), vec![0xFF])));
-/// # assert_eq!(bad.unwrap_err().code, ErrorCode::INTERNAL_ERROR);
-/// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let waker = std::task::Waker::noop();
-/// #     let mut cx = std::task::Context::from_waker(waker);
+///
+/// // block_on: your runtime's (a handler needs no connection to run)
+/// assert_eq!(block_on(parse(Request::new(1.into(), "21")))?, "42");
+/// let bad = block_on(parse(Request::new(2.into(), vec![0xFF]))).unwrap_err();
+/// assert_eq!(bad.code, ErrorCode::INTERNAL_ERROR);
+/// let nan = block_on(parse(Request::new(3.into(), "many"))).unwrap_err();
+/// assert_eq!(nan.code, ErrorCode(0x0100));
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
 /// #     let mut f = std::pin::pin!(f);
 /// #     loop {
 /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
 /// #     }
 /// # }
+/// # Ok::<(), ErrorReply>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorReply {
@@ -50,6 +58,13 @@ pub struct ErrorReply {
 
 impl ErrorReply {
     /// An ERROR answer with `code` and `message`.
+    ///
+    /// ```
+    /// # use slow_driver::{ErrorCode, ErrorReply};
+    /// let quota = ErrorReply::new(0x0101, "quota exceeded");
+    /// assert_eq!(quota.code, ErrorCode(0x0101));
+    /// assert_eq!(quota.message, "quota exceeded");
+    /// ```
     pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
         ErrorReply {
             code: code.into(),
@@ -68,9 +83,32 @@ impl<E: std::error::Error> From<E> for ErrorReply {
 }
 
 /// What a handler answers: a response body or an ERROR.
+///
+/// ```
+/// # use slow_driver::{ErrorReply, Reply, Request};
+/// async fn handle(req: Request) -> Reply {
+///     match &req.body[..] {
+///         b"ping" => Ok("pong".into()),
+///         _ => Err(ErrorReply::new(0x0100, "unknown command")),
+///     }
+/// }
+/// ```
 pub type Reply = Result<Bytes, ErrorReply>;
 
 /// One request, as a handler sees it.
+///
+/// ```
+/// # use slow_driver::{Reply, Request};
+/// async fn handle(req: Request) -> Reply {
+///     if let Some(deadline) = req.deadline {
+///         // The client waits no longer than this; the handler is stopped then.
+///         let left = deadline.saturating_duration_since(std::time::Instant::now());
+///         println!("{} ms left", left.as_millis());
+///     }
+///     println!("request {} from {}: {} bytes", req.id, req.peer.addr(), req.body.len());
+///     Ok(req.body)
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Request {
@@ -93,14 +131,22 @@ impl Request {
     /// [`Error::NotProcessed`].
     ///
     /// ```
-    /// use slow_driver::{Reply, Request};
-    ///
+    /// # use slow_driver::{ErrorReply, Reply, Request};
     /// async fn shout(req: Request) -> Reply {
     ///     Ok(req.body.to_ascii_uppercase().into())
     /// }
+    ///
     /// let req = Request::new(1.into(), "hi");
     /// assert!(req.peer.is_detached());
-    /// # let _ = shout(req);
+    /// assert_eq!(block_on(shout(req))?, "HI"); // block_on: your runtime's
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
+    /// # Ok::<(), ErrorReply>(())
     /// ```
     pub fn new(id: RequestId, body: impl Into<Bytes>) -> Request {
         Request {
@@ -128,7 +174,43 @@ impl Request {
 }
 
 /// A handle on one server-side connection: who it is, and a way to send it
-/// notifications or close it. Cheap to clone.
+/// notifications or close it. Cheap to clone: keep one to notify the client
+/// later, from any task.
+///
+/// ```
+/// # use slow_driver::{Bytes, Handler, Peer, Reply, Request};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// Every client that asks is told the news from then on.
+/// struct Subscribe(Arc<Mutex<Vec<Peer>>>);
+///
+/// impl Handler for Subscribe {
+///     async fn request(&self, req: Request) -> Reply {
+///         self.0.lock().unwrap().push(req.peer.clone());
+///         Ok("subscribed".into())
+///     }
+/// }
+///
+/// /// Notifies every subscriber, forgetting those whose connection is gone.
+/// fn publish(subscribers: &Mutex<Vec<Peer>>, news: Bytes) {
+///     subscribers.lock().unwrap().retain(|peer| peer.notify(news.clone()).is_ok());
+/// }
+///
+/// let subscribers = Arc::new(Mutex::new(Vec::new()));
+/// let handler = Subscribe(subscribers.clone());
+/// block_on(handler.request(Request::new(1.into(), "subscribe")))?; // your runtime's block_on
+/// assert_eq!(subscribers.lock().unwrap().len(), 1);
+/// publish(&subscribers, Bytes::from("news")); // a test's peer has no connection
+/// assert!(subscribers.lock().unwrap().is_empty());
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+/// #     }
+/// # }
+/// # Ok::<(), slow_driver::ErrorReply>(())
+/// ```
 #[derive(Clone)]
 pub struct Peer {
     addr: SocketAddr,
@@ -168,12 +250,26 @@ impl Peer {
     }
 
     /// The client's address.
+    ///
+    /// ```
+    /// # use slow_driver::{Reply, Request};
+    /// async fn whoami(req: Request) -> Reply {
+    ///     Ok(req.peer.addr().to_string().into())
+    /// }
+    /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Whether this peer came from [`Request::new`] rather than a
     /// connection.
+    ///
+    /// ```
+    /// # use slow_driver::Request;
+    /// let peer = Request::new(1.into(), "hi").peer;
+    /// assert!(peer.is_detached());
+    /// assert_eq!(peer.addr().port(), 0);
+    /// ```
     pub fn is_detached(&self) -> bool {
         self.detached
     }
@@ -181,6 +277,18 @@ impl Peer {
     /// What the client advertised in its HELLO. Handlers only run once the
     /// handshake is complete, so these are always the client's own (a
     /// [detached](Peer::is_detached) peer has the protocol's defaults).
+    ///
+    /// ```
+    /// # use slow_driver::{Peer, Request, Settings};
+    /// /// Whether `len` bytes fit in one notification to this client.
+    /// fn fits(peer: &Peer, len: usize) -> bool {
+    ///     len as u64 <= u64::from(peer.settings().max_frame_size)
+    /// }
+    ///
+    /// let peer = Request::new(1.into(), "").peer;
+    /// assert_eq!(peer.settings(), Settings::default());
+    /// assert!(fits(&peer, 1024));
+    /// ```
     pub fn settings(&self) -> Settings {
         self.shared
             .lock()
@@ -193,6 +301,19 @@ impl Peer {
     /// Sends a notification to this client. Fails with [`Error::TooLarge`]
     /// above the client's MAX_FRAME_SIZE and with [`Error::NotProcessed`]
     /// once the connection is closed (nothing is sent).
+    ///
+    /// ```
+    /// # use slow_driver::{Error, Reply, Request};
+    /// async fn long_job(req: Request) -> Reply {
+    ///     req.peer.notify("started")?; // ahead of the answer, on the same connection
+    ///     Ok(req.body)
+    /// }
+    ///
+    /// // A test's request has no connection to notify.
+    /// let peer = Request::new(1.into(), "job").peer;
+    /// assert!(matches!(peer.notify("started"), Err(Error::NotProcessed)));
+    /// # let _ = long_job;
+    /// ```
     pub fn notify(&self, body: impl Into<Bytes>) -> Result<(), Error> {
         let mut st = self.shared.lock();
         let now = st.now();
@@ -208,6 +329,17 @@ impl Peer {
     /// Closes this connection gracefully now (GOAWAY SHUTTING_DOWN):
     /// requests already received are still answered, newer ones are
     /// refused.
+    ///
+    /// ```
+    /// # use slow_driver::Peer;
+    /// /// Asks every connection to finish (say, before a deploy): clients see
+    /// /// GOAWAY once their requests are answered, and reconnect elsewhere.
+    /// fn drain_all(peers: &mut Vec<Peer>) {
+    ///     for peer in peers.drain(..) {
+    ///         peer.close();
+    ///     }
+    /// }
+    /// ```
     pub fn close(&self) {
         let mut st = self.shared.lock();
         let now = st.now();
@@ -220,8 +352,7 @@ impl Peer {
     /// learns of the close. For a request that asks to end the connection.
     ///
     /// ```
-    /// use slow_driver::{Reply, Request};
-    ///
+    /// # use slow_driver::{Reply, Request};
     /// async fn handle(req: Request) -> Reply {
     ///     if &req.body[..] == b"bye" {
     ///         req.peer.close_after(req.id);
@@ -244,8 +375,7 @@ impl Peer {
 /// = Reply>`; implement it on a type to also receive client notifications.
 ///
 /// ```
-/// use slow_driver::{Bytes, Handler, Peer, Reply, Request};
-///
+/// # use slow_driver::{Bytes, Handler, Peer, Reply, Request};
 /// struct Echo;
 ///
 /// impl Handler for Echo {
@@ -262,9 +392,42 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers one request. Runs as its own task, concurrently with the
     /// connection's other requests; dropped if the request is cancelled or
     /// its deadline passes.
+    ///
+    /// ```
+    /// # use slow_driver::{Handler, Reply, Request};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// /// Answers each request with how many came before it, on any connection.
+    /// #[derive(Default)]
+    /// struct Counter(AtomicU64);
+    ///
+    /// impl Handler for Counter {
+    ///     async fn request(&self, _req: Request) -> Reply {
+    ///         Ok(self.0.fetch_add(1, Ordering::Relaxed).to_string().into())
+    ///     }
+    /// }
+    /// ```
     fn request(&self, request: Request) -> impl Future<Output = Reply> + Send;
 
-    /// A client sent a notification. Ignored unless overridden.
+    /// A client sent a notification. Ignored unless overridden. One task
+    /// per connection calls it, one notification at a time, in the order
+    /// they were sent (while a bounded queue of them is full, the
+    /// connection stops reading from the client).
+    ///
+    /// ```
+    /// # use slow_driver::{Bytes, Handler, Peer, Reply, Request};
+    /// struct Log;
+    ///
+    /// impl Handler for Log {
+    ///     async fn request(&self, req: Request) -> Reply {
+    ///         Ok(req.body)
+    ///     }
+    ///
+    ///     async fn notification(&self, body: Bytes, peer: Peer) {
+    ///         println!("{} says {}", peer.addr(), String::from_utf8_lossy(&body));
+    ///     }
+    /// }
+    /// ```
     fn notification(&self, body: Bytes, peer: Peer) -> impl Future<Output = ()> + Send {
         let _ = (body, peer);
         async {}

@@ -2,16 +2,38 @@
 //!
 //! `slow-tokio`, `slow-async-std` and `slow-smol` each implement the four
 //! small traits of [`runtime`] with their runtime's own TCP, timer and
-//! spawn, and export [`Client`] and [`Server`] for it. Everything else — the
+//! spawn, and invoke one macro of this crate that wraps [`Client`] and
+//! [`Server`] for that runtime (every method forwards here; the docs and
+//! examples name the adapter) and re-exports the rest. Everything else — the
 //! per-connection driver task, request bookkeeping between the core and the
 //! waiting callers, handler tasks, graceful shutdown — lives here, so the
 //! three adapters cannot drift apart. Protocol rules live in `slow-proto`
 //! alone; this crate only moves bytes and wakes tasks.
 //!
+//! Applications use an adapter. Depend on this crate as well to write code
+//! that runs on any of them: it takes a `Client<R>` or `Server<R>`, which an
+//! adapter's `Client` and `Server` convert into (`into()`, `as_ref()`):
+//!
+//! ```
+//! use slow_driver::runtime::Runtime;
+//! use slow_driver::{Client, Error};
+//!
+//! /// Sends each line as a request and collects the answers, on any runtime.
+//! async fn each_line<R: Runtime>(client: &Client<R>, text: &str) -> Result<Vec<String>, Error> {
+//!     let mut answers = Vec::new();
+//!     for line in text.lines() {
+//!         let body = client.request(line.to_owned()).await?;
+//!         answers.push(String::from_utf8_lossy(&body).into_owned());
+//!     }
+//!     Ok(answers)
+//! }
+//! ```
+//!
 //! This crate depends on no runtime and spawns no threads.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod adapter;
 mod client;
 mod driver;
 mod error;

@@ -22,6 +22,22 @@ use crate::serving::ServerDispatch;
 pub const DEFAULT_MAX_CONNECTIONS: usize = ConnectionLimit::DEFAULT_MAX;
 
 /// A SLOW server bound to a TCP address.
+///
+/// Applications use their adapter's `Server` (`slow_tokio::Server`, ...),
+/// which wraps this type on one runtime and documents it with examples that
+/// run there. Name this one in code generic over the runtime; an adapter's
+/// server converts into it (`into()`, `into_inner()`, `as_ref()`) and back
+/// (`from()`):
+///
+/// ```
+/// use slow_driver::runtime::Runtime;
+/// use slow_driver::{Error, Request, Server};
+///
+/// /// An echo server on any runtime, until accepting fails.
+/// async fn echo<R: Runtime>(server: Server<R>) -> Result<(), Error> {
+///     server.serve(|req: Request| async move { Ok(req.body) }).await
+/// }
+/// ```
 pub struct Server<R: Runtime> {
     runtime: R,
     listener: R::Listener,
@@ -31,17 +47,49 @@ pub struct Server<R: Runtime> {
 
 impl<R: Runtime> Server<R> {
     /// Binds to `addr` (`host:port`; port 0 picks a free one) with the
-    /// default [`Config`].
+    /// default [`Config`], on the runtime the caller is on
+    /// ([`Runtime::current`]).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Error, Server};
+    ///
+    /// async fn listen<R: Runtime>() -> Result<Server<R>, Error> {
+    ///     let server = Server::bind("127.0.0.1:0").await?;
+    ///     println!("listening on {}", server.local_addr()?);
+    ///     Ok(server)
+    /// }
+    /// ```
     pub async fn bind(addr: impl Display) -> Result<Self, Error> {
         Self::bind_with(addr, Config::default()).await
     }
 
     /// Binds with `config`, which every connection uses.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Config, Error, Server};
+    ///
+    /// async fn listen<R: Runtime>(addr: &str) -> Result<Server<R>, Error> {
+    ///     let config = Config { drain_timeout: Duration::from_secs(5), ..Config::default() };
+    ///     Server::bind_with(addr, config).await
+    /// }
+    /// ```
     pub async fn bind_with(addr: impl Display, config: Config) -> Result<Self, Error> {
         Self::bind_on(R::current()?, addr, config).await
     }
 
     /// Binds on the given runtime: every task the server spawns runs there.
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Config, Error, Server};
+    ///
+    /// async fn listen<R: Runtime>(runtime: R, addr: &str) -> Result<Server<R>, Error> {
+    ///     Server::bind_on(runtime, addr, Config::default()).await
+    /// }
+    /// ```
     pub async fn bind_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
         config.validate()?;
         let addr = addr.to_string();
@@ -67,7 +115,17 @@ impl<R: Runtime> Server<R> {
         })))
     }
 
-    /// The address the server is bound to.
+    /// The address the server is bound to (where clients connect when it
+    /// was bound to port 0).
+    ///
+    /// ```
+    /// use slow_driver::Server;
+    /// use slow_driver::runtime::Runtime;
+    ///
+    /// fn port<R: Runtime>(server: &Server<R>) -> Option<u16> {
+    ///     server.local_addr().ok().map(|addr| addr.port())
+    /// }
+    /// ```
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         Ok(self.listener.local_addr()?)
     }
@@ -77,12 +135,34 @@ impl<R: Runtime> Server<R> {
     /// limit is answered GOAWAY CONNECTION_LIMIT and closed; draining
     /// connections count, refused ones do not (the core's
     /// [`ConnectionLimit`] rule).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Error, Server};
+    ///
+    /// async fn small<R: Runtime>() -> Result<Server<R>, Error> {
+    ///     Ok(Server::bind("127.0.0.1:0").await?.max_connections(100))
+    /// }
+    /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
         self
     }
 
     /// Serves forever (until accepting fails).
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Error, Reply, Request, Server};
+    ///
+    /// async fn shout(req: Request) -> Reply {
+    ///     Ok(req.body.to_ascii_uppercase().into())
+    /// }
+    ///
+    /// async fn run<R: Runtime>(server: Server<R>) -> Result<(), Error> {
+    ///     server.serve(shout).await
+    /// }
+    /// ```
     pub async fn serve(self, handler: impl Handler) -> Result<(), Error> {
         self.serve_with_shutdown(handler, std::future::pending())
             .await
@@ -91,6 +171,22 @@ impl<R: Runtime> Server<R> {
     /// Serves until `signal` completes, then shuts down gracefully: GOAWAY
     /// SHUTTING_DOWN to every connection, outstanding requests finish (within
     /// the drain timeout), then this returns.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Error, Request, Server};
+    ///
+    /// /// Serves until `stop` completes (a Ctrl-C handler, a channel's receive).
+    /// async fn run<R: Runtime>(
+    ///     server: Server<R>,
+    ///     stop: impl Future<Output = ()>,
+    /// ) -> Result<(), Error> {
+    ///     server
+    ///         .serve_with_shutdown(|req: Request| async move { Ok(req.body) }, stop)
+    ///         .await
+    /// }
+    /// ```
     pub async fn serve_with_shutdown(
         mut self,
         handler: impl Handler,

@@ -11,9 +11,13 @@ use crate::settings::Settings;
 /// timeout, keepalive every 15 s with a 10 s timeout, a 30 s drain timeout,
 /// 2 s of lingering after the final FIN.
 ///
+/// The SLOW adapters re-export this type, so the examples here leave their
+/// `use` lines out (hidden): they read the same with any adapter's
+/// `Config` and `Settings`.
+///
 /// ```
-/// use core::time::Duration;
-/// use slow_proto::{Config, Settings};
+/// # use slow_proto::{Config, Settings};
+/// use std::time::Duration;
 ///
 /// let config = Config {
 ///     settings: Settings { max_concurrent_requests: 16, ..Settings::default() },
@@ -55,7 +59,16 @@ pub struct Config {
 
 impl Config {
     /// Checks that the advertised settings are in range and the local values
-    /// make sense.
+    /// make sense. Connecting and binding check it too, before opening a
+    /// socket.
+    ///
+    /// ```
+    /// # use slow_proto::{Config, Settings};
+    /// let too_small = Settings { max_frame_size: 512, ..Settings::default() };
+    /// let config = Config { settings: too_small, ..Config::default() };
+    /// assert!(config.validate().is_err());
+    /// assert!(Config::default().validate().is_ok());
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.settings
             .validate()

@@ -11,7 +11,7 @@ use crate::id::RequestId;
 /// 0x0100–0xFFFF are for applications to use in ERROR frames.
 ///
 /// ```
-/// use slow_proto::ErrorCode;
+/// # use slow_proto::ErrorCode;
 ///
 /// assert_eq!(ErrorCode::DEADLINE_EXCEEDED.as_u16(), 0x000A);
 /// assert_eq!(ErrorCode::from(0x0100).name(), None);
@@ -78,7 +78,7 @@ impl ErrorCode {
     /// shutdown): the code of a bug in one of the two implementations.
     ///
     /// ```
-    /// use slow_proto::ErrorCode;
+    /// # use slow_proto::ErrorCode;
     ///
     /// assert!(ErrorCode::FRAME_TOO_LARGE.is_violation());
     /// assert!(!ErrorCode::CONNECTION_LIMIT.is_violation());

@@ -11,7 +11,7 @@ use core::fmt;
 /// ([`RequestId::NONE`]).
 ///
 /// ```
-/// use slow_proto::RequestId;
+/// # use slow_proto::RequestId;
 ///
 /// let id = RequestId::new(7);
 /// assert_eq!(id.get(), 7);

@@ -8,15 +8,25 @@ use crate::error::FrameError;
 ///
 /// Each side advertises what **it** accepts; the other side must respect it.
 /// [`Settings::default`] gives the protocol's defaults, which is also what an
-/// absent key means.
+/// absent key means. A side's own settings go in its `Config`; the peer's
+/// come back from the handshake (a client's `peer_settings()`, a peer's
+/// `settings()` in a handler).
+///
+/// The SLOW adapters re-export this type, so the examples here leave their
+/// `use` lines out (hidden): they read the same with any adapter's
+/// `Settings`.
 ///
 /// ```
-/// use slow_proto::Settings;
-///
-/// let s = Settings { max_frame_size: 16 * 1024, ..Settings::default() };
-/// let mut block = Vec::new();
-/// s.encode(&mut block);
-/// assert_eq!(Settings::decode(&block).unwrap(), s);
+/// # use slow_proto::{Config, Settings};
+/// // Accept at most 16 requests at a time, of up to 1 MiB each.
+/// let settings = Settings {
+///     max_concurrent_requests: 16,
+///     max_message_size: 1 << 20,
+///     ..Settings::default()
+/// };
+/// assert!(settings.validate().is_ok());
+/// let config = Config { settings, ..Config::default() };
+/// # assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Settings {
@@ -59,6 +69,15 @@ impl Settings {
 
     /// Decodes a settings block, applying defaults for absent keys and
     /// rejecting duplicates and out-of-range values (PROTOCOL_ERROR).
+    ///
+    /// ```
+    /// # use slow_proto::Settings;
+    /// // MAX_CONCURRENT_REQUESTS (key 3) = 16; every other key is absent.
+    /// let block = [0x00, 0x03, 0x00, 0x00, 0x00, 0x10];
+    /// let s = Settings::decode(&block).unwrap();
+    /// assert_eq!(s, Settings { max_concurrent_requests: 16, ..Settings::default() });
+    /// assert!(Settings::decode(&[0x00, 0x03, 0, 0, 0, 0]).is_err()); // 0 is out of range
+    /// ```
     pub fn decode(mut block: &[u8]) -> Result<Settings, FrameError> {
         if block.len() % 6 != 0 {
             return Err(FrameError::protocol(
@@ -103,6 +122,15 @@ impl Settings {
 
     /// Appends the block for these settings: every key whose value differs
     /// from the default, in key order.
+    ///
+    /// ```
+    /// # use slow_proto::Settings;
+    /// let s = Settings { max_frame_size: 16 * 1024, ..Settings::default() };
+    /// let mut block = Vec::new();
+    /// s.encode(&mut block);
+    /// assert_eq!(block.len(), 6); // the key (2 bytes) and its value (4)
+    /// assert_eq!(Settings::decode(&block).unwrap(), s);
+    /// ```
     pub fn encode(&self, out: &mut impl BufMut) {
         let d = Settings::default();
         let entries = [
@@ -137,6 +165,13 @@ impl Settings {
 
     /// Checks that every value is in its valid range, so that what this side
     /// advertises is something a peer will accept.
+    ///
+    /// ```
+    /// # use slow_proto::Settings;
+    /// assert!(Settings::default().validate().is_ok());
+    /// let none = Settings { max_concurrent_requests: 0, ..Settings::default() };
+    /// assert!(none.validate().is_err());
+    /// ```
     pub fn validate(&self) -> Result<(), FrameError> {
         let mut block = [0u8; 24];
         let mut w = &mut block[..];
@@ -157,6 +192,14 @@ impl Settings {
 
     /// The negotiated idle timeout: the smaller of the two nonzero values,
     /// `None` when both are zero (§5).
+    ///
+    /// ```
+    /// # use slow_proto::Settings;
+    /// assert_eq!(Settings::effective_idle_timeout_ms(30_000, 60_000), Some(30_000));
+    /// // 0 is no timeout of one's own: the other side's applies.
+    /// assert_eq!(Settings::effective_idle_timeout_ms(0, 60_000), Some(60_000));
+    /// assert_eq!(Settings::effective_idle_timeout_ms(0, 0), None);
+    /// ```
     pub fn effective_idle_timeout_ms(local: u32, peer: u32) -> Option<u32> {
         match (local, peer) {
             (0, 0) => None,

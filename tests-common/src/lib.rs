@@ -3,9 +3,10 @@
 //!
 //! Each adapter implements [`TestRuntime`] for a marker type and invokes
 //! [`scenario_tests!`], which makes one `#[test]` of each scenario and
-//! checks, at compile time, that the adapter's `Client`, `Server`, ... are
-//! the driver's types on its runtime (so an adapter whose API drifts from
-//! the others fails to compile):
+//! checks, at compile time, that the adapter's `Client` and `Server` wrap
+//! the driver's on its runtime and its `Config`, `Error`, ... are the
+//! driver's types (so an adapter whose API drifts from the others fails to
+//! compile):
 //!
 //! ```text
 //! struct TokioTest;
@@ -45,8 +46,8 @@ pub mod __private {
 
 /// One `#[test]` per scenario on the [`TestRuntime`] `$rt`, named as the
 /// scenario, plus a compile-time check that the adapter crate `$adapter`
-/// exports the driver's types on `$rt`'s runtime under the names the
-/// scenarios use.
+/// exports the driver's types under the names the scenarios use, with its
+/// `Client` and `Server` wrapping the driver's on `$rt`'s runtime.
 ///
 /// Invoke it at the root of the test crate: the scenario
 /// `accept_out_of_descriptors_does_not_stall_the_server` reruns its own
@@ -73,8 +74,6 @@ macro_rules! scenario_tests {
             #[allow(dead_code, clippy::type_complexity)]
             fn adapter_names_are_the_driver_types(
                 api: (
-                    $adapter::Client,
-                    $adapter::Server,
                     $adapter::Notifications,
                     $adapter::Config,
                     $adapter::Settings,
@@ -86,8 +85,6 @@ macro_rules! scenario_tests {
                     $adapter::Reply,
                 ),
             ) -> (
-                driver::Client<R>,
-                driver::Server<R>,
                 driver::Notifications,
                 driver::Config,
                 driver::Settings,
@@ -99,6 +96,19 @@ macro_rules! scenario_tests {
                 driver::Reply,
             ) {
                 api
+            }
+
+            #[allow(dead_code)]
+            fn adapter_client_and_server_wrap_the_driver_types(
+                client: $adapter::Client,
+                server: $adapter::Server,
+            ) -> (driver::Client<R>, driver::Server<R>) {
+                let client: &driver::Client<R> = client.as_ref();
+                let server = driver::Server::<R>::from(server);
+                (
+                    $adapter::Client::from(client.clone()).into_inner(),
+                    $adapter::Server::from(server).into_inner(),
+                )
             }
 
             #[allow(dead_code)]
