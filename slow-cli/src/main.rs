@@ -199,7 +199,7 @@ fn configure_async_std(command: &Command) {
 fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
     // Registered before the address is announced: a supervisor may signal
     // as soon as it reads the line.
-    let mut signals =
+    let signals =
         Signals::new([SIGINT, SIGTERM]).map_err(CliError::io("registering signal handlers"))?;
     let mut server =
         RunningServer::start(a.runtime, &a.addr, &a.options, a.threads.map(usize::from))?;
@@ -209,21 +209,40 @@ fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
         .map_err(CliError::io("writing to stdout"))?;
     drop(stdout);
     let stop = server.stopper();
+    on_signals(
+        signals,
+        move || {
+            eprintln!("slow: shutting down (again to exit at once)");
+            stop();
+        },
+        || {},
+    )?;
+    server.join()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Watches `signals` on a thread of its own: the first runs `first` (a
+/// graceful stop), a second exits at once with 130 (128 + SIGINT), after
+/// `before_exit`.
+fn on_signals(
+    mut signals: Signals,
+    first: impl FnOnce() + Send + 'static,
+    before_exit: impl FnOnce() + Send + 'static,
+) -> Result<(), CliError> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut received = signals.forever();
             if received.next().is_some() {
-                eprintln!("slow: shutting down (again to exit at once)");
-                stop();
+                first();
             }
             if received.next().is_some() {
+                before_exit();
                 std::process::exit(130);
             }
         })
-        .map_err(CliError::io("starting the signal thread"))?;
-    server.join()?;
-    Ok(ExitCode::SUCCESS)
+        .map(drop)
+        .map_err(CliError::io("starting the signal thread"))
 }
 
 fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
@@ -266,26 +285,19 @@ fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
 fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
     // Like serve: the first Ctrl-C stops the load (the report of what was
     // measured follows, exit 130), a second exits at once.
-    let mut signals =
-        Signals::new([SIGINT]).map_err(CliError::io("registering signal handlers"))?;
+    let signals = Signals::new([SIGINT]).map_err(CliError::io("registering signal handlers"))?;
     let stop = slow_cli::trigger::Trigger::new();
     let progress = std::io::stderr().is_terminal();
     let fire = stop.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut received = signals.forever();
-            if received.next().is_some() {
-                fire.fire();
+    on_signals(
+        signals,
+        move || fire.fire(),
+        move || {
+            if progress {
+                eprint!("\r\x1b[K"); // the progress bar's line
             }
-            if received.next().is_some() {
-                if progress {
-                    eprint!("\r\x1b[K"); // the progress bar's line
-                }
-                std::process::exit(130);
-            }
-        })
-        .map_err(CliError::io("starting the signal thread"))?;
+        },
+    )?;
     let limit = match (a.requests, a.duration) {
         (Some(n), _) => Limit::Requests(n),
         (None, Some(d)) => Limit::Duration(d),
