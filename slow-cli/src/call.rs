@@ -164,3 +164,17 @@ pub(crate) fn now_or_never<T>(f: impl Future<Output = T>) -> Option<T> {
         Poll::Pending => None,
     }
 }
+
+/// The first address `addr` (`HOST:PORT`) resolves to, or an error that
+/// says which address could not be reached.
+pub fn resolve(addr: &str) -> Result<std::net::SocketAddr, CliError> {
+    use std::net::ToSocketAddrs;
+    let failed = |reason: String| CliError::Connect {
+        addr: addr.into(),
+        reason,
+    };
+    addr.to_socket_addrs()
+        .map_err(|e| failed(e.to_string()))?
+        .next()
+        .ok_or_else(|| failed("no address".into()))
+}

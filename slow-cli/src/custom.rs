@@ -4,7 +4,7 @@
 //! completion-queue [`ClientLoop`] for load.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use slow_proto::{Config, ErrorCode, RequestError, RequestId};
 
 use crate::bench::stats::error_kind;
 use crate::bench::{BenchOptions, CONNECT_TIMEOUT, Live, LoadResult, Recorder, payload};
-use crate::call::{CallOptions, CallOutcome};
+use crate::call::{CallOptions, CallOutcome, resolve};
 use crate::demo::{
     BYTES, CONCURRENT, LARGE, SCENARIO_LIMIT, SCENARIOS, ScenarioResult, expect_body,
     expect_notification,
@@ -29,17 +29,6 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How often a bench with nothing moving looks at its stop trigger (the
 /// loop cannot be woken from another thread).
 const STOP_CHECK: Duration = Duration::from_millis(50);
-
-fn resolve(addr: &str) -> Result<SocketAddr, CliError> {
-    let not_found = |reason: String| CliError::Connect {
-        addr: addr.into(),
-        reason,
-    };
-    addr.to_socket_addrs()
-        .map_err(|e| not_found(e.to_string()))?
-        .next()
-        .ok_or_else(|| not_found("no address".into()))
-}
 
 /// A request error as the async clients report it (same words, same codes).
 fn request_error(e: RequestError) -> CliError {

@@ -2,7 +2,6 @@
 //! Argument parsing and printing only; the work is in the library.
 
 use std::io::{IsTerminal, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use slow_cli::bench::{self, BenchOptions, Limit};
-use slow_cli::call::{self, Body, CallOptions};
+use slow_cli::call::{self, Body, CallOptions, resolve};
 use slow_cli::conformance::{self, Hints, Target};
 use slow_cli::demo::{self, Throughput};
 use slow_cli::server::RunningServer;
@@ -390,17 +389,6 @@ fn host_port(s: &str) -> Result<String, String> {
             "`{s}` is not HOST:PORT (for example localhost:7000 or 127.0.0.1:7000)"
         ))
     }
-}
-
-fn resolve(addr: &str) -> Result<SocketAddr, CliError> {
-    let failed = |reason: String| CliError::Connect {
-        addr: addr.into(),
-        reason,
-    };
-    addr.to_socket_addrs()
-        .map_err(|e| failed(e.to_string()))?
-        .next()
-        .ok_or_else(|| failed("no address".into()))
 }
 
 fn run_demo(a: DemoArgs) -> Result<ExitCode, CliError> {
