@@ -315,15 +315,15 @@ impl Peer {
     /// # let _ = long_job;
     /// ```
     pub fn notify(&self, body: impl Into<Bytes>) -> Result<(), Error> {
+        if self.detached {
+            // No connection: nothing can be sent.
+            return Err(Error::NotProcessed);
+        }
         let mut st = self.shared.lock();
         let now = st.now();
         let sent = st.conn.notify(body.into(), now);
         st.wake_driver();
-        sent.map_err(|e| match e {
-            // Only a detached peer's core has no handshake.
-            slow_proto::SendError::NotReady => Error::NotProcessed,
-            e => Error::from(e),
-        })
+        sent.map_err(Error::from)
     }
 
     /// Closes this connection gracefully now (GOAWAY SHUTTING_DOWN):
