@@ -106,7 +106,11 @@ pub fn tokio(workers: usize, thread_name: &str) -> RunningServer {
     let server = rt
         .block_on(Server::bind_on(on.clone(), "127.0.0.1:0", server_config()))
         .expect("bind");
-    let addr = server.local_addr().expect("local_addr");
+    let addr = server
+        .local_addr()
+        .expect("local_addr")
+        .tcp()
+        .expect("a TCP address");
     let (stop, signal) = stop_signal();
     let (done_tx, done) = mpsc::channel();
     rt.spawn(async move {
@@ -190,7 +194,11 @@ pub fn smol(threads: usize, prefix: &str) -> RunningServer {
     let on = Smol::on(pool.ex.clone());
     let server =
         smol::block_on(Server::bind_on(on.clone(), "127.0.0.1:0", server_config())).expect("bind");
-    let addr = server.local_addr().expect("local_addr");
+    let addr = server
+        .local_addr()
+        .expect("local_addr")
+        .tcp()
+        .expect("a TCP address");
     let (stop, signal) = stop_signal();
     let (done_tx, done) = mpsc::channel();
     pool.ex
@@ -220,7 +228,11 @@ pub fn async_std() -> RunningServer {
     let server =
         async_std::task::block_on(Server::bind_on(AsyncStd, "127.0.0.1:0", server_config()))
             .expect("bind");
-    let addr = server.local_addr().expect("local_addr");
+    let addr = server
+        .local_addr()
+        .expect("local_addr")
+        .tcp()
+        .expect("a TCP address");
     let (stop, signal) = stop_signal();
     let (done_tx, done) = mpsc::channel();
     drop(async_std::task::spawn(async move {

@@ -133,7 +133,7 @@ fn tokio_tasks_run_on_the_given_runtime() {
                 Config::default(),
             ))
             .unwrap();
-        let addr = server.local_addr().unwrap();
+        let addr = server.local_addr().unwrap().tcp().unwrap();
         let (ctl, fut) = serve(server, srv_on.clone());
         srv_rt.spawn(fut);
         check_outcomes(&cli_rt.block_on(run_all(cli_on.clone(), addr, Config::default())));
@@ -163,7 +163,7 @@ fn smol_tasks_run_on_the_given_executor() {
             Config::default(),
         ))
         .unwrap();
-        let addr = server.local_addr().unwrap();
+        let addr = server.local_addr().unwrap().tcp().unwrap();
         let (ctl, fut) = serve(server, srv_on.clone());
         srv_pool.ex.spawn(fut).detach();
         check_outcomes(&smol::block_on(run_all(
@@ -202,7 +202,7 @@ fn async_std_tasks_run_on_its_global_runtime() {
             Config::default(),
         ))
         .unwrap();
-        let addr = server.local_addr().unwrap();
+        let addr = server.local_addr().unwrap().tcp().unwrap();
         let (ctl, fut) = serve(server, srv_on.clone());
         drop(async_std::task::spawn(fut));
         check_outcomes(&async_std::task::block_on(run_all(

@@ -205,7 +205,11 @@ impl<R: Runtime> DriverServer<R> {
     }
 
     fn addr(&self) -> SocketAddr {
-        self.server.local_addr().expect("local_addr")
+        self.server
+            .local_addr()
+            .expect("local_addr")
+            .tcp()
+            .expect("a TCP address")
     }
 
     /// The serving future, reporting on `done` when it returns.

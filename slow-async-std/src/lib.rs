@@ -27,7 +27,9 @@
 
 mod runtime;
 
-pub use runtime::{AsyncStd, AsyncStdListener, AsyncStdStream, AsyncStdTimer};
+pub use runtime::{
+    AsyncStd, AsyncStdListener, AsyncStdStream, AsyncStdTimer, AsyncStdUnixListener,
+};
 
 slow_driver::adapter_types! {
     runtime = AsyncStd,
@@ -38,4 +40,6 @@ slow_driver::adapter_types! {
     main_end = "Ok(()) }) }",
     spawn = "async_std::task::spawn(",
     spawn_end = ");",
+    listener = "slow_async_std::AsyncStdListener::from(async_std::net::TcpListener::bind(\"127.0.0.1:0\").await?)",
+    stream = "slow_async_std::AsyncStdStream::from(async_std::net::TcpStream::connect(addr.tcp().unwrap()).await?)",
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use async_std::io::{Read, Write};
 use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use async_std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use bytes::BytesMut;
+use slow_driver::Addr;
 use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Timer};
 
 /// async-std's global runtime.
@@ -37,11 +39,7 @@ impl Runtime for AsyncStd {
     }
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<AsyncStdListener> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(AsyncStdListener {
-            listener: Arc::new(listener),
-            accepting: None,
-        })
+        Ok(TcpListener::bind(addr).await?.into())
     }
 
     fn timer(&self, deadline: Instant) -> AsyncStdTimer {
@@ -65,14 +63,16 @@ fn sleep_until(deadline: Instant) -> Sleep {
     ))
 }
 
-/// An async-std TCP stream.
-pub struct AsyncStdStream {
-    io: TcpStream,
+/// An async-std byte stream: a TCP stream (what `connect` opens), or any
+/// other async-std stream, such as a `UnixStream`, to run a connection over
+/// with `Client::from_stream` (`From` either).
+pub struct AsyncStdStream<T = TcpStream> {
+    io: T,
     window: ReadWindow,
 }
 
-impl AsyncStdStream {
-    fn new(io: TcpStream) -> Self {
+impl<T> AsyncStdStream<T> {
+    fn new(io: T) -> Self {
         AsyncStdStream {
             io,
             window: ReadWindow::default(),
@@ -80,7 +80,13 @@ impl AsyncStdStream {
     }
 }
 
-impl Stream for AsyncStdStream {
+impl<T> From<T> for AsyncStdStream<T> {
+    fn from(io: T) -> Self {
+        AsyncStdStream::new(io)
+    }
+}
+
+impl<T: Read + Write + Send + Unpin + 'static> Stream for AsyncStdStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
@@ -101,28 +107,31 @@ impl Stream for AsyncStdStream {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_close(cx)
     }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.peer_addr()
-    }
 }
 
 type Accept = Pin<Box<dyn Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send>>;
 
-/// An async-std TCP listener. async-std only offers `accept` as an async
+/// An async-std TCP listener (`From` an async-std `TcpListener`, e.g. to
+/// serve it with `Server::from_listener`). async-std only offers `accept` as an async
 /// fn, so one accept future is kept in flight.
 pub struct AsyncStdListener {
     listener: Arc<TcpListener>,
     accepting: Option<Accept>,
 }
 
+impl From<TcpListener> for AsyncStdListener {
+    fn from(listener: TcpListener) -> Self {
+        AsyncStdListener {
+            listener: Arc::new(listener),
+            accepting: None,
+        }
+    }
+}
+
 impl Listener for AsyncStdListener {
     type Stream = AsyncStdStream;
 
-    fn poll_accept(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(AsyncStdStream, SocketAddr)>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncStdStream, Addr)>> {
         let listener = &self.listener;
         let accepting = self.accepting.get_or_insert_with(|| {
             let listener = listener.clone();
@@ -132,11 +141,53 @@ impl Listener for AsyncStdListener {
         self.accepting = None;
         let (stream, addr) = result?;
         stream.set_nodelay(true)?;
-        Poll::Ready(Ok((AsyncStdStream::new(stream), addr)))
+        Poll::Ready(Ok((AsyncStdStream::new(stream), Addr::Tcp(addr))))
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    fn local_addr(&self) -> io::Result<Addr> {
+        self.listener.local_addr().map(Addr::Tcp)
+    }
+}
+
+/// An async-std Unix socket listener, to serve with
+/// `Server::from_listener`. Its clients' addresses are their socket paths
+/// (usually unnamed).
+pub struct AsyncStdUnixListener {
+    listener: Arc<UnixListener>,
+    accepting: Option<UnixAccept>,
+}
+
+type UnixAccept = Pin<Box<dyn Future<Output = io::Result<(UnixStream, UnixAddr)>> + Send>>;
+
+impl From<UnixListener> for AsyncStdUnixListener {
+    fn from(listener: UnixListener) -> Self {
+        AsyncStdUnixListener {
+            listener: Arc::new(listener),
+            accepting: None,
+        }
+    }
+}
+
+impl Listener for AsyncStdUnixListener {
+    type Stream = AsyncStdStream<UnixStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, Addr)>> {
+        let listener = &self.listener;
+        let accepting = self.accepting.get_or_insert_with(|| {
+            let listener = listener.clone();
+            Box::pin(async move { listener.accept().await })
+        });
+        let result = ready!(accepting.as_mut().poll(cx));
+        self.accepting = None;
+        let (stream, addr) = result?;
+        let path = addr.as_pathname().map(Into::into);
+        Poll::Ready(Ok((AsyncStdStream::new(stream), Addr::Unix(path))))
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        Ok(Addr::Unix(
+            self.listener.local_addr()?.as_pathname().map(Into::into),
+        ))
     }
 }
 

@@ -162,6 +162,10 @@ impl Job for ServeJob {
         let bound = Server::<R>::bind_on(runtime.clone(), &self.addr, self.config).await;
         let server = match bound.and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, server)) => {
+                // Bound from HOST:PORT, so a TCP address.
+                let addr = addr
+                    .tcp()
+                    .expect("a server bound to HOST:PORT listens on TCP");
                 let _ = self.ready.send(Ok(addr));
                 server.max_connections(self.max_connections)
             }

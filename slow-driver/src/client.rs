@@ -10,7 +10,7 @@ use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Stream};
 use crate::shared::{Shared, State};
 
 /// A SLOW client: one connection, multiplexed. Cheap to clone; every clone
@@ -130,9 +130,46 @@ impl<R: Runtime> Client<R> {
     pub async fn connect_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
         config.validate()?;
         let stream = connect_any(&runtime, addr.to_string()).await?;
-        let origin = std::time::Instant::now();
+        Self::from_stream_on(runtime, stream, config).await
+    }
+
+    /// Runs a connection over a stream you already have, with `config`,
+    /// on the runtime the caller is on: a Unix socket, a TLS stream, an
+    /// in-memory pipe, anything that implements [`Stream`]. The handshake
+    /// is completed before this returns; the stream is shut down and
+    /// dropped when the connection is over.
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Runtime, Stream};
+    /// use slow_driver::{Client, Config, Error};
+    ///
+    /// /// SLOW over a stream opened some other way.
+    /// async fn over<R: Runtime>(stream: impl Stream) -> Result<Client<R>, Error> {
+    ///     Client::from_stream(stream, Config::default()).await
+    /// }
+    /// ```
+    pub async fn from_stream(stream: impl Stream, config: Config) -> Result<Self, Error> {
+        Self::from_stream_on(R::current()?, stream, config).await
+    }
+
+    /// Runs a connection over `stream` on the given runtime: its driver
+    /// task is spawned there and its timer is the runtime's.
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Runtime, Stream};
+    /// use slow_driver::{Client, Config, Error};
+    ///
+    /// async fn over<R: Runtime>(runtime: R, stream: impl Stream) -> Result<Client<R>, Error> {
+    ///     Client::from_stream_on(runtime, stream, Config::default()).await
+    /// }
+    /// ```
+    pub async fn from_stream_on(
+        runtime: R,
+        stream: impl Stream,
+        config: Config,
+    ) -> Result<Self, Error> {
         let conn = Connection::client(config, slow_proto::Instant::ZERO)?;
-        let shared = Shared::new(conn, origin);
+        let shared = Shared::new(conn, R::now);
         let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
         runtime.spawn(driver);
         let peer = wait_established(&shared).await?;

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use slow_proto::{Event, SocketAction, Teardown};
+use slow_proto::{Event, Instant, SocketAction, Teardown};
 
 use crate::runtime::{Runtime, Stream, Timer};
 use crate::shared::{Shared, State};
@@ -26,9 +26,11 @@ pub(crate) trait Dispatch: Send + 'static {
     fn finished(&mut self) {}
 }
 
-pub(crate) struct Driver<R: Runtime, D> {
+/// Drives one connection over `S`, any byte stream (the runtime's own TCP
+/// stream or one the application brought), on runtime `R`'s timer.
+pub(crate) struct Driver<R: Runtime, S, D> {
     shared: Arc<Shared>,
-    stream: R::Stream,
+    stream: S,
     runtime: R,
     timer: Option<R::Timer>,
     /// Where the timer is set; `None` when it is not running.
@@ -44,8 +46,8 @@ pub(crate) struct Driver<R: Runtime, D> {
     dispatch: D,
 }
 
-impl<R: Runtime, D: Dispatch> Driver<R, D> {
-    pub(crate) fn new(shared: Arc<Shared>, stream: R::Stream, runtime: R, dispatch: D) -> Self {
+impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
+    pub(crate) fn new(shared: Arc<Shared>, stream: S, runtime: R, dispatch: D) -> Self {
         Driver {
             shared,
             stream,
@@ -72,7 +74,7 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
     }
 
     /// Reads while the core wants input. Returns whether anything happened.
-    fn read(&mut self, st: &mut State, cx: &mut Context<'_>) -> bool {
+    fn read(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         for _ in 0..READ_BUDGET {
             if !st.conn.wants_read() || st.notifications_full() {
@@ -81,7 +83,6 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
             match self.stream.poll_read_buf(cx, st.conn.recv_buffer()) {
                 Poll::Pending => return progress,
                 Poll::Ready(Ok(n)) => {
-                    let now = st.now();
                     if n == 0 {
                         st.conn.recv_eof(now);
                     } else {
@@ -93,7 +94,6 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
                     // stream; the error is the cause the callers get.
                     self.broken = true;
                     st.socket_error(e);
-                    let now = st.now();
                     st.conn.recv_eof(now);
                 }
             }
@@ -107,7 +107,7 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
     }
 
     /// Writes what the core has to send. Returns whether anything happened.
-    fn write(&mut self, st: &mut State, cx: &mut Context<'_>) -> bool {
+    fn write(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         while !self.broken && st.conn.transmit_len() > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -125,7 +125,6 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
                         .unwrap_or_else(|| std::io::ErrorKind::WriteZero.into());
                     self.broken = true;
                     st.socket_error(e);
-                    let now = st.now();
                     st.conn.recv_eof(now);
                     self.dispatch_events(st);
                     progress = true;
@@ -167,8 +166,7 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
 
     /// Runs the socket's teardown once the core has closed, doing what it
     /// says until the socket would block. Ready when the socket can go.
-    fn tear_down(&mut self, st: &mut State, cx: &mut Context<'_>) -> Poll<()> {
-        let now = st.now();
+    fn tear_down(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         let teardown = self
             .teardown
             .get_or_insert_with(|| Teardown::new(st.conn.config(), now));
@@ -207,11 +205,15 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
         }
     }
 
-    fn fire_timers(&mut self, st: &mut State) {
+    /// Runs the core's timers if the timer fired. The runtime's timer says
+    /// its deadline passed, which the clock read at wake-up may not have
+    /// seen yet: the clock is read again (`now` moves forward).
+    fn fire_timers(&mut self, st: &mut State, now: &mut Instant) {
         if !std::mem::take(&mut self.timer_fired) {
             return;
         }
-        let now = st.now();
+        *now = st.now();
+        let now = *now;
         if st.conn.poll_timeout().is_some_and(|t| t <= now) {
             st.conn.handle_timeout(now);
             self.dispatch_events(st);
@@ -219,7 +221,7 @@ impl<R: Runtime, D: Dispatch> Driver<R, D> {
     }
 }
 
-impl<R: Runtime, D: Dispatch + Unpin> Future for Driver<R, D> {
+impl<R: Runtime, S: Stream, D: Dispatch + Unpin> Future for Driver<R, S, D> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -227,14 +229,17 @@ impl<R: Runtime, D: Dispatch + Unpin> Future for Driver<R, D> {
         let shared = this.shared.clone();
         let mut st = shared.lock();
         st.register_driver(cx);
+        // The clock is read once per wake-up (and again only when the timer
+        // fires), not per read or write.
+        let mut now = st.now();
         loop {
             // Commands issued by other tasks may have queued events.
             this.dispatch_events(&mut st);
-            let mut progress = this.read(&mut st, cx);
-            this.fire_timers(&mut st);
-            progress |= this.write(&mut st, cx);
+            let mut progress = this.read(&mut st, cx, now);
+            this.fire_timers(&mut st, &mut now);
+            progress |= this.write(&mut st, cx, now);
 
-            if st.conn.is_closed() && this.tear_down(&mut st, cx).is_ready() {
+            if st.conn.is_closed() && this.tear_down(&mut st, cx, now).is_ready() {
                 drop(st);
                 this.dispatch.finished();
                 return Poll::Ready(());

@@ -9,12 +9,12 @@
 //! by a hidden stand-in for your runtime's `block_on`.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use slow_proto::{Config, Connection, ErrorCode, Instant, RequestId, Settings};
 
+use crate::Addr;
 use crate::error::Error;
 use crate::shared::Shared;
 
@@ -126,7 +126,7 @@ pub struct Request {
 impl Request {
     /// A request that came on no connection, for testing a handler
     /// without a socket. Its [`peer`](Request::peer) is
-    /// [detached](Peer::is_detached): its address is `0.0.0.0:0`, its
+    /// [detached](Peer::is_detached): its address is [`Addr::Unknown`], its
     /// settings the protocol's defaults, and notifying it fails with
     /// [`Error::NotProcessed`].
     ///
@@ -213,7 +213,7 @@ impl Request {
 /// ```
 #[derive(Clone)]
 pub struct Peer {
-    addr: SocketAddr,
+    addr: Addr,
     pub(crate) shared: Arc<Shared>,
     detached: bool,
 }
@@ -228,7 +228,7 @@ impl std::fmt::Debug for Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(addr: SocketAddr, shared: Arc<Shared>) -> Peer {
+    pub(crate) fn new(addr: Addr, shared: Arc<Shared>) -> Peer {
         Peer {
             addr,
             shared,
@@ -243,22 +243,27 @@ impl Peer {
         let conn = Connection::server(Config::default(), Instant::ZERO)
             .expect("the default config is valid");
         Peer {
-            addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            shared: Shared::new(conn, std::time::Instant::now()),
+            addr: Addr::Unknown,
+            shared: Shared::new(conn, std::time::Instant::now),
             detached: true,
         }
     }
 
-    /// The client's address.
+    /// The client's address: a TCP address, a Unix socket (usually
+    /// unnamed: connecting clients rarely bind a path), or
+    /// [`Addr::Unknown`] for a stream whose listener gave none.
     ///
     /// ```
-    /// # use slow_driver::{Reply, Request};
+    /// # use slow_driver::{Addr, Reply, Request};
     /// async fn whoami(req: Request) -> Reply {
-    ///     Ok(req.peer.addr().to_string().into())
+    ///     match req.peer.addr() {
+    ///         Addr::Tcp(addr) => Ok(format!("you are {}", addr.ip()).into()),
+    ///         other => Ok(format!("you came by {other}").into()),
+    ///     }
     /// }
     /// ```
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    pub fn addr(&self) -> &Addr {
+        &self.addr
     }
 
     /// Whether this peer came from [`Request::new`] rather than a
@@ -268,7 +273,7 @@ impl Peer {
     /// # use slow_driver::Request;
     /// let peer = Request::new(1.into(), "hi").peer;
     /// assert!(peer.is_detached());
-    /// assert_eq!(peer.addr().port(), 0);
+    /// assert_eq!(peer.addr(), &slow_driver::Addr::Unknown);
     /// ```
     pub fn is_detached(&self) -> bool {
         self.detached

@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod adapter;
+mod addr;
 mod client;
 mod driver;
 mod error;
@@ -44,6 +45,7 @@ mod server;
 mod serving;
 mod shared;
 
+pub use addr::Addr;
 pub use bytes::Bytes;
 pub use client::{Client, Notifications};
 pub use error::Error;

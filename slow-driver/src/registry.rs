@@ -49,12 +49,12 @@ impl Registry {
     pub(crate) fn accept(
         &self,
         config: &Config,
-        origin: std::time::Instant,
+        clock: fn() -> std::time::Instant,
     ) -> Option<(Arc<Shared>, Option<Entry>)> {
         let mut inner = self.lock();
         // The config was validated when the server was bound.
         let (conn, admission) = inner.limit.accept(config.clone(), Instant::ZERO).ok()?;
-        let shared = Shared::new(conn, origin);
+        let shared = Shared::new(conn, clock);
         let entry = match admission {
             Admission::Admitted => {
                 inner.next += 1;

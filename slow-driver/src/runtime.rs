@@ -1,8 +1,16 @@
 //! The four small traits an adapter implements for its runtime.
 //!
 //! Like quinn's `Runtime`, these are the only places a runtime shows
-//! through: a TCP stream, a listener, one timer, and a way to spawn. Each
-//! adapter implements them in a few dozen lines with its runtime's own types.
+//! through: a TCP stream, a listener, one timer, a clock and a way to
+//! spawn. Each adapter implements them in a few dozen lines with its
+//! runtime's own types.
+//!
+//! [`Stream`] and [`Listener`] are separate from the runtime: any byte
+//! stream that implements [`Stream`] (a Unix socket, a TLS stream, an
+//! in-memory pipe) carries a connection (`Client::from_stream`), and any
+//! source of accepted streams that implements [`Listener`] feeds a server
+//! (`Server::from_listener`). The runtime's own are what `connect` and
+//! `bind` open.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -11,6 +19,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
+
+use crate::Addr;
 
 /// An async runtime: where tasks run, how TCP is opened, how time is kept.
 pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
@@ -31,6 +41,12 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
     /// A timer that fires at `deadline`.
     fn timer(&self, deadline: Instant) -> Self::Timer;
+    /// The time on this runtime's clock: the same clock its timers keep
+    /// (a runtime with a virtual clock for tests returns that; quinn's
+    /// `Runtime::now`). A connection's driver reads it once per wake-up.
+    fn now() -> Instant {
+        Instant::now()
+    }
     /// Runs `task` on this runtime, detached. Generic rather than boxed, so
     /// the runtime's own task allocation is the only one.
     fn spawn<F>(&self, task: F)
@@ -38,7 +54,8 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
         F: Future<Output = ()> + Send + 'static;
 }
 
-/// A connected, non-blocking TCP stream.
+/// A connected, non-blocking byte stream: a runtime's TCP stream, or any
+/// other that carries SLOW (a Unix socket, a TLS stream, a pipe).
 pub trait Stream: Send + Unpin + 'static {
     /// Reads into the spare capacity of `buf` (appending), returning how
     /// many bytes were read; 0 is end of stream.
@@ -53,21 +70,28 @@ pub trait Stream: Send + Unpin + 'static {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>>;
-    /// Shuts down the write side.
+    /// Shuts down the write side (a TCP FIN): the peer reads end of stream,
+    /// and this side may still read what it sends.
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-    /// The peer's address.
-    fn peer_addr(&self) -> io::Result<SocketAddr>;
 }
 
-/// A bound TCP listener.
+/// A source of accepted streams: a runtime's TCP listener, or any other
+/// (a Unix listener, a channel of streams handed out by an acceptor).
 pub trait Listener: Send + 'static {
     /// The stream type it accepts.
     type Stream: Stream;
-    /// Accepts the next connection.
-    fn poll_accept(&mut self, cx: &mut Context<'_>)
-    -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
-    /// The address it is bound to.
-    fn local_addr(&self) -> io::Result<SocketAddr>;
+    /// Accepts the next connection, with its peer's address
+    /// ([`Addr::Unknown`] when there is none to tell).
+    ///
+    /// An error ends serving unless it is about the one connection
+    /// (`ConnectionAborted`, `ConnectionReset`, `Interrupted`: the next is
+    /// taken) or about resources (out of file descriptors, `WouldBlock`:
+    /// accepting pauses 100 ms). A listener that will never yield another
+    /// stream returns a `ConnectionAborted`-free error such as
+    /// `BrokenPipe`, ending `serve` with it.
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, Addr)>>;
+    /// The address it listens on ([`Addr::Unknown`] if it has none).
+    fn local_addr(&self) -> io::Result<Addr>;
 }
 
 /// One resettable timer (a connection needs exactly one).

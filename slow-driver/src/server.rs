@@ -3,13 +3,13 @@
 
 use std::fmt::Display;
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
 
 use slow_proto::{Config, ConnectionLimit};
 
+use crate::Addr;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::handler::{Handler, Peer};
@@ -21,7 +21,9 @@ use crate::serving::ServerDispatch;
 /// [`ConnectionLimit::DEFAULT_MAX`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = ConnectionLimit::DEFAULT_MAX;
 
-/// A SLOW server bound to a TCP address.
+/// A SLOW server: bound to a TCP address ([`bind`](Server::bind)), or
+/// serving the streams any [`Listener`] accepts
+/// ([`from_listener`](Server::from_listener)).
 ///
 /// Applications use their adapter's `Server` (`slow_tokio::Server`, ...),
 /// which wraps this type on one runtime and documents it with examples that
@@ -38,9 +40,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = ConnectionLimit::DEFAULT_MAX;
 ///     server.serve(|req: Request| async move { Ok(req.body) }).await
 /// }
 /// ```
-pub struct Server<R: Runtime> {
+pub struct Server<R: Runtime, L = <R as Runtime>::Listener> {
     runtime: R,
-    listener: R::Listener,
+    listener: L,
     config: Config,
     max_connections: usize,
 }
@@ -114,19 +116,64 @@ impl<R: Runtime> Server<R> {
             )
         })))
     }
+}
 
-    /// The address the server is bound to (where clients connect when it
-    /// was bound to port 0).
+impl<R: Runtime, L: Listener> Server<R, L> {
+    /// Serves the streams `listener` accepts (a Unix listener, a channel
+    /// of streams an acceptor hands out, a TLS acceptor), with `config`,
+    /// on the runtime the caller is on. Each accepted stream is one
+    /// connection, with the same limits, handlers and graceful shutdown
+    /// as a bound server's.
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Listener, Runtime};
+    /// use slow_driver::{Config, Error, Request, Server};
+    ///
+    /// /// Echoes on whatever `listener` accepts.
+    /// async fn echo<R: Runtime>(listener: impl Listener) -> Result<(), Error> {
+    ///     let server = Server::<R, _>::from_listener(listener, Config::default())?;
+    ///     server.serve(|req: Request| async move { Ok(req.body) }).await
+    /// }
+    /// ```
+    pub fn from_listener(listener: L, config: Config) -> Result<Self, Error> {
+        Self::from_listener_on(R::current()?, listener, config)
+    }
+
+    /// Serves what `listener` accepts on the given runtime: every task the
+    /// server spawns runs there.
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Listener, Runtime};
+    /// use slow_driver::{Config, Error, Server};
+    ///
+    /// fn on<R: Runtime, L: Listener>(runtime: R, listener: L) -> Result<Server<R, L>, Error> {
+    ///     Server::from_listener_on(runtime, listener, Config::default())
+    /// }
+    /// ```
+    pub fn from_listener_on(runtime: R, listener: L, config: Config) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Server {
+            runtime,
+            listener,
+            config,
+            max_connections: ConnectionLimit::DEFAULT_MAX,
+        })
+    }
+
+    /// The address the server listens on (where clients connect when it
+    /// was bound to port 0): a TCP address, a Unix socket path, or
+    /// [`Addr::Unknown`] for a listener that has none. It displays as
+    /// `connect` takes it.
     ///
     /// ```
     /// use slow_driver::Server;
     /// use slow_driver::runtime::Runtime;
     ///
     /// fn port<R: Runtime>(server: &Server<R>) -> Option<u16> {
-    ///     server.local_addr().ok().map(|addr| addr.port())
+    ///     server.local_addr().ok()?.tcp().map(|addr| addr.port())
     /// }
     /// ```
-    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+    pub fn local_addr(&self) -> Result<Addr, Error> {
         Ok(self.listener.local_addr()?)
     }
 
@@ -219,7 +266,7 @@ impl<R: Runtime> Server<R> {
                     // Out of file descriptors and the like: keep serving the
                     // connections we have, and try again a little later.
                     Poll::Ready(Err(e)) if is_resource_exhaustion(&e) => {
-                        let later = std::time::Instant::now() + ACCEPT_BACKOFF;
+                        let later = R::now() + ACCEPT_BACKOFF;
                         backoff = Some(self.runtime.timer(later));
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
@@ -233,13 +280,12 @@ impl<R: Runtime> Server<R> {
 
     fn start<H: Handler>(
         &self,
-        stream: R::Stream,
-        addr: SocketAddr,
+        stream: L::Stream,
+        addr: Addr,
         handler: &Arc<H>,
         registry: &Registry,
     ) {
-        let origin = std::time::Instant::now();
-        let Some((shared, entry)) = registry.accept(&self.config, origin) else {
+        let Some((shared, entry)) = registry.accept(&self.config, R::now) else {
             return; // the config was validated in bind_on
         };
         let dispatch = ServerDispatch {

@@ -3,8 +3,11 @@
 //!
 //! As in quinn, callers act on the core directly under the lock (a request is
 //! on its way the moment `request` is called) and wake the driver, which does
-//! the IO. The clock is read under the lock, so the core never sees time go
-//! backwards even when many threads call in.
+//! the IO. The clock (the runtime's, [`Runtime::now`]) is read under the
+//! lock, so the core never sees time go backwards even when many threads
+//! call in; the driver reads it once per wake-up.
+//!
+//! [`Runtime::now`]: crate::runtime::Runtime::now
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -28,6 +31,8 @@ pub(crate) struct Shared {
 pub(crate) struct State {
     pub(crate) conn: Connection,
     origin: std::time::Instant,
+    /// The runtime's clock.
+    clock: fn() -> std::time::Instant,
     driver: Option<Waker>,
     /// Woken when the connection is established or closed.
     watchers: Vec<Waker>,
@@ -57,11 +62,14 @@ struct Waiter {
 }
 
 impl Shared {
-    pub(crate) fn new(conn: Connection, origin: std::time::Instant) -> Arc<Shared> {
+    /// The state of a connection whose core was made at `clock()`'s
+    /// present (its time zero).
+    pub(crate) fn new(conn: Connection, clock: fn() -> std::time::Instant) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 conn,
-                origin,
+                origin: clock(),
+                clock,
                 driver: None,
                 watchers: Vec::new(),
                 closed: None,
@@ -86,9 +94,10 @@ impl Shared {
 }
 
 impl State {
-    /// The current time on the core's timeline (read under the lock).
+    /// The current time on the core's timeline: one read of the runtime's
+    /// clock (under the lock).
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_std(self.origin, std::time::Instant::now())
+        Instant::from_std(self.origin, (self.clock)())
     }
 
     pub(crate) fn to_std(&self, t: Instant) -> std::time::Instant {

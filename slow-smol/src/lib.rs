@@ -26,7 +26,7 @@
 
 mod runtime;
 
-pub use runtime::{Smol, SmolListener, SmolStream, SmolTimer};
+pub use runtime::{Smol, SmolListener, SmolStream, SmolTimer, SmolUnixListener};
 
 slow_driver::adapter_types! {
     runtime = Smol,
@@ -37,4 +37,6 @@ slow_driver::adapter_types! {
     main_end = "Ok(()) }) }",
     spawn = "smol::spawn(",
     spawn_end = ").detach();",
+    listener = "slow_smol::SmolListener(smol::Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?)",
+    stream = "slow_smol::SmolStream::from(smol::Async::<std::net::TcpStream>::connect(addr.tcp().unwrap()).await?)",
 }

@@ -3,12 +3,14 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use slow_driver::Addr;
 use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Timer};
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::{Async, Executor};
@@ -71,14 +73,22 @@ impl Runtime for Smol {
     }
 }
 
-/// An async-io TCP stream.
-pub struct SmolStream {
-    io: Async<TcpStream>,
+/// An async-io byte stream: a TCP stream (what `connect` opens), or any
+/// other smol stream, such as an `Async<UnixStream>`, to run a connection
+/// over with `Client::from_stream` (`From` either).
+pub struct SmolStream<T = Async<TcpStream>> {
+    io: T,
     window: ReadWindow,
 }
 
-impl SmolStream {
-    fn new(io: Async<TcpStream>) -> Self {
+impl<T> From<T> for SmolStream<T> {
+    fn from(io: T) -> Self {
+        SmolStream::new(io)
+    }
+}
+
+impl<T> SmolStream<T> {
+    fn new(io: T) -> Self {
         SmolStream {
             io,
             window: ReadWindow::default(),
@@ -86,7 +96,7 @@ impl SmolStream {
     }
 }
 
-impl Stream for SmolStream {
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for SmolStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
@@ -110,10 +120,6 @@ impl Stream for SmolStream {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_close(cx)
     }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.get_ref().peer_addr()
-    }
 }
 
 /// An async-io TCP listener.
@@ -122,12 +128,13 @@ pub struct SmolListener(pub Async<TcpListener>);
 impl Listener for SmolListener {
     type Stream = SmolStream;
 
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(SmolStream, SocketAddr)>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(SmolStream, Addr)>> {
         loop {
             match self.0.get_ref().accept() {
                 Ok((stream, addr)) => {
                     stream.set_nodelay(true)?;
-                    return Poll::Ready(Ok((SmolStream::new(Async::new(stream)?), addr)));
+                    let stream = SmolStream::new(Async::new(stream)?);
+                    return Poll::Ready(Ok((stream, Addr::Tcp(addr))));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     ready!(self.0.poll_readable(cx))?;
@@ -137,8 +144,37 @@ impl Listener for SmolListener {
         }
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.get_ref().local_addr()
+    fn local_addr(&self) -> io::Result<Addr> {
+        self.0.get_ref().local_addr().map(Addr::Tcp)
+    }
+}
+
+/// An async-io Unix socket listener, to serve with `Server::from_listener`.
+/// Its clients' addresses are their socket paths (usually unnamed).
+pub struct SmolUnixListener(pub Async<UnixListener>);
+
+impl Listener for SmolUnixListener {
+    type Stream = SmolStream<Async<UnixStream>>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, Addr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, addr)) => {
+                    let path = addr.as_pathname().map(Into::into);
+                    let stream = SmolStream::new(Async::new(stream)?);
+                    return Poll::Ready(Ok((stream, Addr::Unix(path))));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        let addr = self.0.get_ref().local_addr()?;
+        Ok(Addr::Unix(addr.as_pathname().map(Into::into)))
     }
 }
 

@@ -25,7 +25,7 @@
 
 mod runtime;
 
-pub use runtime::{Tokio, TokioListener, TokioStream, TokioTimer};
+pub use runtime::{Tokio, TokioListener, TokioStream, TokioTimer, TokioUnixListener};
 
 slow_driver::adapter_types! {
     runtime = Tokio,
@@ -36,4 +36,6 @@ slow_driver::adapter_types! {
     main_end = "Ok(()) }",
     spawn = "tokio::spawn(",
     spawn_end = ");",
+    listener = "slow_tokio::TokioListener(tokio::net::TcpListener::bind(\"127.0.0.1:0\").await?)",
+    stream = "slow_tokio::TokioStream(tokio::net::TcpStream::connect(addr.tcp().unwrap()).await?)",
 }

@@ -8,9 +8,10 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use slow_driver::Addr;
 use slow_driver::runtime::{Listener, Runtime, Stream, Timer};
-use tokio::io::{AsyncReadExt, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::runtime::Handle;
 use tokio::time::Sleep;
 
@@ -62,10 +63,12 @@ impl Runtime for Tokio {
     }
 }
 
-/// A tokio TCP stream.
-pub struct TokioStream(pub TcpStream);
+/// A tokio byte stream: a TCP stream (what `connect` opens), or any other
+/// tokio stream, such as a `UnixStream`, to run a connection over with
+/// `Client::from_stream`.
+pub struct TokioStream<T = TcpStream>(pub T);
 
-impl Stream for TokioStream {
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for TokioStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
@@ -91,10 +94,6 @@ impl Stream for TokioStream {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
     }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr()
-    }
 }
 
 /// A tokio TCP listener.
@@ -103,14 +102,34 @@ pub struct TokioListener(pub TcpListener);
 impl Listener for TokioListener {
     type Stream = TokioStream;
 
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(TokioStream, SocketAddr)>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(TokioStream, Addr)>> {
         let (stream, addr) = ready!(self.0.poll_accept(cx))?;
         stream.set_nodelay(true)?;
-        Poll::Ready(Ok((TokioStream(stream), addr)))
+        Poll::Ready(Ok((TokioStream(stream), Addr::Tcp(addr))))
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+    fn local_addr(&self) -> io::Result<Addr> {
+        self.0.local_addr().map(Addr::Tcp)
+    }
+}
+
+/// A tokio Unix socket listener, to serve with `Server::from_listener`.
+/// Its clients' addresses are their socket paths (usually unnamed).
+pub struct TokioUnixListener(pub UnixListener);
+
+impl Listener for TokioUnixListener {
+    type Stream = TokioStream<UnixStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, Addr)>> {
+        let (stream, addr) = ready!(self.0.poll_accept(cx))?;
+        let path = addr.as_pathname().map(Into::into);
+        Poll::Ready(Ok((TokioStream(stream), Addr::Unix(path))))
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        Ok(Addr::Unix(
+            self.0.local_addr()?.as_pathname().map(Into::into),
+        ))
     }
 }
 

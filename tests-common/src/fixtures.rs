@@ -131,7 +131,11 @@ impl<T: TestRuntime> Running<T> {
         if let Some(n) = max_connections {
             server = server.max_connections(n);
         }
-        let addr = server.local_addr().expect("local_addr");
+        let addr = server
+            .local_addr()
+            .expect("local_addr")
+            .tcp()
+            .expect("a TCP address");
         let stop = Trigger::default();
         let signal = stop.clone().wait();
         let done = T::spawn_join(server.serve_with_shutdown(handler, signal));

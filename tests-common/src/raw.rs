@@ -139,7 +139,11 @@ where
         .bind("127.0.0.1:0".parse().unwrap())
         .await
         .expect("raw bind");
-    let addr = listener.local_addr().expect("raw local_addr");
+    let addr = listener
+        .local_addr()
+        .expect("raw local_addr")
+        .tcp()
+        .expect("a TCP address");
     let task = T::spawn_join(async move {
         let (stream, _) = poll_fn(|cx| listener.poll_accept(cx))
             .await

@@ -31,7 +31,11 @@ pub fn async_std_server() -> (SocketAddr, ServerThread) {
             slow_async_std::Server::bind_on(slow_async_std::AsyncStd, "127.0.0.1:0", config())
                 .await
                 .expect("bind");
-        let addr = server.local_addr().expect("addr");
+        let addr = server
+            .local_addr()
+            .expect("addr")
+            .tcp()
+            .expect("a TCP address");
         let task = async_std::task::spawn(server.serve(echo_slow_async_std));
         let stop = move || {
             async_std::task::block_on(task.cancel());

@@ -41,7 +41,11 @@ pub fn smol_server(slow: bool) -> (SocketAddr, ServerThread) {
                 let server = slow_smol::Server::bind_on(runtime, "127.0.0.1:0", config())
                     .await
                     .expect("bind");
-                let addr = server.local_addr().expect("addr");
+                let addr = server
+                    .local_addr()
+                    .expect("addr")
+                    .tcp()
+                    .expect("a TCP address");
                 ex.spawn(server.serve(echo_slow_smol)).detach();
                 addr
             } else {

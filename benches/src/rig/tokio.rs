@@ -50,7 +50,11 @@ pub fn tokio_server(slow: bool) -> (SocketAddr, ServerThread) {
                 let server = slow_tokio::Server::bind_on(runtime, "127.0.0.1:0", config())
                     .await
                     .expect("bind");
-                let addr = server.local_addr().expect("addr");
+                let addr = server
+                    .local_addr()
+                    .expect("addr")
+                    .tcp()
+                    .expect("a TCP address");
                 tokio::spawn(server.serve(echo_slow_tokio));
                 addr
             } else {

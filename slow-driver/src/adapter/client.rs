@@ -13,7 +13,8 @@ macro_rules! __adapter_client {
         main = $main:literal,
         main_end = $main_end:literal,
         spawn = $spawn:literal,
-        spawn_end = $spawn_end:literal $(,)?
+        spawn_end = $spawn_end:literal,
+        stream = $stream:literal $(,)?
     ) => {
         #[doc = concat!("A SLOW client on ", $name, ": one connection, multiplexed.")]
         ///
@@ -115,6 +116,49 @@ macro_rules! __adapter_client {
                 config: $crate::Config,
             ) -> ::core::result::Result<Self, $crate::Error> {
                 $crate::Client::connect_on(runtime, addr, config).await.map(Client)
+            }
+
+            /// Runs a connection over a stream you already have: a Unix
+            /// socket, a TLS stream, an in-memory pipe, anything that
+            /// implements `slow_driver::runtime::Stream`. The
+            /// handshake is complete when this returns; the stream is shut
+            /// down and dropped when the connection is over.
+            ///
+            /// ```
+            #[doc = $crate::__example_head!($main, echo: $krate, $spawn, $spawn_end)]
+            #[doc = concat!("use ", $krate, "::{Client, Config};")]
+            ///
+            #[doc = concat!("let stream = ", $stream, ";")]
+            /// let client = Client::from_stream(stream, Config::default()).await?;
+            /// assert_eq!(client.request("hi").await?, "hi");
+            #[doc = concat!("# ", $main_end)]
+            /// ```
+            #[inline]
+            pub async fn from_stream(
+                stream: impl $crate::runtime::Stream,
+                config: $crate::Config,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::Client::from_stream(stream, config).await.map(Client)
+            }
+
+            /// Runs a connection over `stream` on the given runtime.
+            ///
+            /// ```
+            #[doc = $crate::__example_head!($main, echo: $krate, $spawn, $spawn_end)]
+            #[doc = concat!("use ", $krate, "::{Client, Config, ", stringify!($rt), "};")]
+            ///
+            #[doc = concat!("let stream = ", $stream, ";")]
+            #[doc = concat!("let runtime = ", $here, ";")]
+            /// let client = Client::from_stream_on(runtime, stream, Config::default()).await?;
+            #[doc = concat!("# ", $main_end)]
+            /// ```
+            #[inline]
+            pub async fn from_stream_on(
+                runtime: $rt,
+                stream: impl $crate::runtime::Stream,
+                config: $crate::Config,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::Client::from_stream_on(runtime, stream, config).await.map(Client)
             }
 
             /// Sends a request and waits for its response. Dropping the

@@ -33,10 +33,14 @@ mod server;
 ///     main_end = "Ok(()) }",            // closes `main`
 ///     spawn = "tokio::spawn(",          // spawns a future, detached ...
 ///     spawn_end = ");",                 // ... up to here
+///     listener = "slow_tokio::TokioListener(tokio::net::TcpListener::bind(\"127.0.0.1:0\").await?)",
+///     stream = "slow_tokio::TokioStream(tokio::net::TcpStream::connect(addr.tcp().unwrap()).await?)",
 /// }
 /// ```
 ///
-/// `here`, `main` and `spawn` are code for the examples (doc tests), not
+/// `here`, `main`, `spawn`, `listener` (a listener of the runtime's own,
+/// bound to a free port) and `stream` (a stream of its own, connected to
+/// the `Addr` named `addr`) are code for the examples (doc tests), not
 /// for the adapter: `main` and `main_end` are hidden lines around each
 /// example, so its body may use `.await` and `?`.
 #[doc(hidden)]
@@ -50,11 +54,14 @@ macro_rules! adapter_types {
         main = $main:literal,
         main_end = $main_end:literal,
         spawn = $spawn:literal,
-        spawn_end = $spawn_end:literal $(,)?
+        spawn_end = $spawn_end:literal,
+        listener = $listener:literal,
+        stream = $stream:literal $(,)?
     ) => {
         #[doc(inline)]
         pub use $crate::{
-            Config, Error, ErrorReply, Handler, Notifications, Peer, Reply, Request, Settings,
+            Addr, Config, Error, ErrorReply, Handler, Notifications, Peer, Reply, Request,
+            Settings,
         };
 
         /// A request, response or notification body: `bytes::Bytes`,
@@ -139,6 +146,7 @@ macro_rules! adapter_types {
             main_end = $main_end,
             spawn = $spawn,
             spawn_end = $spawn_end,
+            stream = $stream,
         }
         $crate::__adapter_server! {
             runtime = $rt,
@@ -149,6 +157,7 @@ macro_rules! adapter_types {
             main_end = $main_end,
             spawn = $spawn,
             spawn_end = $spawn_end,
+            listener = $listener,
         }
     };
 }

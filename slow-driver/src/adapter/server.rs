@@ -13,9 +13,10 @@ macro_rules! __adapter_server {
         main = $main:literal,
         main_end = $main_end:literal,
         spawn = $spawn:literal,
-        spawn_end = $spawn_end:literal $(,)?
+        spawn_end = $spawn_end:literal,
+        listener = $listener:literal $(,)?
     ) => {
-        #[doc = concat!("A SLOW server on ", $name, ", bound to a TCP address.")]
+        #[doc = concat!("A SLOW server on ", $name, ": bound to an address, or serving what a listener of yours accepts.")]
         ///
         /// [`bind`](Server::bind) it, then [`serve`](Server::serve) a
         /// [`Handler`]: an `async` function or closure from [`Request`] to
@@ -44,7 +45,7 @@ macro_rules! __adapter_server {
         /// Every SLOW adapter's `Server` has this API; each wraps
         #[doc = concat!("`slow_driver::Server<R>`, here on [`", stringify!($rt), "`]: see")]
         /// [`into_inner`](Server::into_inner).
-        pub struct Server($crate::Server<$rt>);
+        pub struct Server<L = <$rt as $crate::runtime::Runtime>::Listener>($crate::Server<$rt, L>);
 
         impl Server {
             /// Binds to `addr` (`host:port`; port 0 picks a free one) with
@@ -110,6 +111,58 @@ macro_rules! __adapter_server {
             ) -> ::core::result::Result<Self, $crate::Error> {
                 $crate::Server::bind_on(runtime, addr, config).await.map(Server)
             }
+        }
+
+        impl<L: $crate::runtime::Listener> Server<L> {
+            /// Serves the streams `listener` accepts, with `config`: a
+            /// listener of your own (a Unix socket's, a TLS acceptor, a
+            /// channel of streams another thread accepted) instead of a
+            /// bound address. Each stream is one connection, with the same
+            /// limits, handlers and graceful shutdown.
+            ///
+            /// ```
+            #[doc = $crate::__example_head!($main)]
+            #[doc = concat!("use ", $krate, "::{Client, Config, Request, Server};")]
+            ///
+            #[doc = concat!("let listener = ", $listener, ";")]
+            /// let server = Server::from_listener(listener, Config::default())?;
+            /// let addr = server.local_addr()?;
+            #[doc = concat!(
+                $spawn, "server.serve(|req: Request| async move { Ok(req.body) })", $spawn_end
+            )]
+            ///
+            /// let client = Client::connect(addr).await?;
+            /// assert_eq!(client.request("hi").await?, "hi");
+            #[doc = concat!("# ", $main_end)]
+            /// ```
+            #[inline]
+            pub fn from_listener(
+                listener: L,
+                config: $crate::Config,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::Server::from_listener(listener, config).map(Server)
+            }
+
+            /// Serves what `listener` accepts on the given runtime: every
+            /// task the server spawns runs there.
+            ///
+            /// ```
+            #[doc = $crate::__example_head!($main)]
+            #[doc = concat!("use ", $krate, "::{Config, Server, ", stringify!($rt), "};")]
+            ///
+            #[doc = concat!("let listener = ", $listener, ";")]
+            #[doc = concat!("let runtime = ", $here, ";")]
+            /// let server = Server::from_listener_on(runtime, listener, Config::default())?;
+            #[doc = concat!("# ", $main_end)]
+            /// ```
+            #[inline]
+            pub fn from_listener_on(
+                runtime: $rt,
+                listener: L,
+                config: $crate::Config,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::Server::from_listener_on(runtime, listener, config).map(Server)
+            }
 
             /// The address the server is bound to: where clients connect
             /// when it was bound to port 0.
@@ -119,7 +172,7 @@ macro_rules! __adapter_server {
             #[doc = concat!("use ", $krate, "::Server;")]
             ///
             /// let server = Server::bind("127.0.0.1:0").await?;
-            /// let addr = server.local_addr()?;
+            /// let addr = server.local_addr()?.tcp().expect("a TCP address");
             /// assert!(addr.ip().is_loopback());
             /// assert_ne!(addr.port(), 0);
             #[doc = concat!("# ", $main_end)]
@@ -127,7 +180,7 @@ macro_rules! __adapter_server {
             #[inline]
             pub fn local_addr(
                 &self,
-            ) -> ::core::result::Result<::std::net::SocketAddr, $crate::Error> {
+            ) -> ::core::result::Result<$crate::Addr, $crate::Error> {
                 self.0.local_addr()
             }
 
@@ -145,8 +198,8 @@ macro_rules! __adapter_server {
                 $spawn, "server.serve(|req: Request| async move { Ok(req.body) })", $spawn_end
             )]
             ///
-            /// let first = Client::connect(addr).await?;
-            /// let second = Client::connect(addr).await;
+            /// let first = Client::connect(&addr).await?;
+            /// let second = Client::connect(&addr).await;
             /// assert!(matches!(
             ///     second,
             ///     Err(Error::Closed { code: ErrorCode::CONNECTION_LIMIT, .. })
@@ -229,7 +282,7 @@ macro_rules! __adapter_server {
             ///
             /// // Runs on any SLOW adapter's runtime.
             /// fn port<R: Runtime>(server: &slow_driver::Server<R>) -> u16 {
-            ///     server.local_addr().map_or(0, |a| a.port())
+            ///     server.local_addr().ok().and_then(|a| a.tcp()).map_or(0, |a| a.port())
             /// }
             ///
             /// let server = Server::bind("127.0.0.1:0").await?;
@@ -241,28 +294,28 @@ macro_rules! __adapter_server {
             #[doc = concat!("# ", $main_end)]
             /// ```
             #[inline]
-            pub fn into_inner(self) -> $crate::Server<$rt> {
+            pub fn into_inner(self) -> $crate::Server<$rt, L> {
                 self.0
             }
         }
 
-        impl ::core::convert::From<$crate::Server<$rt>> for Server {
+        impl<L> ::core::convert::From<$crate::Server<$rt, L>> for Server<L> {
             #[inline]
-            fn from(server: $crate::Server<$rt>) -> Self {
+            fn from(server: $crate::Server<$rt, L>) -> Self {
                 Server(server)
             }
         }
 
-        impl ::core::convert::From<Server> for $crate::Server<$rt> {
+        impl<L> ::core::convert::From<Server<L>> for $crate::Server<$rt, L> {
             #[inline]
-            fn from(server: Server) -> Self {
+            fn from(server: Server<L>) -> Self {
                 server.0
             }
         }
 
-        impl ::core::convert::AsRef<$crate::Server<$rt>> for Server {
+        impl<L> ::core::convert::AsRef<$crate::Server<$rt, L>> for Server<L> {
             #[inline]
-            fn as_ref(&self) -> &$crate::Server<$rt> {
+            fn as_ref(&self) -> &$crate::Server<$rt, L> {
                 &self.0
             }
         }

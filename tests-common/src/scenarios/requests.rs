@@ -31,7 +31,7 @@ pub async fn echo<T: TestRuntime>() {
         Ok(Bytes::from(format!(
             "{} from {}",
             String::from_utf8_lossy(&req.body),
-            peer.addr().ip()
+            peer.addr().tcp().expect("a TCP client").ip()
         )))
     })
     .await;
