@@ -89,6 +89,8 @@ impl Future for Recording {
 impl<R: Runtime> Runtime for Observed<R> {
     type Stream = R::Stream;
     type Listener = R::Listener;
+    type UnixStream = R::UnixStream;
+    type UnixListener = R::UnixListener;
     type Timer = R::Timer;
 
     fn current() -> io::Result<Self> {
@@ -105,6 +107,24 @@ impl<R: Runtime> Runtime for Observed<R> {
 
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> + Send {
         self.inner.bind(addr)
+    }
+
+    fn connect_unix(
+        &self,
+        path: std::path::PathBuf,
+    ) -> impl Future<Output = io::Result<R::UnixStream>> + Send {
+        self.inner.connect_unix(path)
+    }
+
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<R::UnixListener> {
+        self.inner.unix_listener(listener)
+    }
+
+    fn now() -> Instant {
+        R::now()
     }
 
     fn timer(&self, deadline: Instant) -> R::Timer {

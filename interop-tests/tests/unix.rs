@@ -1,9 +1,14 @@
-//! SLOW over Unix domain sockets, through the bring-your-own-stream API:
-//! every async adapter's server serves a Unix listener
-//! (`Server::from_listener`) and every adapter's client runs over a
-//! `UnixStream` it connected itself (`Client::from_stream`): 3 × 3 cells,
-//! each answering the INTEROP service's echo, `!bytes`, `!notify`,
-//! `!error` and graceful close.
+//! SLOW over Unix domain sockets, on every async adapter, both ways in:
+//!
+//! - by address: `Server::bind("unix:PATH")` and `Client::connect("unix:PATH")`;
+//! - bringing your own: every server serves a Unix listener of its runtime
+//!   (`Server::from_listener`) and every client runs over a `UnixStream`
+//!   it connected itself (`Client::from_stream`).
+//!
+//! Each is a 3 × 3 matrix, each cell answering the INTEROP service's echo,
+//! `!bytes`, `!notify`, `!error` and graceful close. Then the socket file's
+//! life (removed after serving, stale replaced, live refused) and bad
+//! paths, each a typed error naming the path.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -39,10 +44,22 @@ impl Drop for SocketDir {
     }
 }
 
-/// Starts the INTEROP service of runtime `server` on a Unix listener at
+/// How a cell's server listens and its client connects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Way {
+    /// `bind("unix:PATH")` / `connect("unix:PATH")`.
+    Address,
+    /// `from_listener` / `from_stream` with the runtime's own Unix types.
+    OwnStream,
+}
+
+/// Starts the INTEROP service of runtime `server` on a Unix socket at
 /// `path`, in a thread of its own; returns once it listens, with the
 /// address the server reports.
-fn serve(server: &str, path: &Path) -> Addr {
+fn serve(server: &str, path: &Path, way: Way) -> Addr {
+    if way == Way::Address {
+        return serve_at(server, path);
+    }
     let (ready, listening) = mpsc::channel();
     let path = path.to_owned();
     let name = server.to_owned();
@@ -92,6 +109,63 @@ fn serve(server: &str, path: &Path) -> Addr {
     listening.recv_timeout(LIMIT).expect("server listening")
 }
 
+/// `serve` by address: the driver binds the socket.
+fn serve_at(server: &str, path: &Path) -> Addr {
+    let (ready, listening) = mpsc::channel();
+    let addr = format!("unix:{}", path.display());
+    let name = server.to_owned();
+    thread::Builder::new()
+        .name(format!("unix-{name}-server"))
+        .spawn(move || match name.as_str() {
+            "tokio" => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                rt.block_on(async {
+                    let server = slow_tokio::Server::bind(&addr).await.expect("bind");
+                    ready.send(server.local_addr().expect("addr")).unwrap();
+                    let service = InteropService::<slow_tokio::Tokio>::current().expect("handle");
+                    server.serve(service).await.expect("serve");
+                })
+            }
+            "smol" => smol::block_on(async {
+                let server = slow_smol::Server::bind(&addr).await.expect("bind");
+                ready.send(server.local_addr().expect("addr")).unwrap();
+                let service = InteropService::new(slow_smol::Smol::global());
+                server.serve(service).await.expect("serve");
+            }),
+            "async-std" => async_std::task::block_on(async {
+                let server = slow_async_std::Server::bind(&addr).await.expect("bind");
+                ready.send(server.local_addr().expect("addr")).unwrap();
+                let service = InteropService::new(slow_async_std::AsyncStd);
+                server.serve(service).await.expect("serve");
+            }),
+            other => panic!("no runtime {other}"),
+        })
+        .expect("server thread");
+    listening.recv_timeout(LIMIT).expect("server listening")
+}
+
+/// `call` by address.
+fn call_at(client: &str, path: &Path) -> Result<(), Error> {
+    let addr = format!("unix:{}", path.display());
+    match client {
+        "tokio" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(async { exercise(slow_tokio::Client::connect(&addr).await?.into()).await }),
+        "smol" => smol::block_on(async {
+            exercise(slow_smol::Client::connect(&addr).await?.into()).await
+        }),
+        "async-std" => async_std::task::block_on(async {
+            exercise(slow_async_std::Client::connect(&addr).await?.into()).await
+        }),
+        other => panic!("no runtime {other}"),
+    }
+}
+
 /// What every cell checks, on a client of any runtime.
 async fn exercise<R: Runtime>(client: Client<R>) -> Result<(), Error> {
     assert_eq!(client.request("hello over unix").await?, "hello over unix");
@@ -122,7 +196,10 @@ async fn exercise<R: Runtime>(client: Client<R>) -> Result<(), Error> {
 
 /// Runs `exercise` with a client of runtime `client` over a Unix stream
 /// it connects to `path` itself.
-fn call(client: &str, path: &Path) -> Result<(), Error> {
+fn call(client: &str, path: &Path, way: Way) -> Result<(), Error> {
+    if way == Way::Address {
+        return call_at(client, path);
+    }
     match client {
         "tokio" => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -154,14 +231,13 @@ fn call(client: &str, path: &Path) -> Result<(), Error> {
 
 const RUNTIMES: [&str; 3] = ["tokio", "smol", "async-std"];
 
-#[test]
-fn every_client_with_every_server_over_unix_sockets() {
+fn matrix(way: Way) {
     with_watchdog("unix", LIMIT, move || {
-        let dir = SocketDir::new("matrix");
+        let dir = SocketDir::new(&format!("{way:?}"));
         let mut failed = Vec::new();
         for server in RUNTIMES {
             let path = dir.path(&format!("{server}.sock"));
-            let addr = serve(server, &path);
+            let addr = serve(server, &path, way);
             assert_eq!(
                 addr,
                 Addr::Unix(Some(path.clone())),
@@ -169,8 +245,8 @@ fn every_client_with_every_server_over_unix_sockets() {
             );
             assert_eq!(addr.to_string(), format!("unix:{}", path.display()));
             for client in RUNTIMES {
-                match call(client, &path) {
-                    Ok(()) => println!("{client} client → {server} server over unix: ok"),
+                match call(client, &path, way) {
+                    Ok(()) => println!("{client} client → {server} server, {way:?}: ok"),
                     Err(e) => failed.push(format!("{client} → {server}: {e}")),
                 }
             }
@@ -178,6 +254,130 @@ fn every_client_with_every_server_over_unix_sockets() {
         assert!(failed.is_empty(), "cells failed: {failed:?}");
     })
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn every_client_with_every_server_over_unix_addresses() {
+    matrix(Way::Address);
+}
+
+#[test]
+fn every_client_with_every_server_over_their_own_unix_streams() {
+    matrix(Way::OwnStream);
+}
+
+fn tokio_block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+fn unix_error(e: Error) -> (PathBuf, std::io::ErrorKind) {
+    match e {
+        Error::Unix { path, source } => (path, source.kind()),
+        other => panic!("expected Error::Unix, got {other:?}"),
+    }
+}
+
+/// The socket file is there while serving and gone after; a second server
+/// on a live socket is refused with the path; a dead server's file is
+/// replaced.
+#[test]
+fn socket_files_are_removed_replaced_when_stale_and_kept_when_live() {
+    let dir = SocketDir::new("files");
+    let path = dir.path("life.sock");
+    let addr = format!("unix:{}", path.display());
+    tokio_block_on(async {
+        let server = slow_tokio::Server::bind(&addr).await.expect("bind");
+        assert!(path.exists(), "the socket file exists while bound");
+
+        let second = slow_tokio::Server::bind(&addr)
+            .await
+            .err()
+            .expect("a live socket");
+        assert_eq!(
+            unix_error(second),
+            (path.clone(), std::io::ErrorKind::AddrInUse)
+        );
+
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve_with_shutdown(
+            |req: slow_tokio::Request| async move { Ok(req.body) },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let client = slow_tokio::Client::connect(&addr).await.expect("connect");
+        assert_eq!(client.request("x").await.expect("answer"), "x");
+        client.close().await.expect("close");
+        stop.send(()).unwrap();
+        serving.await.unwrap().expect("served");
+        assert!(
+            !path.exists(),
+            "the socket file is removed when serving ends"
+        );
+    });
+
+    // A dead server's file: bound by a listener that is gone without
+    // removing it.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("std bind"));
+    assert!(path.exists());
+    tokio_block_on(async {
+        let server = slow_tokio::Server::bind(&addr)
+            .await
+            .expect("stale file replaced");
+        drop(server);
+        assert!(
+            !path.exists(),
+            "dropping an unserved server removes its file"
+        );
+    });
+
+    // A file that is not a socket is neither replaced nor removed.
+    std::fs::write(&path, "data").unwrap();
+    let err = tokio_block_on(slow_tokio::Server::bind(&addr))
+        .err()
+        .expect("not a socket");
+    assert_eq!(
+        unix_error(err),
+        (path.clone(), std::io::ErrorKind::AlreadyExists)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"data");
+}
+
+/// Bad paths are typed errors naming the path; nothing panics.
+#[test]
+fn bad_unix_paths_are_errors_with_the_path() {
+    let dir = SocketDir::new("bad");
+    let missing = dir.path("no/such/dir/s.sock");
+    let long = dir.path(&"x".repeat(200));
+    tokio_block_on(async {
+        for path in [&missing, &long] {
+            let addr = format!("unix:{}", path.display());
+            let bind = slow_tokio::Server::bind(&addr)
+                .await
+                .err()
+                .expect("bind fails");
+            let (p, kind) = unix_error(bind);
+            assert_eq!(&p, path);
+            let connect = slow_tokio::Client::connect(&addr)
+                .await
+                .expect_err("connect fails");
+            let message = connect.to_string();
+            let (p, _) = unix_error(connect);
+            assert_eq!(&p, path);
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            println!("{addr}: {kind:?}");
+        }
+        // Nothing listens on an existing directory's free name.
+        let free = dir.path("free.sock");
+        let err = slow_tokio::Client::connect(format!("unix:{}", free.display()))
+            .await
+            .expect_err("nobody listens");
+        assert_eq!(unix_error(err), (free, std::io::ErrorKind::NotFound));
+    });
 }
 
 /// A handler sees a Unix client as `Addr::Unix`: connecting clients have

@@ -87,6 +87,8 @@ impl Drop for Tracked {
 impl<R: Runtime> Runtime for Counted<R> {
     type Stream = R::Stream;
     type Listener = R::Listener;
+    type UnixStream = R::UnixStream;
+    type UnixListener = R::UnixListener;
     type Timer = R::Timer;
 
     fn current() -> io::Result<Self> {
@@ -103,6 +105,24 @@ impl<R: Runtime> Runtime for Counted<R> {
 
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> + Send {
         self.inner.bind(addr)
+    }
+
+    fn connect_unix(
+        &self,
+        path: std::path::PathBuf,
+    ) -> impl Future<Output = io::Result<R::UnixStream>> + Send {
+        self.inner.connect_unix(path)
+    }
+
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<R::UnixListener> {
+        self.inner.unix_listener(listener)
+    }
+
+    fn now() -> Instant {
+        R::now()
     }
 
     fn timer(&self, deadline: Instant) -> R::Timer {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -22,6 +23,8 @@ pub struct AsyncStd;
 impl Runtime for AsyncStd {
     type Stream = AsyncStdStream;
     type Listener = AsyncStdListener;
+    type UnixStream = AsyncStdStream<UnixStream>;
+    type UnixListener = AsyncStdUnixListener;
     type Timer = AsyncStdTimer;
 
     fn current() -> io::Result<Self> {
@@ -40,6 +43,17 @@ impl Runtime for AsyncStd {
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<AsyncStdListener> {
         Ok(TcpListener::bind(addr).await?.into())
+    }
+
+    async fn connect_unix(&self, path: PathBuf) -> io::Result<Self::UnixStream> {
+        Ok(AsyncStdStream::new(UnixStream::connect(path).await?))
+    }
+
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<AsyncStdUnixListener> {
+        Ok(UnixListener::from(listener).into())
     }
 
     fn timer(&self, deadline: Instant) -> AsyncStdTimer {

@@ -10,6 +10,7 @@ use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
+use crate::net;
 use crate::runtime::{Runtime, Stream};
 use crate::shared::{Shared, State};
 
@@ -83,7 +84,8 @@ impl Dispatch for ClientDispatch {
 }
 
 impl<R: Runtime> Client<R> {
-    /// Connects to `addr` (`host:port`) with the default [`Config`] and
+    /// Connects to `addr` (`host:port`, or `unix:PATH` for a Unix domain
+    /// socket) with the default [`Config`] and
     /// completes the handshake, on the runtime the caller is on
     /// ([`Runtime::current`]).
     ///
@@ -129,7 +131,18 @@ impl<R: Runtime> Client<R> {
     /// ```
     pub async fn connect_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
         config.validate()?;
-        let stream = connect_any(&runtime, addr.to_string()).await?;
+        let addr = addr.to_string();
+        if let Some(path) = net::unix_path(&addr) {
+            let stream = runtime
+                .connect_unix(path.to_owned())
+                .await
+                .map_err(|source| Error::Unix {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            return Self::from_stream_on(runtime, stream, config).await;
+        }
+        let stream = connect_any(&runtime, addr).await?;
         Self::from_stream_on(runtime, stream, config).await
     }
 

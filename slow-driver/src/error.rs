@@ -93,6 +93,17 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Connecting to or listening on a Unix socket failed: `path` is the
+    /// socket's (a missing directory, a path too long for `sockaddr_un`,
+    /// permission denied, another server already listening there).
+    #[error("unix:{}: {source}", path.display())]
+    Unix {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
     /// Connecting, binding or accepting failed.
     #[error(transparent)]
     Io(#[from] io::Error),

@@ -39,6 +39,7 @@ mod client;
 mod driver;
 mod error;
 mod handler;
+pub mod net;
 mod registry;
 pub mod runtime;
 mod server;

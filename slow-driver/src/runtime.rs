@@ -15,6 +15,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -28,6 +29,10 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     type Stream: Stream;
     /// A bound TCP listener.
     type Listener: Listener<Stream = Self::Stream>;
+    /// A connected Unix domain socket stream.
+    type UnixStream: Stream;
+    /// A bound Unix domain socket listener.
+    type UnixListener: Listener<Stream = Self::UnixStream>;
     /// A resettable one-shot timer.
     type Timer: Timer;
 
@@ -39,6 +44,18 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// Binds a TCP listener.
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    /// Connects to the Unix socket at `path`.
+    fn connect_unix(
+        &self,
+        path: PathBuf,
+    ) -> impl Future<Output = io::Result<Self::UnixStream>> + Send;
+    /// Takes over a bound, listening std Unix listener (the driver binds
+    /// it, so that stale socket files and errors are handled once for
+    /// every runtime).
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<Self::UnixListener>;
     /// A timer that fires at `deadline`.
     fn timer(&self, deadline: Instant) -> Self::Timer;
     /// The time on this runtime's clock: the same clock its timers keep

@@ -13,6 +13,7 @@ use crate::Addr;
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::handler::{Handler, Peer};
+use crate::net::{self, NetListener};
 use crate::registry::Registry;
 use crate::runtime::{Listener, Runtime, Timer};
 use crate::serving::ServerDispatch;
@@ -40,7 +41,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = ConnectionLimit::DEFAULT_MAX;
 ///     server.serve(|req: Request| async move { Ok(req.body) }).await
 /// }
 /// ```
-pub struct Server<R: Runtime, L = <R as Runtime>::Listener> {
+pub struct Server<R: Runtime, L = NetListener<R>> {
     runtime: R,
     listener: L,
     config: Config,
@@ -48,9 +49,12 @@ pub struct Server<R: Runtime, L = <R as Runtime>::Listener> {
 }
 
 impl<R: Runtime> Server<R> {
-    /// Binds to `addr` (`host:port`; port 0 picks a free one) with the
-    /// default [`Config`], on the runtime the caller is on
-    /// ([`Runtime::current`]).
+    /// Binds to `addr` (`host:port`, port 0 picks a free one; or
+    /// `unix:PATH` for a Unix domain socket) with the default [`Config`],
+    /// on the runtime the caller is on ([`Runtime::current`]). A Unix
+    /// socket's file is removed when serving ends; a stale one left by a
+    /// server that is gone is replaced, a live server's is an
+    /// [`Error::Unix`] of kind `AddrInUse`.
     ///
     /// ```
     /// use slow_driver::runtime::Runtime;
@@ -95,26 +99,16 @@ impl<R: Runtime> Server<R> {
     pub async fn bind_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
         config.validate()?;
         let addr = addr.to_string();
-        let mut last = None;
-        for a in runtime.resolve(addr.clone()).await? {
-            match runtime.bind(a).await {
-                Ok(listener) => {
-                    return Ok(Server {
-                        runtime,
-                        listener,
-                        config,
-                        max_connections: ConnectionLimit::DEFAULT_MAX,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(Error::Io(last.unwrap_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("no address found for {addr}"),
-            )
-        })))
+        let listener = match net::unix_path(&addr) {
+            Some(path) => NetListener::bind_unix(&runtime, path)?,
+            None => NetListener::tcp(bind_tcp(&runtime, &addr).await?),
+        };
+        Ok(Server {
+            runtime,
+            listener,
+            config,
+            max_connections: ConnectionLimit::DEFAULT_MAX,
+        })
     }
 }
 
@@ -297,6 +291,23 @@ impl<R: Runtime, L: Listener> Server<R, L> {
         let driver = Driver::new(shared, stream, self.runtime.clone(), dispatch);
         self.runtime.spawn(driver);
     }
+}
+
+/// Binds the first of `addr`'s addresses that can be bound.
+async fn bind_tcp<R: Runtime>(runtime: &R, addr: &str) -> Result<R::Listener, Error> {
+    let mut last = None;
+    for a in runtime.resolve(addr.to_owned()).await? {
+        match runtime.bind(a).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Io(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no address found for {addr}"),
+        )
+    })))
 }
 
 /// How long accepting pauses when the process is out of descriptors.

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -38,6 +39,8 @@ impl Smol {
 impl Runtime for Smol {
     type Stream = SmolStream;
     type Listener = SmolListener;
+    type UnixStream = SmolStream<Async<UnixStream>>;
+    type UnixListener = SmolUnixListener;
     type Timer = SmolTimer;
 
     fn current() -> io::Result<Self> {
@@ -56,6 +59,14 @@ impl Runtime for Smol {
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<SmolListener> {
         Async::<TcpListener>::bind(addr).map(SmolListener)
+    }
+
+    async fn connect_unix(&self, path: PathBuf) -> io::Result<Self::UnixStream> {
+        Ok(SmolStream::new(Async::<UnixStream>::connect(path).await?))
+    }
+
+    fn unix_listener(&self, listener: UnixListener) -> io::Result<SmolUnixListener> {
+        Async::new(listener).map(SmolUnixListener)
     }
 
     fn timer(&self, deadline: Instant) -> SmolTimer {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
@@ -22,6 +23,8 @@ pub struct Tokio(pub Handle);
 impl Runtime for Tokio {
     type Stream = TokioStream;
     type Listener = TokioListener;
+    type UnixStream = TokioStream<UnixStream>;
+    type UnixListener = TokioUnixListener;
     type Timer = TokioTimer;
 
     fn current() -> io::Result<Self> {
@@ -48,6 +51,19 @@ impl Runtime for Tokio {
         listener.set_nonblocking(true)?;
         let _guard = self.0.enter();
         TcpListener::from_std(listener).map(TokioListener)
+    }
+
+    async fn connect_unix(&self, path: PathBuf) -> io::Result<TokioStream<UnixStream>> {
+        let stream = self.0.spawn(UnixStream::connect(path));
+        Ok(TokioStream(stream.await.map_err(io::Error::other)??))
+    }
+
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<TokioUnixListener> {
+        let _guard = self.0.enter();
+        UnixListener::from_std(listener).map(TokioUnixListener)
     }
 
     fn timer(&self, deadline: Instant) -> TokioTimer {

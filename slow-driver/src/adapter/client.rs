@@ -50,8 +50,9 @@ macro_rules! __adapter_client {
 
         impl Client {
             /// Connects to `addr` (`host:port`, or anything that displays
-            /// as one, such as a `SocketAddr`) with the default [`Config`],
-            /// and completes the handshake.
+            /// as one, such as a `SocketAddr` or a server's [`Addr`]; or
+            /// `unix:PATH` for a Unix domain socket) with the default
+            /// [`Config`], and completes the handshake.
             ///
             /// Fails with [`Error::Io`] when nothing listens there and with
             /// [`Error::NotSlow`] when what answers does not speak SLOW.

@@ -45,11 +45,14 @@ macro_rules! __adapter_server {
         /// Every SLOW adapter's `Server` has this API; each wraps
         #[doc = concat!("`slow_driver::Server<R>`, here on [`", stringify!($rt), "`]: see")]
         /// [`into_inner`](Server::into_inner).
-        pub struct Server<L = <$rt as $crate::runtime::Runtime>::Listener>($crate::Server<$rt, L>);
+        pub struct Server<L = $crate::net::NetListener<$rt>>($crate::Server<$rt, L>);
 
         impl Server {
-            /// Binds to `addr` (`host:port`; port 0 picks a free one) with
-            /// the default [`Config`].
+            /// Binds to `addr` (`host:port`, port 0 picks a free one; or
+            /// `unix:PATH` for a Unix domain socket) with the default
+            /// [`Config`]. A Unix socket's file is removed when serving
+            /// ends; a stale one left by a server that is gone is
+            /// replaced, a live server's is [`Error::Unix`] (`AddrInUse`).
             ///
             /// ```
             #[doc = $crate::__example_head!($main)]
