@@ -9,7 +9,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 use slow_driver::runtime::Runtime;
-use slow_driver::{Client, Config};
+use slow_driver::{Client, Config, Error};
 
 use crate::error::CliError;
 use crate::runtime::{self, Job, RuntimeKind, timeout_at};
@@ -147,11 +147,15 @@ pub(crate) async fn connect<R: Runtime>(
         Some(Ok(client)) => Ok(client),
         Some(Err(e)) => Err(CliError::Connect {
             addr: addr.into(),
-            reason: e.to_string(),
+            reason: match e {
+                // It names the socket already: say it once.
+                Error::Unix { source, .. } => source.to_string(),
+                e => e.to_string(),
+            },
         }),
         None => Err(CliError::Connect {
             addr: addr.into(),
-            reason: format!("no TCP connection within {} ms", outer.as_millis()),
+            reason: format!("no connection within {} ms", outer.as_millis()),
         }),
     }
 }
@@ -165,6 +169,15 @@ pub(crate) fn now_or_never<T>(f: impl Future<Output = T>) -> Option<T> {
     }
 }
 
+/// Where `addr` (`HOST:PORT`, resolved to its first address, or
+/// `unix:PATH`) is, or an error that says which could not be reached.
+pub fn endpoint(addr: &str) -> Result<slow_driver::Addr, CliError> {
+    match addr.strip_prefix("unix:") {
+        Some(path) => Ok(slow_driver::Addr::Unix(Some(path.into()))),
+        None => resolve(addr).map(slow_driver::Addr::Tcp),
+    }
+}
+
 /// The first address `addr` (`HOST:PORT`) resolves to, or an error that
 /// says which address could not be reached.
 pub fn resolve(addr: &str) -> Result<std::net::SocketAddr, CliError> {
@@ -173,6 +186,12 @@ pub fn resolve(addr: &str) -> Result<std::net::SocketAddr, CliError> {
         addr: addr.into(),
         reason,
     };
+    if addr.starts_with("unix:") {
+        return Err(failed(
+            "the custom runtime connects over TCP only (Unix sockets: tokio, smol, async-std)"
+                .into(),
+        ));
+    }
     addr.to_socket_addrs()
         .map_err(|e| failed(e.to_string()))?
         .next()

@@ -199,7 +199,10 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
         )?),
     };
     let target = match (&own, addr) {
-        (Some(server), _) => server.addr(),
+        (Some(server), _) => server
+            .addr()
+            .tcp()
+            .expect("the custom server listens on TCP"),
         (None, Some(addr)) => resolve(addr)?,
         (None, None) => unreachable!("an address or a server of our own"),
     };

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use slow_cli::bench::{self, BenchOptions, Limit};
-use slow_cli::call::{self, Body, CallOptions, resolve};
+use slow_cli::call::{self, Body, CallOptions, endpoint};
 use slow_cli::conformance::{self, Hints, Target};
 use slow_cli::demo::{self, Throughput};
 use slow_cli::server::RunningServer;
@@ -349,7 +349,7 @@ fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
     }
     let addr = a.addr.unwrap_or_default();
     let target = Target {
-        addr: resolve(&addr)?,
+        addr: endpoint(&addr)?,
         hints: Hints {
             handshake_timeout: a.handshake_timeout_ms.map(Duration::from_millis),
             keepalive: a
@@ -360,11 +360,19 @@ fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
         },
     };
     // One line for a server that is not there, rather than every check failing.
-    std::net::TcpStream::connect_timeout(&target.addr, Duration::from_secs(5)).map_err(|e| {
-        CliError::Connect {
-            addr: addr.clone(),
-            reason: e.to_string(),
+    let reachable = match &target.addr {
+        slow_driver::Addr::Tcp(a) => {
+            std::net::TcpStream::connect_timeout(a, Duration::from_secs(5)).map(drop)
         }
+        other => other
+            .unix_path()
+            .map_or(Err(std::io::ErrorKind::InvalidInput.into()), |p| {
+                std::os::unix::net::UnixStream::connect(p).map(drop)
+            }),
+    };
+    reachable.map_err(|e| CliError::Connect {
+        addr: addr.clone(),
+        reason: e.to_string(),
     })?;
     let summary = conformance::run(&target, &checks, &mut std::io::stdout().lock())
         .map_err(CliError::io("writing to stdout"))?;
@@ -375,10 +383,13 @@ fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// An address as `HOST:PORT` (a name or an IP, `[v6]` in brackets), or a
-/// message that shows the form: `localhost` alone would otherwise fail
-/// later as "invalid socket address".
+/// An address as `HOST:PORT` (a name or an IP, `[v6]` in brackets) or
+/// `unix:PATH`, or a message that shows the form: `localhost` alone would
+/// otherwise fail later as "invalid socket address".
 fn host_port(s: &str) -> Result<String, String> {
+    if s.strip_prefix("unix:").is_some_and(|path| !path.is_empty()) {
+        return Ok(s.to_owned());
+    }
     let well_formed = s
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -386,7 +397,7 @@ fn host_port(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err(format!(
-            "`{s}` is not HOST:PORT (for example localhost:7000 or 127.0.0.1:7000)"
+            "`{s}` is not HOST:PORT or unix:PATH (for example localhost:7000, 127.0.0.1:7000 or unix:slow.sock)"
         ))
     }
 }

@@ -1,13 +1,13 @@
 //! An INTEROP server of any runtime, running in this process on its own
 //! thread: what `slow serve` runs, and what `demo` and the tests start.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use slow_driver::runtime::Runtime;
-use slow_driver::{Config, Server};
+use slow_driver::{Addr, Config, Server};
 use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
@@ -20,7 +20,7 @@ const BIND_WAIT: Duration = Duration::from_secs(10);
 
 /// A server serving the INTEROP service until [`stop`](RunningServer::stop).
 pub struct RunningServer {
-    addr: SocketAddr,
+    addr: Addr,
     runtime: RuntimeKind,
     stop: Stop,
     thread: Option<JoinHandle<Result<(), CliError>>>,
@@ -49,9 +49,9 @@ impl RunningServer {
         }
     }
 
-    /// The address the server listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    /// The address the server listens on: `HOST:PORT`, or `unix:PATH`.
+    pub fn addr(&self) -> &Addr {
+        &self.addr
     }
 
     /// The runtime it runs on.
@@ -152,7 +152,7 @@ struct ServeJob {
     config: Config,
     max_connections: usize,
     stop: Trigger,
-    ready: mpsc::Sender<Result<SocketAddr, CliError>>,
+    ready: mpsc::Sender<Result<Addr, CliError>>,
 }
 
 impl Job for ServeJob {
@@ -162,15 +162,16 @@ impl Job for ServeJob {
         let bound = Server::<R>::bind_on(runtime.clone(), &self.addr, self.config).await;
         let server = match bound.and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, server)) => {
-                // Bound from HOST:PORT, so a TCP address.
-                let addr = addr
-                    .tcp()
-                    .expect("a server bound to HOST:PORT listens on TCP");
                 let _ = self.ready.send(Ok(addr));
                 server.max_connections(self.max_connections)
             }
             Err(e) => {
-                let _ = self.ready.send(Err(bind_error(&self.addr, e)));
+                let e = match e {
+                    // It names the socket already: say it once.
+                    slow_driver::Error::Unix { source, .. } => bind_error(&self.addr, source),
+                    e => bind_error(&self.addr, e),
+                };
+                let _ = self.ready.send(Err(e));
                 return Ok(());
             }
         };
@@ -187,6 +188,12 @@ fn bind_error(addr: &str, e: impl std::fmt::Display) -> CliError {
 }
 
 fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, CliError> {
+    if addr.starts_with("unix:") {
+        return Err(bind_error(
+            addr,
+            "the custom runtime serves TCP only (Unix sockets: tokio, smol, async-std)",
+        ));
+    }
     let resolved = addr
         .to_socket_addrs()
         .map_err(|e| bind_error(addr, e))?
@@ -206,7 +213,7 @@ fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, Cli
         })
         .map_err(CliError::io("starting the server thread"))?;
     Ok(RunningServer {
-        addr: local,
+        addr: Addr::Tcp(local),
         runtime: RuntimeKind::Custom,
         stop: Stop::Custom(handle),
         thread: Some(thread),

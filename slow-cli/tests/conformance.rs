@@ -20,7 +20,7 @@ fn check_runtime(kind: RuntimeKind) {
     let server =
         RunningServer::start(kind, "127.0.0.1:0", &options, Some(2)).expect("server starts");
     let target = Target {
-        addr: server.addr(),
+        addr: server.addr().clone(),
         hints: Hints {
             handshake_timeout: Some(Duration::from_millis(options.handshake_timeout_ms)),
             keepalive: Some((

@@ -24,7 +24,6 @@ mod settings;
 mod wire;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -71,8 +70,8 @@ pub struct Hints {
 /// The server under test.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// Where it listens.
-    pub addr: SocketAddr,
+    /// Where it listens: a TCP address, or a Unix socket's path.
+    pub addr: slow_driver::Addr,
     /// What the run knows of its configuration.
     pub hints: Hints,
 }

@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use slow_driver::Addr;
 use slow_proto::frame::{self, Frame, FrameType, Handshake, Header, flags};
 use slow_proto::{RequestId, Settings};
 
@@ -25,9 +27,84 @@ pub(crate) enum Got {
     Closed,
 }
 
+/// A socket to the server under test: TCP or a Unix socket.
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    fn open(addr: &Addr) -> std::io::Result<Conn> {
+        match addr {
+            Addr::Tcp(addr) => {
+                let stream = TcpStream::connect_timeout(addr, PROMPT)?;
+                // One write is one segment as far as we can make it: the
+                // checks decide how the bytes are cut, not Nagle.
+                let _ = stream.set_nodelay(true);
+                Ok(Conn::Tcp(stream))
+            }
+            Addr::Unix(Some(path)) => UnixStream::connect(path).map(Conn::Unix),
+            other => Err(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("no way to connect to {other}"),
+            )),
+        }
+    }
+
+    fn try_clone(&self) -> std::io::Result<Conn> {
+        match self {
+            Conn::Tcp(s) => s.try_clone().map(Conn::Tcp),
+            Conn::Unix(s) => s.try_clone().map(Conn::Unix),
+        }
+    }
+
+    fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.shutdown(how),
+            Conn::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_read_timeout(t),
+            Conn::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.set_write_timeout(t),
+            Conn::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            Conn::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.write(buf),
+            Conn::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One raw connection to the server under test.
 pub(crate) struct Peer {
-    stream: TcpStream,
+    stream: Conn,
     rx: BytesMut,
     /// The MAX_FRAME_SIZE we advertised: the server must not exceed it.
     our_max_frame: u32,
@@ -50,13 +127,10 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// Opens a TCP connection; nothing is sent yet.
-    pub(crate) fn connect(addr: SocketAddr) -> Result<Peer, Fail> {
-        let stream = TcpStream::connect_timeout(&addr, PROMPT)
-            .map_err(|e| Fail(format!("cannot connect to {addr}: {e}")))?;
-        // One write is one segment as far as we can make it: the checks
-        // decide how the bytes are cut, not Nagle.
-        let _ = stream.set_nodelay(true);
+    /// Opens a connection (TCP or Unix socket); nothing is sent yet.
+    pub(crate) fn connect(addr: &Addr) -> Result<Peer, Fail> {
+        let stream =
+            Conn::open(addr).map_err(|e| Fail(format!("cannot connect to {addr}: {e}")))?;
         let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
         Ok(Peer {
             stream,
@@ -75,13 +149,13 @@ impl Peer {
     }
 
     /// Connects and completes the handshake with default settings.
-    pub(crate) fn open(addr: SocketAddr) -> Result<Peer, Fail> {
+    pub(crate) fn open(addr: &Addr) -> Result<Peer, Fail> {
         Peer::open_with(addr, &[])
     }
 
     /// Connects and completes the handshake advertising `settings`
     /// (key, value) entries.
-    pub(crate) fn open_with(addr: SocketAddr, settings: &[(u16, u32)]) -> Result<Peer, Fail> {
+    pub(crate) fn open_with(addr: &Addr, settings: &[(u16, u32)]) -> Result<Peer, Fail> {
         let mut peer = Peer::connect(addr)?;
         peer.send_hello(frame::VERSION, &settings_block(settings))?;
         peer.expect_welcome()?;

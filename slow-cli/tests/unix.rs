@@ -1,0 +1,182 @@
+//! `slow` over Unix domain sockets, as a user runs it: `serve --addr
+//! unix:PATH` on each async runtime, `call`, `bench` and `conformance`
+//! reaching it, a second server on the live socket refused, the file
+//! removed at exit and a stale one replaced.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SLOW: &str = env!("CARGO_BIN_EXE_slow");
+
+fn slow(args: &[&str]) -> Output {
+    Command::new(SLOW)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("slow runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A directory of this test's own, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("slow-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `slow serve --addr unix:PATH`, checking the line it announces.
+fn serve(runtime: &str, path: &Path) -> Child {
+    let addr = format!("unix:{}", path.display());
+    let mut child = Command::new(SLOW)
+        .args(["serve", "--runtime", runtime, "--addr", &addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("slow serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    assert_eq!(line.trim(), format!("listening on {addr}"));
+    child
+}
+
+/// SIGTERM, then the exit code and stderr.
+fn terminate(mut child: Child) -> (Option<i32>, String) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            return (status.code(), err);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_call_bench_conformance_over_a_unix_socket_on_every_runtime() {
+    let dir = Dir::new("every");
+    for runtime in ["tokio", "smol", "async-std"] {
+        let path = dir.0.join(format!("{runtime}.sock"));
+        let addr = format!("unix:{}", path.display());
+        let server = serve(runtime, &path);
+        assert!(path.exists(), "{runtime}: the socket file is there");
+
+        let out = slow(&["call", &addr, "hello over unix", "--runtime", runtime]);
+        assert!(out.status.success(), "{runtime}: {}", text(&out.stderr));
+        assert_eq!(out.stdout, b"hello over unix");
+
+        // A second server on the live socket says so, and leaves it alone.
+        let out = slow(&["serve", "--runtime", runtime, "--addr", &addr]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("already listening") && err.contains(&addr),
+            "{err}"
+        );
+
+        let out = slow(&["bench", &addr, "--duration", "1", "--json"]);
+        assert!(out.status.success(), "{runtime}: {}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(json["errors"], 0, "{json}");
+        assert!(json["requests"].as_u64().unwrap_or(0) > 0, "{json}");
+
+        let out = slow(&[
+            "conformance",
+            &addr,
+            "--only",
+            "handshake,framing,service,close",
+        ]);
+        let report = text(&out.stdout);
+        assert!(out.status.success(), "{runtime}: {report}");
+        assert!(
+            report
+                .lines()
+                .last()
+                .is_some_and(|l| l.contains(" passed, 0 failed")),
+            "{report}"
+        );
+
+        let (code, stderr) = terminate(server);
+        assert_eq!(code, Some(0), "{runtime}: {stderr}");
+        assert!(
+            !path.exists(),
+            "{runtime}: the socket file is removed at exit"
+        );
+    }
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced_and_bad_paths_are_named() {
+    let dir = Dir::new("stale");
+    let path = dir.0.join("stale.sock");
+    // What a server killed with SIGKILL leaves behind.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    assert!(path.exists());
+    let server = serve("tokio", &path);
+    let addr = format!("unix:{}", path.display());
+    let out = slow(&["call", &addr, "fresh"]);
+    assert_eq!(out.stdout, b"fresh", "{}", text(&out.stderr));
+    let (code, _) = terminate(server);
+    assert_eq!(code, Some(0));
+
+    let missing = format!("unix:{}/no/such/dir/x.sock", dir.0.display());
+    let out = slow(&["call", &missing, "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&missing) && err.contains("No such file"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches(&missing).count(),
+        1,
+        "the path said once: {err}"
+    );
+
+    let out = slow(&["serve", "--addr", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(&missing),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The custom runtime says what it does not do.
+    let out = slow(&["serve", "--runtime", "custom", "--addr", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("TCP only"),
+        "{}",
+        text(&out.stderr)
+    );
+}
