@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
+use slow_driver::runtime::{Reactor, Runtime, Threaded};
 use slow_driver::{Handler, Peer, Reply, Request};
 
 /// Thread name → how many polls (or handler starts) ran there.
@@ -86,7 +86,8 @@ impl Future for Recording {
     }
 }
 
-impl<R: Runtime> Runtime for Observed<R> {
+impl<R: Runtime> Reactor for Observed<R> {
+    type Mode = Threaded;
     type Stream = R::Stream;
     type Listener = R::Listener;
     type UnixStream = R::UnixStream;
@@ -97,22 +98,22 @@ impl<R: Runtime> Runtime for Observed<R> {
         R::current().map(Observed::new)
     }
 
-    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> {
         self.inner.resolve(addr)
     }
 
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Stream>> + Send {
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Stream>> {
         self.inner.connect(addr)
     }
 
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> + Send {
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> {
         self.inner.bind(addr)
     }
 
     fn connect_unix(
         &self,
         path: std::path::PathBuf,
-    ) -> impl Future<Output = io::Result<R::UnixStream>> + Send {
+    ) -> impl Future<Output = io::Result<R::UnixStream>> {
         self.inner.connect_unix(path)
     }
 
@@ -130,7 +131,9 @@ impl<R: Runtime> Runtime for Observed<R> {
     fn timer(&self, deadline: Instant) -> R::Timer {
         self.inner.timer(deadline)
     }
+}
 
+impl<R: Runtime> Runtime for Observed<R> {
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use slow_driver::runtime::Runtime;
+use slow_driver::runtime::{Reactor, Runtime, Threaded};
 
 /// Live and total tasks spawned through a [`Counted`] runtime.
 #[derive(Debug, Default)]
@@ -84,7 +84,8 @@ impl Drop for Tracked {
     }
 }
 
-impl<R: Runtime> Runtime for Counted<R> {
+impl<R: Runtime> Reactor for Counted<R> {
+    type Mode = Threaded;
     type Stream = R::Stream;
     type Listener = R::Listener;
     type UnixStream = R::UnixStream;
@@ -95,22 +96,22 @@ impl<R: Runtime> Runtime for Counted<R> {
         R::current().map(Counted::new)
     }
 
-    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> {
         self.inner.resolve(addr)
     }
 
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Stream>> + Send {
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Stream>> {
         self.inner.connect(addr)
     }
 
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> + Send {
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<R::Listener>> {
         self.inner.bind(addr)
     }
 
     fn connect_unix(
         &self,
         path: std::path::PathBuf,
-    ) -> impl Future<Output = io::Result<R::UnixStream>> + Send {
+    ) -> impl Future<Output = io::Result<R::UnixStream>> {
         self.inner.connect_unix(path)
     }
 
@@ -128,7 +129,9 @@ impl<R: Runtime> Runtime for Counted<R> {
     fn timer(&self, deadline: Instant) -> R::Timer {
         self.inner.timer(deadline)
     }
+}
 
+impl<R: Runtime> Runtime for Counted<R> {
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,

@@ -14,13 +14,14 @@ use async_std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use async_std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use bytes::BytesMut;
 use slow_driver::Addr;
-use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Timer};
+use slow_driver::runtime::{Listener, Reactor, ReadWindow, Runtime, Stream, Threaded, Timer};
 
 /// async-std's global runtime.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
 
-impl Runtime for AsyncStd {
+impl Reactor for AsyncStd {
+    type Mode = Threaded;
     type Stream = AsyncStdStream;
     type Listener = AsyncStdListener;
     type UnixStream = AsyncStdStream<UnixStream>;
@@ -59,7 +60,9 @@ impl Runtime for AsyncStd {
     fn timer(&self, deadline: Instant) -> AsyncStdTimer {
         AsyncStdTimer(sleep_until(deadline))
     }
+}
 
+impl Runtime for AsyncStd {
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
@@ -100,7 +103,7 @@ impl<T> From<T> for AsyncStdStream<T> {
     }
 }
 
-impl<T: Read + Write + Send + Unpin + 'static> Stream for AsyncStdStream<T> {
+impl<T: Read + Write + Unpin + 'static> Stream for AsyncStdStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,

@@ -2,7 +2,6 @@
 
 use std::fmt::{self, Display};
 use std::future::poll_fn;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,13 +9,17 @@ use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
-use crate::net;
-use crate::runtime::{Runtime, Stream};
+use crate::mode::{Mode, Threaded};
+use crate::net::{self, NetStream};
+use crate::runtime::{Reactor, Stream};
 use crate::shared::{Shared, State};
+use crate::spawn::RunsClient;
 
 /// A SLOW client: one connection, multiplexed. Cheap to clone; every clone
-/// uses the same connection, from any task or thread. The connection closes
-/// gracefully when the last clone is dropped.
+/// uses the same connection, from any task or thread (on a
+/// [`LocalRuntime`](crate::runtime::LocalRuntime), any task of the thread
+/// it was made on: it is then not `Send`, and takes no lock). The
+/// connection closes gracefully when the last clone is dropped.
 ///
 /// Applications use their adapter's `Client` (`slow_tokio::Client`, ...),
 /// which wraps this type on one runtime and documents it with examples that
@@ -36,11 +39,11 @@ use crate::shared::{Shared, State};
 ///     Ok(())
 /// }
 /// ```
-pub struct Client<R: Runtime> {
-    inner: Arc<ClientInner<R>>,
+pub struct Client<R: Reactor> {
+    inner: <R::Mode as Mode>::Ptr<ClientInner<R>>,
 }
 
-impl<R: Runtime> Clone for Client<R> {
+impl<R: Reactor> Clone for Client<R> {
     fn clone(&self) -> Self {
         Client {
             inner: self.inner.clone(),
@@ -48,7 +51,7 @@ impl<R: Runtime> Clone for Client<R> {
     }
 }
 
-impl<R: Runtime> fmt::Debug for Client<R> {
+impl<R: Reactor> fmt::Debug for Client<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("peer_settings", &self.inner.peer)
@@ -56,15 +59,15 @@ impl<R: Runtime> fmt::Debug for Client<R> {
     }
 }
 
-struct ClientInner<R> {
-    shared: Arc<Shared>,
+struct ClientInner<R: Reactor> {
+    shared: Shared<R::Mode>,
     /// What the server advertised in its WELCOME (a client exists only
     /// once the handshake is complete).
     peer: Settings,
     _runtime: R,
 }
 
-impl<R> Drop for ClientInner<R> {
+impl<R: Reactor> Drop for ClientInner<R> {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         let now = st.now();
@@ -73,21 +76,23 @@ impl<R> Drop for ClientInner<R> {
     }
 }
 
-struct ClientDispatch;
+/// What a client connection's driver does with the events it does not
+/// handle itself: queue notifications.
+pub struct ClientDispatch;
 
-impl Dispatch for ClientDispatch {
-    fn event(&mut self, state: &mut State, _shared: &Arc<Shared>, event: Event) {
+impl<M: Mode> Dispatch<M> for ClientDispatch {
+    fn event(&mut self, state: &mut State<M>, _shared: &Shared<M>, event: Event) {
         if let Event::Notify { body } = event {
             state.push_notification(body);
         }
     }
 }
 
-impl<R: Runtime> Client<R> {
+impl<R: Reactor> Client<R> {
     /// Connects to `addr` (`host:port`, or `unix:PATH` for a Unix domain
     /// socket) with the default [`Config`] and
     /// completes the handshake, on the runtime the caller is on
-    /// ([`Runtime::current`]).
+    /// ([`Reactor::current`]).
     ///
     /// ```
     /// use slow_driver::runtime::Runtime;
@@ -99,7 +104,13 @@ impl<R: Runtime> Client<R> {
     ///     client.close().await
     /// }
     /// ```
-    pub async fn connect(addr: impl Display) -> Result<Self, Error> {
+    pub async fn connect(addr: impl Display) -> Result<Self, Error>
+    where
+        R: RunsClient<
+                NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+                <R as Reactor>::Mode,
+            >,
+    {
         Self::connect_with(addr, Config::default()).await
     }
 
@@ -114,7 +125,13 @@ impl<R: Runtime> Client<R> {
     ///     Client::connect_with(addr, config).await
     /// }
     /// ```
-    pub async fn connect_with(addr: impl Display, config: Config) -> Result<Self, Error> {
+    pub async fn connect_with(addr: impl Display, config: Config) -> Result<Self, Error>
+    where
+        R: RunsClient<
+                NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+                <R as Reactor>::Mode,
+            >,
+    {
         Self::connect_on(R::current()?, addr, config).await
     }
 
@@ -129,7 +146,13 @@ impl<R: Runtime> Client<R> {
     ///     Client::connect_on(runtime, addr, Config::default()).await
     /// }
     /// ```
-    pub async fn connect_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error> {
+    pub async fn connect_on(runtime: R, addr: impl Display, config: Config) -> Result<Self, Error>
+    where
+        R: RunsClient<
+                NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+                <R as Reactor>::Mode,
+            >,
+    {
         config.validate()?;
         let addr = addr.to_string();
         if let Some(path) = net::unix_path(&addr) {
@@ -140,15 +163,16 @@ impl<R: Runtime> Client<R> {
                     path: path.to_owned(),
                     source,
                 })?;
-            return Self::from_stream_on(runtime, stream, config).await;
+            return Self::from_stream_on(runtime, NetStream::Unix(stream), config).await;
         }
         let stream = connect_any(&runtime, addr).await?;
-        Self::from_stream_on(runtime, stream, config).await
+        Self::from_stream_on(runtime, NetStream::Tcp(stream), config).await
     }
 
     /// Runs a connection over a stream you already have, with `config`,
     /// on the runtime the caller is on: a Unix socket, a TLS stream, an
-    /// in-memory pipe, anything that implements [`Stream`]. The handshake
+    /// in-memory pipe, anything that implements [`Stream`] (and is `Send`,
+    /// on a threaded [`Runtime`](crate::runtime::Runtime)). The handshake
     /// is completed before this returns; the stream is shut down and
     /// dropped when the connection is over.
     ///
@@ -157,11 +181,14 @@ impl<R: Runtime> Client<R> {
     /// use slow_driver::{Client, Config, Error};
     ///
     /// /// SLOW over a stream opened some other way.
-    /// async fn over<R: Runtime>(stream: impl Stream) -> Result<Client<R>, Error> {
+    /// async fn over<R: Runtime>(stream: impl Stream + Send) -> Result<Client<R>, Error> {
     ///     Client::from_stream(stream, Config::default()).await
     /// }
     /// ```
-    pub async fn from_stream(stream: impl Stream, config: Config) -> Result<Self, Error> {
+    pub async fn from_stream<S: Stream>(stream: S, config: Config) -> Result<Self, Error>
+    where
+        R: RunsClient<S, <R as Reactor>::Mode>,
+    {
         Self::from_stream_on(R::current()?, stream, config).await
     }
 
@@ -172,22 +199,25 @@ impl<R: Runtime> Client<R> {
     /// use slow_driver::runtime::{Runtime, Stream};
     /// use slow_driver::{Client, Config, Error};
     ///
-    /// async fn over<R: Runtime>(runtime: R, stream: impl Stream) -> Result<Client<R>, Error> {
+    /// async fn over<R: Runtime>(runtime: R, stream: impl Stream + Send) -> Result<Client<R>, Error> {
     ///     Client::from_stream_on(runtime, stream, Config::default()).await
     /// }
     /// ```
-    pub async fn from_stream_on(
+    pub async fn from_stream_on<S: Stream>(
         runtime: R,
-        stream: impl Stream,
+        stream: S,
         config: Config,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, Error>
+    where
+        R: RunsClient<S, <R as Reactor>::Mode>,
+    {
         let conn = Connection::client(config, slow_proto::Instant::ZERO)?;
         let shared = Shared::new(conn, R::now);
         let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
-        runtime.spawn(driver);
+        runtime.spawn_client(driver);
         let peer = wait_established(&shared).await?;
         Ok(Client {
-            inner: Arc::new(ClientInner {
+            inner: R::Mode::ptr(ClientInner {
                 shared,
                 peer,
                 _runtime: runtime,
@@ -195,7 +225,7 @@ impl<R: Runtime> Client<R> {
         })
     }
 
-    fn shared(&self) -> &Arc<Shared> {
+    fn shared(&self) -> &Shared<R::Mode> {
         &self.inner.shared
     }
 
@@ -295,7 +325,7 @@ impl<R: Runtime> Client<R> {
     ///     Ok(seen)
     /// }
     /// ```
-    pub fn notifications(&self) -> Notifications {
+    pub fn notifications(&self) -> Notifications<R::Mode> {
         self.shared()
             .lock()
             .notifications
@@ -396,18 +426,18 @@ impl<R: Runtime> Client<R> {
 }
 
 /// Cancels the request when the caller's future is dropped before the end.
-struct CancelOnDrop<'a> {
-    shared: &'a Arc<Shared>,
+struct CancelOnDrop<'a, M: Mode> {
+    shared: &'a Shared<M>,
     id: Option<RequestId>,
 }
 
-impl CancelOnDrop<'_> {
+impl<M: Mode> CancelOnDrop<'_, M> {
     fn defuse(mut self) {
         self.id = None;
     }
 }
 
-impl Drop for CancelOnDrop<'_> {
+impl<M: Mode> Drop for CancelOnDrop<'_, M> {
     fn drop(&mut self) {
         if let Some(id) = self.id {
             self.shared.lock().abandon(id);
@@ -416,7 +446,7 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 /// The server's notifications to a client, in order, from the client's
-/// `notifications()`.
+/// `notifications()` (on a local runtime, `Notifications<Local>`).
 ///
 /// ```
 /// # use slow_driver::Notifications;
@@ -427,17 +457,17 @@ impl Drop for CancelOnDrop<'_> {
 ///     // The connection is closed and every notification was read.
 /// }
 /// ```
-pub struct Notifications {
-    shared: Arc<Shared>,
+pub struct Notifications<M: Mode = Threaded> {
+    shared: Shared<M>,
 }
 
-impl fmt::Debug for Notifications {
+impl<M: Mode> fmt::Debug for Notifications<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notifications").finish_non_exhaustive()
     }
 }
 
-impl Notifications {
+impl<M: Mode> Notifications<M> {
     /// The next notification, or `None` once the connection is closed and
     /// none are left.
     ///
@@ -452,7 +482,7 @@ impl Notifications {
     }
 }
 
-async fn connect_any<R: Runtime>(runtime: &R, addr: String) -> Result<R::Stream, Error> {
+async fn connect_any<R: Reactor>(runtime: &R, addr: String) -> Result<R::Stream, Error> {
     let mut last = None;
     for a in runtime.resolve(addr.clone()).await? {
         match runtime.connect(a).await {
@@ -469,7 +499,7 @@ async fn connect_any<R: Runtime>(runtime: &R, addr: String) -> Result<R::Stream,
 }
 
 /// Waits for the handshake: the server's settings, or why it failed.
-async fn wait_established(shared: &Shared) -> Result<Settings, Error> {
+async fn wait_established<M: Mode>(shared: &Shared<M>) -> Result<Settings, Error> {
     poll_fn(|cx| {
         shared.lock().poll_watch(cx, |st| {
             if st.closed.is_some() {

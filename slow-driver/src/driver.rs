@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use slow_proto::{Event, Instant, SocketAction, Teardown};
 
-use crate::runtime::{Runtime, Stream, Timer};
+use crate::mode::Mode;
+use crate::runtime::{Reactor, Stream, Timer};
 use crate::shared::{Shared, State};
 
 /// At most this many slices per vectored write.
@@ -19,17 +19,17 @@ const MAX_SLICES: usize = 64;
 const READ_BUDGET: usize = 32;
 
 /// What a role does with the events the driver does not handle itself.
-pub(crate) trait Dispatch: Send + 'static {
+pub(crate) trait Dispatch<M: Mode>: 'static {
     /// Handles one event (`Request`, `RequestAbandoned`, `Notify`, ...).
-    fn event(&mut self, state: &mut State, shared: &Arc<Shared>, event: Event);
+    fn event(&mut self, state: &mut State<M>, shared: &Shared<M>, event: Event);
     /// The driver is about to finish.
     fn finished(&mut self) {}
 }
 
 /// Drives one connection over `S`, any byte stream (the runtime's own TCP
 /// stream or one the application brought), on runtime `R`'s timer.
-pub(crate) struct Driver<R: Runtime, S, D> {
-    shared: Arc<Shared>,
+pub struct Driver<R: Reactor, S, D> {
+    shared: Shared<R::Mode>,
     stream: S,
     runtime: R,
     timer: Option<R::Timer>,
@@ -46,8 +46,11 @@ pub(crate) struct Driver<R: Runtime, S, D> {
     dispatch: D,
 }
 
-impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
-    pub(crate) fn new(shared: Arc<Shared>, stream: S, runtime: R, dispatch: D) -> Self {
+// `Driver` is named (not nameable) by the public spawn traits' hidden
+// methods; its inherent methods stay the crate's own.
+#[allow(private_bounds)]
+impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
+    pub(crate) fn new(shared: Shared<R::Mode>, stream: S, runtime: R, dispatch: D) -> Self {
         Driver {
             shared,
             stream,
@@ -61,7 +64,7 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
         }
     }
 
-    fn dispatch_events(&mut self, st: &mut State) {
+    fn dispatch_events(&mut self, st: &mut State<R::Mode>) {
         while let Some(event) = st.conn.poll_event() {
             match event {
                 Event::Connected { .. } => st.wake_watchers(),
@@ -74,7 +77,7 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
     }
 
     /// Reads while the core wants input. Returns whether anything happened.
-    fn read(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn read(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         for _ in 0..READ_BUDGET {
             if !st.conn.wants_read() || st.notifications_full() {
@@ -107,7 +110,7 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
     }
 
     /// Writes what the core has to send. Returns whether anything happened.
-    fn write(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn write(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         while !self.broken && st.conn.transmit_len() > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
@@ -138,7 +141,7 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
     /// open, the teardown's after. Moving it later is skipped (an early
     /// wake-up is harmless), saving a timer reset per read. Returns whether
     /// it has fired.
-    fn arm_timer(&mut self, st: &mut State, cx: &mut Context<'_>) -> bool {
+    fn arm_timer(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>) -> bool {
         let deadline = match &self.teardown {
             Some(teardown) => teardown.poll_timeout(),
             None => st.conn.poll_timeout(),
@@ -166,7 +169,12 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
 
     /// Runs the socket's teardown once the core has closed, doing what it
     /// says until the socket would block. Ready when the socket can go.
-    fn tear_down(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+    fn tear_down(
+        &mut self,
+        st: &mut State<R::Mode>,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Poll<()> {
         let teardown = self
             .teardown
             .get_or_insert_with(|| Teardown::new(st.conn.config(), now));
@@ -208,7 +216,7 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
     /// Runs the core's timers if the timer fired. The runtime's timer says
     /// its deadline passed, which the clock read at wake-up may not have
     /// seen yet: the clock is read again (`now` moves forward).
-    fn fire_timers(&mut self, st: &mut State, now: &mut Instant) {
+    fn fire_timers(&mut self, st: &mut State<R::Mode>, now: &mut Instant) {
         if !std::mem::take(&mut self.timer_fired) {
             return;
         }
@@ -221,7 +229,7 @@ impl<R: Runtime, S: Stream, D: Dispatch> Driver<R, S, D> {
     }
 }
 
-impl<R: Runtime, S: Stream, D: Dispatch + Unpin> Future for Driver<R, S, D> {
+impl<R: Reactor, S: Stream, D: Dispatch<R::Mode> + Unpin> Future for Driver<R, S, D> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

@@ -9,13 +9,13 @@
 //! by a hidden stand-in for your runtime's `block_on`.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use slow_proto::{Config, Connection, ErrorCode, Instant, RequestId, Settings};
 
 use crate::Addr;
 use crate::error::Error;
+use crate::mode::{Local, Mode, Threaded};
 use crate::shared::Shared;
 
 /// An ERROR answer to a request: a code and a message.
@@ -95,7 +95,9 @@ impl<E: std::error::Error> From<E> for ErrorReply {
 /// ```
 pub type Reply = Result<Bytes, ErrorReply>;
 
-/// One request, as a handler sees it.
+/// One request, as a handler sees it. On a
+/// [`LocalRuntime`](crate::runtime::LocalRuntime) it is a
+/// `Request<Local>` ([`LocalRequest`]), whose peer is not `Send`.
 ///
 /// ```
 /// # use slow_driver::{Reply, Request};
@@ -111,7 +113,7 @@ pub type Reply = Result<Bytes, ErrorReply>;
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Request {
+pub struct Request<M: Mode = Threaded> {
     /// The request id.
     pub id: RequestId,
     /// The whole body.
@@ -120,8 +122,12 @@ pub struct Request {
     /// stopped then (the client gets DEADLINE_EXCEEDED).
     pub deadline: Option<std::time::Instant>,
     /// The connection it came on.
-    pub peer: Peer,
+    pub peer: Peer<M>,
 }
+
+/// A request on a [`LocalRuntime`](crate::runtime::LocalRuntime), as a
+/// [`LocalHandler`] sees it.
+pub type LocalRequest = Request<Local>;
 
 impl Request {
     /// A request that came on no connection, for testing a handler
@@ -149,9 +155,44 @@ impl Request {
     /// # Ok::<(), ErrorReply>(())
     /// ```
     pub fn new(id: RequestId, body: impl Into<Bytes>) -> Request {
+        Request::detached(id, body.into())
+    }
+}
+
+impl Request<Local> {
+    /// A local request that came on no connection, for testing a
+    /// [`LocalHandler`] without a socket: as [`Request::new`].
+    ///
+    /// ```
+    /// # use slow_driver::{LocalRequest, Reply};
+    /// use std::rc::Rc;
+    ///
+    /// let name = Rc::new(String::from("local")); // not Send: fine here
+    /// let handle = move |req: LocalRequest| {
+    ///     let name = name.clone();
+    ///     async move { Reply::Ok(format!("{name}: {} bytes", req.body.len()).into()) }
+    /// };
+    /// let req = LocalRequest::new_local(1.into(), "hi");
+    /// assert_eq!(block_on(handle(req))?, "local: 2 bytes"); // block_on: your runtime's
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
+    /// # Ok::<(), slow_driver::ErrorReply>(())
+    /// ```
+    pub fn new_local(id: RequestId, body: impl Into<Bytes>) -> LocalRequest {
+        Request::detached(id, body.into())
+    }
+}
+
+impl<M: Mode> Request<M> {
+    fn detached(id: RequestId, body: Bytes) -> Request<M> {
         Request {
             id,
-            body: body.into(),
+            body,
             deadline: None,
             peer: Peer::detached(),
         }
@@ -159,11 +200,11 @@ impl Request {
 
     /// A request that came on `peer`'s connection.
     pub(crate) fn on(
-        peer: Peer,
+        peer: Peer<M>,
         id: RequestId,
         body: Bytes,
         deadline: Option<std::time::Instant>,
-    ) -> Request {
+    ) -> Request<M> {
         Request {
             id,
             body,
@@ -175,7 +216,8 @@ impl Request {
 
 /// A handle on one server-side connection: who it is, and a way to send it
 /// notifications or close it. Cheap to clone: keep one to notify the client
-/// later, from any task.
+/// later, from any task (on a local runtime, a `Peer<Local>`: any task of
+/// its thread).
 ///
 /// ```
 /// # use slow_driver::{Bytes, Handler, Peer, Reply, Request};
@@ -211,14 +253,23 @@ impl Request {
 /// # }
 /// # Ok::<(), slow_driver::ErrorReply>(())
 /// ```
-#[derive(Clone)]
-pub struct Peer {
+pub struct Peer<M: Mode = Threaded> {
     addr: Addr,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Shared<M>,
     detached: bool,
 }
 
-impl std::fmt::Debug for Peer {
+impl<M: Mode> Clone for Peer<M> {
+    fn clone(&self) -> Self {
+        Peer {
+            addr: self.addr.clone(),
+            shared: self.shared.clone(),
+            detached: self.detached,
+        }
+    }
+}
+
+impl<M: Mode> std::fmt::Debug for Peer<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Peer")
             .field("addr", &self.addr)
@@ -227,8 +278,8 @@ impl std::fmt::Debug for Peer {
     }
 }
 
-impl Peer {
-    pub(crate) fn new(addr: Addr, shared: Arc<Shared>) -> Peer {
+impl<M: Mode> Peer<M> {
+    pub(crate) fn new(addr: Addr, shared: Shared<M>) -> Peer<M> {
         Peer {
             addr,
             shared,
@@ -237,7 +288,7 @@ impl Peer {
     }
 
     /// A peer with no connection behind it (see [`Request::new`]).
-    fn detached() -> Peer {
+    fn detached() -> Peer<M> {
         // A server core that never saw a HELLO: it refuses to notify, and
         // closing it sends nothing anywhere.
         let conn = Connection::server(Config::default(), Instant::ZERO)
@@ -446,5 +497,94 @@ where
 {
     fn request(&self, request: Request) -> impl Future<Output = Reply> + Send {
         self(request)
+    }
+}
+
+/// Serves requests on a [`LocalRuntime`](crate::runtime::LocalRuntime):
+/// a [`Handler`] without `Send`. Its futures and state stay on the thread
+/// that serves the connection, so they may hold `Rc`, `RefCell` and
+/// anything else that is not `Send`. Implemented for any
+/// `Fn(LocalRequest) -> impl Future<Output = Reply>`.
+///
+/// ```
+/// # use slow_driver::{Bytes, LocalHandler, LocalRequest, Peer, Reply, runtime::Local};
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// /// Counts this thread's requests and notifications, without a lock.
+/// #[derive(Default)]
+/// struct PerCore {
+///     requests: Cell<u64>,
+///     notes: Rc<Cell<u64>>,
+/// }
+///
+/// impl LocalHandler for PerCore {
+///     async fn request(&self, req: LocalRequest) -> Reply {
+///         self.requests.set(self.requests.get() + 1);
+///         Ok(req.body)
+///     }
+///
+///     async fn notification(&self, _body: Bytes, _peer: Peer<Local>) {
+///         self.notes.set(self.notes.get() + 1);
+///     }
+/// }
+///
+/// let handler = PerCore::default();
+/// block_on(handler.request(LocalRequest::new_local(1.into(), "hi")))?; // your runtime's block_on
+/// assert_eq!(handler.requests.get(), 1);
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+/// #     }
+/// # }
+/// # Ok::<(), slow_driver::ErrorReply>(())
+/// ```
+pub trait LocalHandler: 'static {
+    /// Answers one request, as [`Handler::request`].
+    fn request(&self, request: LocalRequest) -> impl Future<Output = Reply>;
+
+    /// A client sent a notification, as [`Handler::notification`].
+    fn notification(&self, body: Bytes, peer: Peer<Local>) -> impl Future<Output = ()> {
+        let _ = (body, peer);
+        async {}
+    }
+}
+
+impl<F, Fut> LocalHandler for F
+where
+    F: Fn(LocalRequest) -> Fut + 'static,
+    Fut: Future<Output = Reply>,
+{
+    fn request(&self, request: LocalRequest) -> impl Future<Output = Reply> {
+        self(request)
+    }
+}
+
+/// A [`Handler`] on a threaded runtime, a [`LocalHandler`] on a local
+/// one: what the driver calls, whichever the mode.
+pub(crate) trait AnyHandler<M: Mode>: 'static {
+    fn request(&self, request: Request<M>) -> impl Future<Output = Reply>;
+    fn notification(&self, body: Bytes, peer: Peer<M>) -> impl Future<Output = ()>;
+}
+
+impl<H: Handler> AnyHandler<Threaded> for H {
+    fn request(&self, request: Request) -> impl Future<Output = Reply> {
+        Handler::request(self, request)
+    }
+
+    fn notification(&self, body: Bytes, peer: Peer) -> impl Future<Output = ()> {
+        Handler::notification(self, body, peer)
+    }
+}
+
+impl<H: LocalHandler> AnyHandler<Local> for H {
+    fn request(&self, request: LocalRequest) -> impl Future<Output = Reply> {
+        LocalHandler::request(self, request)
+    }
+
+    fn notification(&self, body: Bytes, peer: Peer<Local>) -> impl Future<Output = ()> {
+        LocalHandler::notification(self, body, peer)
     }
 }

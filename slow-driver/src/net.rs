@@ -14,7 +14,7 @@ use bytes::BytesMut;
 
 use crate::Addr;
 use crate::error::Error;
-use crate::runtime::{Listener, Runtime, Stream};
+use crate::runtime::{Listener, Reactor, Stream};
 
 /// The prefix that makes an address a Unix socket path (`unix:PATH`).
 pub(crate) const UNIX_PREFIX: &str = "unix:";
@@ -65,16 +65,16 @@ impl<T: Stream, U: Stream> Stream for NetStream<T, U> {
 
 /// What `Server::bind` listens on: a TCP listener, or a Unix socket whose
 /// file is removed when the listener is dropped (when serving ends).
-pub struct NetListener<R: Runtime> {
+pub struct NetListener<R: Reactor> {
     inner: Bound<R>,
 }
 
-enum Bound<R: Runtime> {
+enum Bound<R: Reactor> {
     Tcp(R::Listener),
     Unix(R::UnixListener, SocketFile),
 }
 
-impl<R: Runtime> NetListener<R> {
+impl<R: Reactor> NetListener<R> {
     pub(crate) fn tcp(listener: R::Listener) -> Self {
         NetListener {
             inner: Bound::Tcp(listener),
@@ -100,7 +100,7 @@ impl<R: Runtime> NetListener<R> {
     }
 }
 
-impl<R: Runtime> Listener for NetListener<R> {
+impl<R: Reactor> Listener for NetListener<R> {
     type Stream = NetStream<R::Stream, R::UnixStream>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, Addr)>> {

@@ -3,44 +3,50 @@
 
 use std::collections::HashMap;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use slow_proto::limit::Admission;
 use slow_proto::{Config, ConnectionLimit, ErrorCode, Instant};
 
+use crate::mode::{Cell, Lock, Mode};
 use crate::shared::Shared;
 
 /// The live connections of one server, shared by its accept loop and its
 /// connections' drivers (which leave it when they finish).
-#[derive(Clone, Default)]
-pub(crate) struct Registry(Arc<Mutex<Inner>>);
+pub(crate) struct Registry<M: Mode>(Cell<M, Inner<M>>);
 
-#[derive(Default)]
-struct Inner {
+impl<M: Mode> Clone for Registry<M> {
+    fn clone(&self) -> Self {
+        Registry(self.0.clone())
+    }
+}
+
+pub(crate) struct Inner<M: Mode> {
     limit: ConnectionLimit,
-    conns: HashMap<u64, Arc<Shared>>,
+    conns: HashMap<u64, Shared<M>>,
     next: u64,
     /// Woken when the last connection is gone.
     empty: Option<Waker>,
 }
 
 /// An admitted connection's place in the registry; leaving frees it.
-pub(crate) struct Entry {
-    registry: Registry,
+pub struct Entry<M: Mode> {
+    registry: Registry<M>,
     key: u64,
 }
 
-impl Registry {
-    pub(crate) fn new(max_connections: usize) -> Registry {
-        Registry(Arc::new(Mutex::new(Inner {
+impl<M: Mode> Registry<M> {
+    pub(crate) fn new(max_connections: usize) -> Registry<M> {
+        Registry(Cell::new(Inner {
             limit: ConnectionLimit::new(max_connections),
-            ..Inner::default()
-        })))
+            conns: HashMap::new(),
+            next: 0,
+            empty: None,
+        }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> <M::Lock<Inner<M>> as Lock<Inner<M>>>::Guard<'_> {
+        self.0.lock()
     }
 
     /// The core for a stream just accepted, and its entry when the limit
@@ -50,7 +56,7 @@ impl Registry {
         &self,
         config: &Config,
         clock: fn() -> std::time::Instant,
-    ) -> Option<(Arc<Shared>, Option<Entry>)> {
+    ) -> Option<(Shared<M>, Option<Entry<M>>)> {
         let mut inner = self.lock();
         // The config was validated when the server was bound.
         let (conn, admission) = inner.limit.accept(config.clone(), Instant::ZERO).ok()?;
@@ -73,7 +79,7 @@ impl Registry {
     /// Sends GOAWAY SHUTTING_DOWN to every connection and waits until all
     /// of them have finished (each bounded by its drain timeout).
     pub(crate) async fn shutdown(&self) {
-        let conns: Vec<Arc<Shared>> = self.lock().conns.values().cloned().collect();
+        let conns: Vec<Shared<M>> = self.lock().conns.values().cloned().collect();
         for shared in conns {
             let mut st = shared.lock();
             let now = st.now();
@@ -94,7 +100,7 @@ impl Registry {
     }
 }
 
-impl Drop for Entry {
+impl<M: Mode> Drop for Entry<M> {
     fn drop(&mut self) {
         let mut inner = self.registry.lock();
         if inner.conns.remove(&self.key).is_some() {

@@ -1,9 +1,21 @@
-//! The four small traits an adapter implements for its runtime.
+//! The small traits an adapter implements for its runtime.
 //!
 //! Like quinn's `Runtime`, these are the only places a runtime shows
-//! through: a TCP stream, a listener, one timer, a clock and a way to
-//! spawn. Each adapter implements them in a few dozen lines with its
-//! runtime's own types.
+//! through: a stream, a listener, one timer, a clock and a way to spawn.
+//! [`Reactor`] is what every runtime provides (sockets, timers, the
+//! clock); how tasks run is the one thing that differs, so it is said by
+//! one of two traits on top:
+//!
+//! - [`Runtime`]: tasks are `Send` and may run on any thread (tokio, smol,
+//!   async-std). A connection's state is shared under a `Mutex`.
+//! - [`LocalRuntime`]: tasks stay on the thread that spawned them
+//!   (thread-per-core executors: async-executor's `LocalExecutor`,
+//!   glommio, monoio). Nothing is required to be `Send`, and a
+//!   connection's state is shared with `Rc`/`RefCell`, no lock.
+//!
+//! The same `Client` and `Server` run on both; whether their futures are
+//! `Send` follows from the types they hold. `docs/RUNTIMES.md` shows how
+//! to bring a runtime of your own in.
 //!
 //! [`Stream`] and [`Listener`] are separate from the runtime: any byte
 //! stream that implements [`Stream`] (a Unix socket, a TLS stream, an
@@ -22,9 +34,21 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use crate::Addr;
+#[doc(hidden)]
+pub use crate::mode::Lock;
+pub use crate::mode::{Local, Mode, Threaded};
+pub use crate::spawn::{RunsClient, RunsHandlers, RunsServer};
 
-/// An async runtime: where tasks run, how TCP is opened, how time is kept.
-pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
+/// What every runtime provides: TCP and Unix sockets, a timer, a clock.
+/// A runtime implements this and one of [`Runtime`] (its tasks are
+/// `Send`) or [`LocalRuntime`] (they stay on their thread).
+///
+/// Its futures need not be `Send`: a local runtime's sockets are often
+/// not.
+pub trait Reactor: Clone + Unpin + 'static {
+    /// [`Threaded`] for a [`Runtime`], [`Local`] for a [`LocalRuntime`]:
+    /// how a connection's state is shared between its tasks.
+    type Mode: Mode;
     /// A connected TCP stream.
     type Stream: Stream;
     /// A bound TCP listener.
@@ -39,16 +63,13 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// The runtime the caller is running on (e.g. tokio's current handle).
     fn current() -> io::Result<Self>;
     /// Resolves `host:port` with the runtime's own resolver.
-    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+    fn resolve(&self, addr: String) -> impl Future<Output = io::Result<Vec<SocketAddr>>>;
     /// Opens a TCP connection.
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>>;
     /// Binds a TCP listener.
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>>;
     /// Connects to the Unix socket at `path`.
-    fn connect_unix(
-        &self,
-        path: PathBuf,
-    ) -> impl Future<Output = io::Result<Self::UnixStream>> + Send;
+    fn connect_unix(&self, path: PathBuf) -> impl Future<Output = io::Result<Self::UnixStream>>;
     /// Takes over a bound, listening std Unix listener (the driver binds
     /// it, so that stale socket files and errors are handled once for
     /// every runtime).
@@ -64,6 +85,34 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     fn now() -> Instant {
         Instant::now()
     }
+}
+
+/// A runtime whose tasks are `Send` and may run on any of its threads.
+/// Its streams, listeners and timer are `Send` too, so that a connection's
+/// driver task is.
+///
+/// ```
+/// use slow_driver::runtime::Runtime;
+/// use slow_driver::{Client, Error};
+///
+/// /// A request from a task of its own, on any multi-threaded runtime.
+/// fn in_background<R: Runtime>(runtime: &R, client: Client<R>) {
+///     runtime.spawn(async move {
+///         let _: Result<_, Error> = client.request("ping").await;
+///     });
+/// }
+/// ```
+pub trait Runtime:
+    Reactor<
+        Mode = Threaded,
+        Stream: Send,
+        Listener: Send,
+        UnixStream: Send,
+        UnixListener: Send,
+        Timer: Send,
+    > + Send
+    + Sync
+{
     /// Runs `task` on this runtime, detached. Generic rather than boxed, so
     /// the runtime's own task allocation is the only one.
     fn spawn<F>(&self, task: F)
@@ -71,9 +120,38 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
         F: Future<Output = ()> + Send + 'static;
 }
 
+/// A runtime whose tasks stay on the thread that spawned them: a
+/// thread-per-core executor, one per thread. Nothing it runs needs to be
+/// `Send`; handlers are [`LocalHandler`](crate::LocalHandler)s and may hold
+/// `Rc` state.
+///
+/// ```
+/// use std::rc::Rc;
+/// use slow_driver::runtime::LocalRuntime;
+/// use slow_driver::{Client, Error};
+///
+/// /// Two requests from local tasks sharing an `Rc`.
+/// fn both<R: LocalRuntime>(runtime: &R, client: Client<R>) {
+///     let seen = Rc::new(std::cell::Cell::new(0));
+///     for body in ["one", "two"] {
+///         let (client, seen) = (client.clone(), seen.clone());
+///         runtime.spawn_local(async move {
+///             let _: Result<_, Error> = client.request(body).await;
+///             seen.set(seen.get() + 1);
+///         });
+///     }
+/// }
+/// ```
+pub trait LocalRuntime: Reactor<Mode = Local> {
+    /// Runs `task` on this thread's executor, detached.
+    fn spawn_local<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + 'static;
+}
+
 /// A connected, non-blocking byte stream: a runtime's TCP stream, or any
 /// other that carries SLOW (a Unix socket, a TLS stream, a pipe).
-pub trait Stream: Send + Unpin + 'static {
+pub trait Stream: Unpin + 'static {
     /// Reads into the spare capacity of `buf` (appending), returning how
     /// many bytes were read; 0 is end of stream.
     fn poll_read_buf(
@@ -94,7 +172,7 @@ pub trait Stream: Send + Unpin + 'static {
 
 /// A source of accepted streams: a runtime's TCP listener, or any other
 /// (a Unix listener, a channel of streams handed out by an acceptor).
-pub trait Listener: Send + 'static {
+pub trait Listener: 'static {
     /// The stream type it accepts.
     type Stream: Stream;
     /// Accepts the next connection, with its peer's address
@@ -112,7 +190,7 @@ pub trait Listener: Send + 'static {
 }
 
 /// One resettable timer (a connection needs exactly one).
-pub trait Timer: Send + Unpin + 'static {
+pub trait Timer: Unpin + 'static {
     /// Moves the deadline.
     fn reset(&mut self, deadline: Instant);
     /// Ready once the deadline has passed.

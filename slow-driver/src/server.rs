@@ -4,7 +4,6 @@
 use std::fmt::Display;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::Poll;
 
 use slow_proto::{Config, ConnectionLimit};
@@ -12,11 +11,13 @@ use slow_proto::{Config, ConnectionLimit};
 use crate::Addr;
 use crate::driver::Driver;
 use crate::error::Error;
-use crate::handler::{Handler, Peer};
+use crate::handler::Peer;
+use crate::mode::Mode;
 use crate::net::{self, NetListener};
 use crate::registry::Registry;
-use crate::runtime::{Listener, Runtime, Timer};
+use crate::runtime::{Listener, Reactor, Timer};
 use crate::serving::ServerDispatch;
+use crate::spawn::RunsServer;
 
 /// The default limit on concurrent connections (INTEROP.md), the core's
 /// [`ConnectionLimit::DEFAULT_MAX`].
@@ -41,17 +42,17 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = ConnectionLimit::DEFAULT_MAX;
 ///     server.serve(|req: Request| async move { Ok(req.body) }).await
 /// }
 /// ```
-pub struct Server<R: Runtime, L = NetListener<R>> {
+pub struct Server<R: Reactor, L = NetListener<R>> {
     runtime: R,
     listener: L,
     config: Config,
     max_connections: usize,
 }
 
-impl<R: Runtime> Server<R> {
+impl<R: Reactor> Server<R> {
     /// Binds to `addr` (`host:port`, port 0 picks a free one; or
     /// `unix:PATH` for a Unix domain socket) with the default [`Config`],
-    /// on the runtime the caller is on ([`Runtime::current`]). A Unix
+    /// on the runtime the caller is on ([`Reactor::current`]). A Unix
     /// socket's file is removed when serving ends; a stale one left by a
     /// server that is gone is replaced, a live server's is an
     /// [`Error::Unix`] of kind `AddrInUse`.
@@ -112,7 +113,7 @@ impl<R: Runtime> Server<R> {
     }
 }
 
-impl<R: Runtime, L: Listener> Server<R, L> {
+impl<R: Reactor, L: Listener> Server<R, L> {
     /// Serves the streams `listener` accepts (a Unix listener, a channel
     /// of streams an acceptor hands out, a TLS acceptor), with `config`,
     /// on the runtime the caller is on. Each accepted stream is one
@@ -124,7 +125,7 @@ impl<R: Runtime, L: Listener> Server<R, L> {
     /// use slow_driver::{Config, Error, Request, Server};
     ///
     /// /// Echoes on whatever `listener` accepts.
-    /// async fn echo<R: Runtime>(listener: impl Listener) -> Result<(), Error> {
+    /// async fn echo<R: Runtime>(listener: impl Listener<Stream: Send>) -> Result<(), Error> {
     ///     let server = Server::<R, _>::from_listener(listener, Config::default())?;
     ///     server.serve(|req: Request| async move { Ok(req.body) }).await
     /// }
@@ -204,7 +205,10 @@ impl<R: Runtime, L: Listener> Server<R, L> {
     ///     server.serve(shout).await
     /// }
     /// ```
-    pub async fn serve(self, handler: impl Handler) -> Result<(), Error> {
+    pub async fn serve<H: 'static>(self, handler: H) -> Result<(), Error>
+    where
+        R: RunsServer<L::Stream, H, <R as Reactor>::Mode>,
+    {
         self.serve_with_shutdown(handler, std::future::pending())
             .await
     }
@@ -228,12 +232,15 @@ impl<R: Runtime, L: Listener> Server<R, L> {
     ///         .await
     /// }
     /// ```
-    pub async fn serve_with_shutdown(
+    pub async fn serve_with_shutdown<H: 'static>(
         mut self,
-        handler: impl Handler,
+        handler: H,
         signal: impl Future<Output = ()>,
-    ) -> Result<(), Error> {
-        let handler = Arc::new(handler);
+    ) -> Result<(), Error>
+    where
+        R: RunsServer<L::Stream, H, <R as Reactor>::Mode>,
+    {
+        let handler = R::Mode::ptr(handler);
         let registry = Registry::new(self.max_connections);
         let mut signal = pin!(signal);
         // While out of file descriptors, accepting waits on this timer
@@ -272,13 +279,15 @@ impl<R: Runtime, L: Listener> Server<R, L> {
         accepted
     }
 
-    fn start<H: Handler>(
+    fn start<H: 'static>(
         &self,
         stream: L::Stream,
         addr: Addr,
-        handler: &Arc<H>,
-        registry: &Registry,
-    ) {
+        handler: &<<R as Reactor>::Mode as Mode>::Ptr<H>,
+        registry: &Registry<<R as Reactor>::Mode>,
+    ) where
+        R: RunsServer<L::Stream, H, <R as Reactor>::Mode>,
+    {
         let Some((shared, entry)) = registry.accept(&self.config, R::now) else {
             return; // the config was validated in bind_on
         };
@@ -289,12 +298,12 @@ impl<R: Runtime, L: Listener> Server<R, L> {
             entry,
         };
         let driver = Driver::new(shared, stream, self.runtime.clone(), dispatch);
-        self.runtime.spawn(driver);
+        self.runtime.spawn_connection(driver);
     }
 }
 
 /// Binds the first of `addr`'s addresses that can be bound.
-async fn bind_tcp<R: Runtime>(runtime: &R, addr: &str) -> Result<R::Listener, Error> {
+async fn bind_tcp<R: Reactor>(runtime: &R, addr: &str) -> Result<R::Listener, Error> {
     let mut last = None;
     for a in runtime.resolve(addr.to_owned()).await? {
         match runtime.bind(a).await {

@@ -4,53 +4,47 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::Poll;
 
 use slow_proto::{ErrorCode, Event, RequestId, SendError};
 
 use crate::driver::Dispatch;
-use crate::handler::{Handler, Peer, Reply, Request};
+use crate::handler::{AnyHandler, Peer, Reply, Request};
+use crate::mode::Mode;
 use crate::registry::Entry;
-use crate::runtime::Runtime;
+use crate::runtime::Reactor;
 use crate::shared::{AbortHandle, NOTIFICATION_QUEUE, Shared, State};
+use crate::spawn::RunsHandlers;
 
 /// What a server connection's driver does with the core's events: a
 /// handler task per request, one task delivering notifications in order.
-pub(crate) struct ServerDispatch<R, H> {
+pub struct ServerDispatch<R: Reactor, H: 'static> {
     pub(crate) runtime: R,
-    pub(crate) handler: Arc<H>,
-    pub(crate) peer: Peer,
+    pub(crate) handler: <R::Mode as Mode>::Ptr<H>,
+    pub(crate) peer: Peer<R::Mode>,
     /// Its place among the server's live connections (`None` for a refused
     /// one); left when the driver finishes.
-    pub(crate) entry: Option<Entry>,
+    pub(crate) entry: Option<Entry<R::Mode>>,
 }
 
-impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
-    fn event(&mut self, state: &mut State, shared: &Arc<Shared>, event: Event) {
+impl<M, R, H> Dispatch<M> for ServerDispatch<R, H>
+where
+    M: Mode,
+    R: Reactor<Mode = M> + RunsHandlers<H, M>,
+{
+    fn event(&mut self, state: &mut State<M>, shared: &Shared<M>, event: Event) {
         match event {
             Event::Request { id, body, deadline } => {
                 let abort = AbortHandle::new();
                 state.handlers.insert(id, abort.clone());
                 let deadline = deadline.map(|d| state.to_std(d));
                 let request = Request::on(self.peer.clone(), id, body, deadline);
-                let handler = self.handler.clone();
-                let shared = shared.clone();
-                self.runtime.spawn(async move {
-                    // Answers INTERNAL_ERROR if the handler panics.
-                    let _guard = Unanswered {
-                        shared: &shared,
-                        id,
-                    };
-                    let mut work = pin!(handler.request(request));
-                    let reply = poll_fn(|cx| match abort.poll_aborted(cx) {
-                        Poll::Ready(()) => Poll::Ready(None),
-                        Poll::Pending => work.as_mut().poll(cx).map(Some),
-                    });
-                    if let Some(reply) = reply.await {
-                        answer(&shared, id, reply);
-                    }
-                });
+                let task = HandlerTask {
+                    shared: shared.clone(),
+                    abort,
+                    request,
+                };
+                self.runtime.spawn_handler(self.handler.clone(), task);
             }
             // Cancelled, expired or closed: the handler stops either way.
             Event::RequestAbandoned { id, .. } => {
@@ -67,9 +61,8 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
                     .push_back(body);
                 if !state.notification_task {
                     state.notification_task = true;
-                    let handler = self.handler.clone();
-                    let peer = self.peer.clone();
-                    self.runtime.spawn(deliver_notifications(handler, peer));
+                    self.runtime
+                        .spawn_notifications(self.handler.clone(), self.peer.clone());
                 }
             }
             _ => {}
@@ -81,8 +74,45 @@ impl<R: Runtime, H: Handler> Dispatch for ServerDispatch<R, H> {
     }
 }
 
+/// What a handler task needs besides the handler: the request, the
+/// connection to answer on, and the switch that stops it.
+pub struct HandlerTask<M: Mode> {
+    shared: Shared<M>,
+    abort: AbortHandle<M>,
+    request: Request<M>,
+}
+
+impl<M: Mode> HandlerTask<M> {
+    /// Runs the handler on the request and answers it, unless stopped
+    /// first.
+    pub(crate) async fn run<H: AnyHandler<M>>(self, handler: M::Ptr<H>) {
+        let HandlerTask {
+            shared,
+            abort,
+            request,
+        } = self;
+        let id = request.id;
+        // Answers INTERNAL_ERROR if the handler panics.
+        let _guard = Unanswered {
+            shared: &shared,
+            id,
+        };
+        let mut work = pin!(handler.request(request));
+        let reply = poll_fn(|cx| match abort.poll_aborted(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => work.as_mut().poll(cx).map(Some),
+        });
+        if let Some(reply) = reply.await {
+            answer(&shared, id, reply);
+        }
+    }
+}
+
 /// Drains one connection's notifications into the handler, in order.
-async fn deliver_notifications<H: Handler>(handler: Arc<H>, peer: Peer) {
+pub(crate) async fn deliver_notifications<M: Mode, H: AnyHandler<M>>(
+    handler: M::Ptr<H>,
+    peer: Peer<M>,
+) {
     loop {
         let next = {
             let mut st = peer.shared.lock();
@@ -107,12 +137,12 @@ async fn deliver_notifications<H: Handler>(handler: Arc<H>, peer: Peer) {
 
 /// A handler task that ends without answering and without being stopped
 /// (it panicked) still owes its request an answer.
-struct Unanswered<'a> {
-    shared: &'a Arc<Shared>,
+struct Unanswered<'a, M: Mode> {
+    shared: &'a Shared<M>,
     id: RequestId,
 }
 
-impl Drop for Unanswered<'_> {
+impl<M: Mode> Drop for Unanswered<'_, M> {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         // Answered or abandoned requests are no longer registered.
@@ -126,7 +156,7 @@ impl Drop for Unanswered<'_> {
     }
 }
 
-fn answer(shared: &Arc<Shared>, id: RequestId, reply: Reply) {
+fn answer<M: Mode>(shared: &Shared<M>, id: RequestId, reply: Reply) {
     let mut st = shared.lock();
     st.handlers.remove(&id);
     let now = st.now();

@@ -3,7 +3,8 @@
 //!
 //! As in quinn, callers act on the core directly under the lock (a request is
 //! on its way the moment `request` is called) and wake the driver, which does
-//! the IO. The clock (the runtime's, [`Runtime::now`]) is read under the
+//! the IO. The lock is the mode's ([`Mode`]): a `Mutex` on a threaded
+//! runtime, a `RefCell` on a local one. The clock (the runtime's, [`Runtime::now`]) is read under the
 //! lock, so the core never sees time go backwards even when many threads
 //! call in; the driver reads it once per wake-up.
 //!
@@ -11,24 +12,29 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use slow_proto::{Connection, ConnectionError, Instant, RequestError, RequestId};
 
 use crate::error::Error;
+use crate::mode::{Cell, Lock, Mode};
 
 /// How many notifications wait for the application before the driver stops
 /// reading from the peer (back-pressure rather than loss or growth).
 pub(crate) const NOTIFICATION_QUEUE: usize = 1024;
 
-pub(crate) struct Shared {
-    state: Mutex<State>,
+/// A handle on one connection's state; cloning it shares the state.
+pub(crate) struct Shared<M: Mode>(Cell<M, State<M>>);
+
+impl<M: Mode> Clone for Shared<M> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
 }
 
-pub(crate) struct State {
+pub(crate) struct State<M: Mode> {
     pub(crate) conn: Connection,
     origin: std::time::Instant,
     /// The runtime's clock.
@@ -50,7 +56,7 @@ pub(crate) struct State {
     pub(crate) notifications: Option<VecDeque<Bytes>>,
     notification_waker: Option<Waker>,
     /// Server: running handlers, stopped when their request is abandoned.
-    pub(crate) handlers: IdMap<AbortHandle>,
+    pub(crate) handlers: IdMap<AbortHandle<M>>,
     /// Server: a task is draining `notifications` into the handler.
     pub(crate) notification_task: bool,
 }
@@ -61,39 +67,33 @@ struct Waiter {
     waker: Option<Waker>,
 }
 
-impl Shared {
+impl<M: Mode> Shared<M> {
     /// The state of a connection whose core was made at `clock()`'s
     /// present (its time zero).
-    pub(crate) fn new(conn: Connection, clock: fn() -> std::time::Instant) -> Arc<Shared> {
-        Arc::new(Shared {
-            state: Mutex::new(State {
-                conn,
-                origin: clock(),
-                clock,
-                driver: None,
-                watchers: Vec::new(),
-                closed: None,
-                driver_done: false,
-                io_error: None,
-                waiters: IdMap::default(),
-                notifications: None,
-                notification_waker: None,
-                handlers: IdMap::default(),
-                notification_task: false,
-            }),
-        })
+    pub(crate) fn new(conn: Connection, clock: fn() -> std::time::Instant) -> Shared<M> {
+        Shared(Cell::new(State {
+            conn,
+            origin: clock(),
+            clock,
+            driver: None,
+            watchers: Vec::new(),
+            closed: None,
+            driver_done: false,
+            io_error: None,
+            waiters: IdMap::default(),
+            notifications: None,
+            notification_waker: None,
+            handlers: IdMap::default(),
+            notification_task: false,
+        }))
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves the core in whatever state it
-        // reached; the core never panics on input, so go on with it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(crate) fn lock(&self) -> <M::Lock<State<M>> as Lock<State<M>>>::Guard<'_> {
+        self.0.lock()
     }
 }
 
-impl State {
+impl<M: Mode> State<M> {
     /// The current time on the core's timeline: one read of the runtime's
     /// clock (under the lock).
     pub(crate) fn now(&self) -> Instant {
@@ -127,7 +127,7 @@ impl State {
     pub(crate) fn poll_watch<T>(
         &mut self,
         cx: &Context<'_>,
-        done: impl FnOnce(&mut State) -> Option<T>,
+        done: impl FnOnce(&mut State<M>) -> Option<T>,
     ) -> Poll<T> {
         match done(self) {
             Some(v) => Poll::Ready(v),
@@ -246,30 +246,31 @@ impl State {
 }
 
 /// Stops a spawned handler: its future is dropped at its next poll.
-#[derive(Clone)]
-pub(crate) struct AbortHandle(Arc<AbortInner>);
+pub(crate) struct AbortHandle<M: Mode>(Cell<M, Abort>);
 
-struct AbortInner {
-    aborted: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+#[derive(Default)]
+pub(crate) struct Abort {
+    aborted: bool,
+    waker: Option<Waker>,
 }
 
-impl AbortHandle {
-    pub(crate) fn new() -> AbortHandle {
-        AbortHandle(Arc::new(AbortInner {
-            aborted: AtomicBool::new(false),
-            waker: Mutex::new(None),
-        }))
+impl<M: Mode> Clone for AbortHandle<M> {
+    fn clone(&self) -> Self {
+        AbortHandle(self.0.clone())
+    }
+}
+
+impl<M: Mode> AbortHandle<M> {
+    pub(crate) fn new() -> AbortHandle<M> {
+        AbortHandle(Cell::new(Abort::default()))
     }
 
     pub(crate) fn abort(&self) {
-        self.0.aborted.store(true, Ordering::Release);
-        let waker = self
-            .0
-            .waker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let waker = {
+            let mut abort = self.0.lock();
+            abort.aborted = true;
+            abort.waker.take()
+        };
         if let Some(w) = waker {
             w.wake();
         }
@@ -277,16 +278,15 @@ impl AbortHandle {
 
     /// Ready when aborted; otherwise remembers who to wake.
     pub(crate) fn poll_aborted(&self, cx: &Context<'_>) -> Poll<()> {
-        if self.0.aborted.load(Ordering::Acquire) {
+        let mut abort = self.0.lock();
+        if abort.aborted {
             return Poll::Ready(());
         }
-        *self.0.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
-        // Re-check: an abort between the load and the store would be missed.
-        if self.0.aborted.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        match &abort.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => abort.waker = Some(cx.waker().clone()),
         }
+        Poll::Pending
     }
 }
 

@@ -6,15 +6,16 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_driver::runtime::{Runtime, Timer};
-use slow_driver::{Error, ErrorReply, Handler, Peer, Reply, Request};
+use slow_driver::runtime::{Local, LocalRuntime, Mode, Reactor, Runtime, Timer};
+use slow_driver::{Error, ErrorReply, Handler, LocalHandler, LocalRequest, Peer, Reply, Request};
 
 use crate::{
     BAD_COMMAND, CLOSING, COMMAND_ERROR, Command, NOTIFIED, NOTIFY_TOO_LARGE, Refusal,
     UNKNOWN_COMMAND,
 };
 
-/// The interop service; `!sleep` waits on `R`'s own timer.
+/// The interop service; `!sleep` waits on `R`'s own timer. A [`Handler`]
+/// on a threaded runtime, a [`LocalHandler`] on a local one.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), slow_tokio::Error> {
@@ -30,7 +31,7 @@ pub struct InteropService<R> {
     runtime: R,
 }
 
-impl<R: Runtime> InteropService<R> {
+impl<R: Reactor> InteropService<R> {
     /// The service, sleeping on `runtime`.
     pub fn new(runtime: R) -> Self {
         InteropService { runtime }
@@ -55,8 +56,8 @@ fn refuse(r: Refusal) -> ErrorReply {
     ErrorReply::new(r.code, r.message)
 }
 
-impl<R: Runtime> Handler for InteropService<R> {
-    async fn request(&self, request: Request) -> Reply {
+impl<R: Reactor> InteropService<R> {
+    async fn answer<M: Mode>(&self, request: Request<M>) -> Reply {
         match Command::parse(&request.body) {
             Command::Echo => Ok(request.body),
             Command::Sleep { ms } => {
@@ -80,10 +81,31 @@ impl<R: Runtime> Handler for InteropService<R> {
             Command::Bad => Err(ErrorReply::new(COMMAND_ERROR, BAD_COMMAND)),
         }
     }
+}
+
+/// Notifications are echoed back; a body that fit one frame our way fits
+/// back unless the client's limit is smaller, and then there is no one to
+/// tell.
+fn echo_notification<M: Mode>(body: Bytes, peer: Peer<M>) {
+    let _ = peer.notify(body);
+}
+
+impl<R: Runtime> Handler for InteropService<R> {
+    async fn request(&self, request: Request) -> Reply {
+        self.answer(request).await
+    }
 
     async fn notification(&self, body: Bytes, peer: Peer) {
-        // Echoed back; a body that fit one frame our way fits back unless
-        // the client's limit is smaller, and then there is no one to tell.
-        let _ = peer.notify(body);
+        echo_notification(body, peer);
+    }
+}
+
+impl<R: LocalRuntime> LocalHandler for InteropService<R> {
+    async fn request(&self, request: LocalRequest) -> Reply {
+        self.answer(request).await
+    }
+
+    async fn notification(&self, body: Bytes, peer: Peer<Local>) {
+        echo_notification(body, peer);
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use slow_driver::Addr;
-use slow_driver::runtime::{Listener, ReadWindow, Runtime, Stream, Timer};
+use slow_driver::runtime::{Listener, Reactor, ReadWindow, Runtime, Stream, Threaded, Timer};
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::{Async, Executor};
 
@@ -36,7 +36,8 @@ impl Smol {
     }
 }
 
-impl Runtime for Smol {
+impl Reactor for Smol {
+    type Mode = Threaded;
     type Stream = SmolStream;
     type Listener = SmolListener;
     type UnixStream = SmolStream<Async<UnixStream>>;
@@ -72,7 +73,9 @@ impl Runtime for Smol {
     fn timer(&self, deadline: Instant) -> SmolTimer {
         SmolTimer(smol::Timer::at(deadline))
     }
+}
 
+impl Runtime for Smol {
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
@@ -107,7 +110,7 @@ impl<T> SmolStream<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for SmolStream<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Stream for SmolStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,

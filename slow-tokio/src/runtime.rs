@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use slow_driver::Addr;
-use slow_driver::runtime::{Listener, Runtime, Stream, Timer};
+use slow_driver::runtime::{Listener, Reactor, Runtime, Stream, Threaded, Timer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::runtime::Handle;
@@ -20,7 +20,8 @@ use tokio::time::Sleep;
 #[derive(Clone, Debug)]
 pub struct Tokio(pub Handle);
 
-impl Runtime for Tokio {
+impl Reactor for Tokio {
+    type Mode = Threaded;
     type Stream = TokioStream;
     type Listener = TokioListener;
     type UnixStream = TokioStream<UnixStream>;
@@ -70,7 +71,9 @@ impl Runtime for Tokio {
         let _guard = self.0.enter();
         TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
     }
+}
 
+impl Runtime for Tokio {
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
@@ -84,7 +87,7 @@ impl Runtime for Tokio {
 /// `Client::from_stream`.
 pub struct TokioStream<T = TcpStream>(pub T);
 
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for TokioStream<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Stream for TokioStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,

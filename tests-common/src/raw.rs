@@ -8,7 +8,7 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use slow_driver::runtime::{Listener, Runtime, Stream};
+use slow_driver::runtime::{Listener, Reactor, Stream};
 
 use crate::runner::{Join, TestRuntime, TestRuntimeExt};
 
@@ -41,7 +41,7 @@ pub(crate) fn frame(ty: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
 /// A peer over the adapter's own socket type, writing and reading
 /// hand-encoded frames.
 pub(crate) struct Raw<T: TestRuntime> {
-    stream: <T::Runtime as Runtime>::Stream,
+    stream: <T::Runtime as Reactor>::Stream,
     buf: BytesMut,
 }
 

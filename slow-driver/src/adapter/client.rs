@@ -136,7 +136,7 @@ macro_rules! __adapter_client {
             /// ```
             #[inline]
             pub async fn from_stream(
-                stream: impl $crate::runtime::Stream,
+                stream: impl $crate::runtime::Stream + ::core::marker::Send,
                 config: $crate::Config,
             ) -> ::core::result::Result<Self, $crate::Error> {
                 $crate::Client::from_stream(stream, config).await.map(Client)
@@ -156,7 +156,7 @@ macro_rules! __adapter_client {
             #[inline]
             pub async fn from_stream_on(
                 runtime: $rt,
-                stream: impl $crate::runtime::Stream,
+                stream: impl $crate::runtime::Stream + ::core::marker::Send,
                 config: $crate::Config,
             ) -> ::core::result::Result<Self, $crate::Error> {
                 $crate::Client::from_stream_on(runtime, stream, config).await.map(Client)

@@ -238,6 +238,8 @@ macro_rules! __adapter_server {
                 self,
                 handler: impl $crate::Handler,
             ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::Error>>
+            where
+                L::Stream: ::core::marker::Send,
             {
                 self.0.serve(handler)
             }
@@ -269,6 +271,8 @@ macro_rules! __adapter_server {
                 handler: impl $crate::Handler,
                 signal: impl ::core::future::Future<Output = ()>,
             ) -> impl ::core::future::Future<Output = ::core::result::Result<(), $crate::Error>>
+            where
+                L::Stream: ::core::marker::Send,
             {
                 self.0.serve_with_shutdown(handler, signal)
             }
