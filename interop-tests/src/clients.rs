@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use slow_driver::Config;
 
 use crate::scenarios::{self, Cell, Outcome};
-use crate::servers::{ASYNC_STD, CUSTOM, SMOL, SmolPool, TOKIO};
+use crate::servers::{ASYNC_STD, CUSTOM, LOCAL, SMOL, SmolPool, TOKIO};
 use crate::util::with_watchdog;
 
 /// How long one cell may take in all before it counts as hung.
@@ -24,6 +24,10 @@ pub enum ClientRuntime {
     AsyncStd,
     /// `slow-custom-example`'s client loop, run by the cell's own thread.
     Custom,
+    /// `slow-local-example`'s thread-per-core runtime: a `PerCore`
+    /// executor on the cell's own thread (it is not `Send`, so it is made
+    /// there, per cell).
+    Local,
 }
 
 impl ClientRuntime {
@@ -54,6 +58,11 @@ impl ClientRuntime {
         ClientRuntime::Custom
     }
 
+    /// The thread-per-core runtime's client.
+    pub fn local() -> ClientRuntime {
+        ClientRuntime::Local
+    }
+
     /// Its name in the matrix.
     pub fn name(&self) -> &'static str {
         match self {
@@ -61,6 +70,7 @@ impl ClientRuntime {
             ClientRuntime::Smol(_) => SMOL,
             ClientRuntime::AsyncStd => ASYNC_STD,
             ClientRuntime::Custom => CUSTOM,
+            ClientRuntime::Local => LOCAL,
         }
     }
 
@@ -83,6 +93,10 @@ impl ClientRuntime {
                 config,
             )),
             ClientRuntime::Custom => crate::custom::run_all(addr, config),
+            ClientRuntime::Local => {
+                let rt = slow_local_example::PerCore::new();
+                rt.block_on(scenarios::run_all(rt.clone(), addr, config))
+            }
         }
     }
 
@@ -91,7 +105,7 @@ impl ClientRuntime {
         match self {
             ClientRuntime::Tokio(rt) => rt.shutdown_timeout(Duration::from_secs(1)),
             ClientRuntime::Smol(pool) => pool.stop(),
-            ClientRuntime::AsyncStd | ClientRuntime::Custom => {}
+            ClientRuntime::AsyncStd | ClientRuntime::Custom | ClientRuntime::Local => {}
         }
     }
 }

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
+use slow_driver::net::NetStream;
+use slow_driver::runtime::{Reactor, RunsClient};
 use slow_driver::{Client, Config, Error, ErrorCode};
 
 use crate::util::{join_all, timeout};
@@ -118,7 +119,14 @@ macro_rules! ensure {
 }
 
 /// Runs every scenario with a client on `rt` against the server at `addr`.
-pub async fn run_all<R: Runtime>(rt: R, addr: SocketAddr, config: Config) -> Vec<Outcome> {
+pub async fn run_all<R>(rt: R, addr: SocketAddr, config: Config) -> Vec<Outcome>
+where
+    R: Reactor
+        + RunsClient<
+            NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+            <R as Reactor>::Mode,
+        >,
+{
     let client = match timeout(
         &rt,
         SCENARIO_LIMIT,
@@ -172,13 +180,20 @@ fn expect_server_error(got: Result<Bytes, Error>, code: u16, message: &str) -> R
     }
 }
 
-async fn run_one<R: Runtime>(
+async fn run_one<R>(
     name: &str,
     client: &Client<R>,
     rt: &R,
     addr: SocketAddr,
     config: &Config,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    R: Reactor
+        + RunsClient<
+            NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+            <R as Reactor>::Mode,
+        >,
+{
     let req = |body: &'static str| client.request(Bytes::from_static(body.as_bytes()));
     match name {
         "echo" => {

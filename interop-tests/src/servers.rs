@@ -16,6 +16,8 @@ pub const SMOL: &str = "smol";
 pub const ASYNC_STD: &str = "async-std";
 /// The hand-written mio event loop of `slow-custom-example`.
 pub const CUSTOM: &str = "custom";
+/// `slow-local-example`'s thread-per-core runtime (tasks not `Send`).
+pub const LOCAL: &str = "local";
 
 /// How long [`RunningServer::shutdown`] waits for the graceful shutdown.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
@@ -255,4 +257,25 @@ pub fn async_std() -> RunningServer {
 /// is single-threaded; its thread is its whole runtime).
 pub fn custom() -> RunningServer {
     crate::custom::server()
+}
+
+/// The thread-per-core runtime's interop server: `threads` threads named
+/// `{prefix}-N`, each with its own executor, listener (one port,
+/// `SO_REUSEPORT`) and `LocalHandler`.
+pub fn local(threads: usize, prefix: &str) -> RunningServer {
+    let server = slow_local_example::PerCoreServer::builder(([127, 0, 0, 1], 0).into())
+        .threads(threads)
+        .thread_name(prefix)
+        .config(server_config())
+        .serve(slow_interop::driver::InteropService::new)
+        .expect("serve on every thread");
+    let addr = server.local_addr();
+    RunningServer::new(
+        LOCAL,
+        addr,
+        Box::new(move || {
+            crate::util::with_watchdog("local-shutdown", SHUTDOWN_LIMIT, move || server.shutdown())?
+                .map_err(|e| format!("local server: {e}"))
+        }),
+    )
 }

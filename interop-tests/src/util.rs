@@ -7,12 +7,12 @@ use std::task::Poll;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use slow_driver::runtime::{Runtime, Timer};
+use slow_driver::runtime::{Reactor, Timer};
 
 /// Runs `fut` for at most `limit`, timed by `rt`'s own timer (so a test on
 /// tokio uses tokio's timer, one on smol async-io's, and so on: no other
 /// runtime is pulled in). `None` when the time ran out.
-pub async fn timeout<R: Runtime, F: Future>(rt: &R, limit: Duration, fut: F) -> Option<F::Output> {
+pub async fn timeout<R: Reactor, F: Future>(rt: &R, limit: Duration, fut: F) -> Option<F::Output> {
     let mut timer = rt.timer(Instant::now() + limit);
     let mut fut = pin!(fut);
     poll_fn(|cx| {
@@ -25,7 +25,7 @@ pub async fn timeout<R: Runtime, F: Future>(rt: &R, limit: Duration, fut: F) -> 
 }
 
 /// Waits on `rt`'s own timer.
-pub async fn sleep<R: Runtime>(rt: &R, d: Duration) {
+pub async fn sleep<R: Reactor>(rt: &R, d: Duration) {
     let mut timer = rt.timer(Instant::now() + d);
     poll_fn(|cx| timer.poll_expired(cx)).await
 }
@@ -96,7 +96,7 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Polls `cond` every few milliseconds (on `rt`'s timer) until it holds or
 /// `limit` passes; returns whether it held.
-pub async fn wait_until<R: Runtime>(
+pub async fn wait_until<R: Reactor>(
     rt: &R,
     limit: Duration,
     mut cond: impl FnMut() -> bool,

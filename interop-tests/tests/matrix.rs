@@ -9,7 +9,11 @@
 //! `cli-tokio`), smol (2 threads `cli-smol-N`), async-std (the same global
 //! runtime; unavoidable). The fourth runtime is `slow-custom-example`'s
 //! single-threaded mio event loop: its server on a thread of its own, its
-//! completion-queue client run by the cell's thread. Each cell is bounded by `CELL_LIMIT` and each
+//! completion-queue client run by the cell's thread. The fifth is
+//! `slow-local-example`'s thread-per-core runtime, whose tasks are not
+//! `Send`: its server on 2 threads `srv-local-N`, each with its own
+//! executor and listener, its client a `PerCore` executor on the cell's
+//! thread. Each cell is bounded by `CELL_LIMIT` and each
 //! scenario by `SCENARIO_LIMIT`: a hang fails, it does not block.
 
 use std::sync::Arc;
@@ -28,12 +32,14 @@ fn cross_runtime_matrix() {
         servers::smol(2, "srv-smol"),
         servers::async_std(),
         servers::custom(),
+        servers::local(2, "srv-local"),
     ];
     let clients: Vec<Arc<ClientRuntime>> = vec![
         Arc::new(ClientRuntime::tokio()),
         Arc::new(ClientRuntime::smol()),
         Arc::new(ClientRuntime::async_std()),
         Arc::new(ClientRuntime::custom()),
+        Arc::new(ClientRuntime::local()),
     ];
 
     let mut cells = Vec::new();

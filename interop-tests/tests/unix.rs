@@ -5,7 +5,8 @@
 //!   (`Server::from_listener`) and every client runs over a `UnixStream`
 //!   it connected itself (`Client::from_stream`).
 //!
-//! Each is a 3 × 3 matrix, each cell answering the INTEROP service's echo,
+//! Each is a 4 × 4 matrix (tokio, smol, async-std and the thread-per-core
+//! `local` runtime), each cell answering the INTEROP service's echo,
 //! `!bytes`, `!notify`, `!error` and graceful close. Then the socket file's
 //! life (removed after serving, stale replaced, live refused) and bad
 //! paths, each a typed error naming the path.
@@ -16,9 +17,10 @@ use std::thread;
 use std::time::Duration;
 
 use interop_tests::util::with_watchdog;
-use slow_driver::runtime::Runtime;
-use slow_driver::{Addr, Client, Config, Error, ErrorCode};
+use slow_driver::runtime::Reactor;
+use slow_driver::{Addr, Client, Config, Error, ErrorCode, Server};
 use slow_interop::driver::InteropService;
+use slow_local_example::PerCore;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -103,6 +105,21 @@ fn serve(server: &str, path: &Path, way: Way) -> Addr {
                 let service = InteropService::new(slow_async_std::AsyncStd);
                 server.serve(service).await.expect("serve");
             }),
+            "local" => {
+                let rt = PerCore::new();
+                rt.block_on(async {
+                    let listener =
+                        smol::Async::<std::os::unix::net::UnixListener>::bind(&path).expect("bind");
+                    let listener = slow_smol::SmolUnixListener(listener);
+                    let server = Server::<PerCore, _>::from_listener(listener, Config::default())
+                        .expect("server");
+                    ready.send(server.local_addr().expect("addr")).unwrap();
+                    server
+                        .serve(InteropService::new(rt.clone()))
+                        .await
+                        .expect("serve");
+                })
+            }
             other => panic!("no runtime {other}"),
         })
         .expect("server thread");
@@ -141,6 +158,17 @@ fn serve_at(server: &str, path: &Path) -> Addr {
                 let service = InteropService::new(slow_async_std::AsyncStd);
                 server.serve(service).await.expect("serve");
             }),
+            "local" => {
+                let rt = PerCore::new();
+                rt.block_on(async {
+                    let server = Server::<PerCore>::bind(&addr).await.expect("bind");
+                    ready.send(server.local_addr().expect("addr")).unwrap();
+                    server
+                        .serve(InteropService::new(rt.clone()))
+                        .await
+                        .expect("serve");
+                })
+            }
             other => panic!("no runtime {other}"),
         })
         .expect("server thread");
@@ -162,12 +190,14 @@ fn call_at(client: &str, path: &Path) -> Result<(), Error> {
         "async-std" => async_std::task::block_on(async {
             exercise(slow_async_std::Client::connect(&addr).await?.into()).await
         }),
+        "local" => PerCore::new()
+            .block_on(async { exercise(Client::<PerCore>::connect(&addr).await?).await }),
         other => panic!("no runtime {other}"),
     }
 }
 
 /// What every cell checks, on a client of any runtime.
-async fn exercise<R: Runtime>(client: Client<R>) -> Result<(), Error> {
+async fn exercise<R: Reactor>(client: Client<R>) -> Result<(), Error> {
     assert_eq!(client.request("hello over unix").await?, "hello over unix");
 
     let body = client.request("!bytes 100000").await?;
@@ -225,11 +255,18 @@ fn call(client: &str, path: &Path, way: Way) -> Result<(), Error> {
             let client = slow_async_std::Client::from_stream(stream, Config::default()).await?;
             exercise(client.into_inner()).await
         }),
+        "local" => PerCore::new().block_on(async {
+            let stream = smol::Async::<std::os::unix::net::UnixStream>::connect(path).await?;
+            let stream = slow_smol::SmolStream::from(stream);
+            exercise(Client::<PerCore>::from_stream(stream, Config::default()).await?).await
+        }),
         other => panic!("no runtime {other}"),
     }
 }
 
-const RUNTIMES: [&str; 3] = ["tokio", "smol", "async-std"];
+/// The async adapters and the thread-per-core runtime (whose tasks are not
+/// `Send`); the custom mio loop's cells are `unix_custom.rs`.
+const RUNTIMES: [&str; 4] = ["tokio", "smol", "async-std", "local"];
 
 fn matrix(way: Way) {
     with_watchdog("unix", LIMIT, move || {
