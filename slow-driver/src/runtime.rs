@@ -31,13 +31,14 @@ use std::path::PathBuf;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::BytesMut;
-
 use crate::Addr;
 #[doc(hidden)]
 pub use crate::mode::Lock;
 pub use crate::mode::{Local, Mode, Threaded};
 pub use crate::spawn::{RunsClient, RunsHandlers, RunsServer};
+/// The receive buffer [`Stream::poll_read_buf`] appends to (`bytes`'s,
+/// re-exported so that a runtime's crate need not depend on `bytes`).
+pub use bytes::BytesMut;
 
 /// What every runtime provides: TCP and Unix sockets, a timer, a clock.
 /// A runtime implements this and one of [`Runtime`] (its tasks are

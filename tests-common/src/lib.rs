@@ -45,9 +45,11 @@ pub mod __private {
 }
 
 /// One `#[test]` per scenario on the [`TestRuntime`] `$rt`, named as the
-/// scenario, plus a compile-time check that the adapter crate `$adapter`
-/// exports the driver's types under the names the scenarios use, with its
-/// `Client` and `Server` wrapping the driver's on `$rt`'s runtime.
+/// scenario, plus (given an adapter crate `$adapter`) a compile-time check
+/// that the adapter exports the driver's types under the names the
+/// scenarios use, with its `Client` and `Server` wrapping the driver's on
+/// `$rt`'s runtime. A runtime of your own with no adapter crate (see
+/// `docs/RUNTIMES.md`) passes only `$rt`: `scenario_tests!(MyTest);`.
 ///
 /// Invoke it at the root of the test crate: the scenario
 /// `accept_out_of_descriptors_does_not_stall_the_server` reruns its own
@@ -121,6 +123,9 @@ macro_rules! scenario_tests {
     };
     ($rt:ty, $adapter:ident) => {
         $crate::scenario_tests!(@api $rt, $adapter);
+        $crate::scenario_tests!($rt);
+    };
+    ($rt:ty) => {
         $crate::scenario_tests! {
             @tests $rt;
             // 1. echo
