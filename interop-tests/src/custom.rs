@@ -5,10 +5,12 @@
 //! completion-queue [`ClientLoop`] that runs only while the calling thread
 //! runs it — goes through the same scenario list ([`run_all`], the same
 //! names as [`SCENARIOS`]) with [`LoopClient`], a small blocking wrapper
-//! whose every wait is bounded.
+//! whose every wait is bounded; over TCP ([`run_all`]) or a Unix socket
+//! ([`run_all_unix`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -51,16 +53,31 @@ pub struct LoopClient {
 }
 
 impl LoopClient {
-    /// Connects and waits (at most `limit`) for the handshake.
+    /// Connects over TCP and waits (at most `limit`) for the handshake.
     pub fn connect(
         addr: SocketAddr,
         config: Config,
         limit: Duration,
     ) -> Result<LoopClient, String> {
+        LoopClient::open(|lp| lp.connect(addr, config), limit)
+    }
+
+    /// Connects to the Unix socket at `path` and waits (at most `limit`)
+    /// for the handshake.
+    pub fn connect_unix(
+        path: &Path,
+        config: Config,
+        limit: Duration,
+    ) -> Result<LoopClient, String> {
+        LoopClient::open(|lp| lp.connect_unix(path, config), limit)
+    }
+
+    fn open(
+        connect: impl FnOnce(&mut ClientLoop) -> Result<ConnId, ClientError>,
+        limit: Duration,
+    ) -> Result<LoopClient, String> {
         let mut lp = ClientLoop::new().map_err(|e| format!("loop: {e}"))?;
-        let conn = lp
-            .connect(addr, config)
-            .map_err(|e| format!("connect: {e}"))?;
+        let conn = connect(&mut lp).map_err(|e| format!("connect: {e}"))?;
         let mut c = LoopClient {
             lp,
             conn,
@@ -220,17 +237,42 @@ fn expect_server_error(got: RequestOutcome, code: u16, message: &str) -> Result<
     }
 }
 
+/// Where the scenarios connect (a scenario opens a second connection).
+enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Target {
+    fn connect(&self, config: Config) -> Result<LoopClient, String> {
+        match self {
+            Target::Tcp(addr) => LoopClient::connect(*addr, config, SCENARIO_LIMIT),
+            Target::Unix(path) => LoopClient::connect_unix(path, config, SCENARIO_LIMIT),
+        }
+    }
+}
+
 /// Runs every scenario of [`SCENARIOS`] with the custom loop's client
 /// against `addr`, on the calling thread.
 pub fn run_all(addr: SocketAddr, config: Config) -> Vec<Outcome> {
-    let mut client = LoopClient::connect(addr, config.clone(), SCENARIO_LIMIT);
+    run_all_at(&Target::Tcp(addr), config)
+}
+
+/// Runs every scenario of [`SCENARIOS`] with the custom loop's client
+/// against the Unix socket at `path`, on the calling thread.
+pub fn run_all_unix(path: &Path, config: Config) -> Vec<Outcome> {
+    run_all_at(&Target::Unix(path.to_owned()), config)
+}
+
+fn run_all_at(target: &Target, config: Config) -> Vec<Outcome> {
+    let mut client = target.connect(config.clone());
     SCENARIOS
         .iter()
         .map(|&name| {
             let start = Instant::now();
             let result = match &mut client {
                 Err(e) => Err(e.clone()),
-                Ok(client) => run_one(name, client, addr, &config).and_then(|()| {
+                Ok(client) => run_one(name, client, target, &config).and_then(|()| {
                     let took = start.elapsed();
                     // The waits are bounded one by one; bound the whole too.
                     if took > SCENARIO_LIMIT {
@@ -252,7 +294,7 @@ pub fn run_all(addr: SocketAddr, config: Config) -> Vec<Outcome> {
 fn run_one(
     name: &str,
     client: &mut LoopClient,
-    addr: SocketAddr,
+    target: &Target,
     config: &Config,
 ) -> Result<(), String> {
     match name {
@@ -373,7 +415,7 @@ fn run_one(
             expect_server_error(client.request("!sleep abc", None)?, 0x0100, "bad command")?
         }
         "!close -> closing, then NotProcessed" => {
-            let mut c = LoopClient::connect(addr, config.clone(), SCENARIO_LIMIT)?;
+            let mut c = target.connect(config.clone())?;
             let got = ok_body(c.request("!close", None)?)?;
             ensure!(got == "closing", "answered {got:?}");
             for i in 0..2 {

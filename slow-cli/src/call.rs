@@ -20,7 +20,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// One call.
 #[derive(Debug, Clone)]
 pub struct CallOptions {
-    /// `host:port`.
+    /// `host:port`, or `unix:PATH`.
     pub addr: String,
     /// The request (or notification) body.
     pub body: Body,
@@ -179,7 +179,8 @@ pub fn endpoint(addr: &str) -> Result<slow_driver::Addr, CliError> {
 }
 
 /// The first address `addr` (`HOST:PORT`) resolves to, or an error that
-/// says which address could not be reached.
+/// says which address could not be reached. A `unix:PATH` is not one (the
+/// callers take it before asking).
 pub fn resolve(addr: &str) -> Result<std::net::SocketAddr, CliError> {
     use std::net::ToSocketAddrs;
     let failed = |reason: String| CliError::Connect {
@@ -187,10 +188,7 @@ pub fn resolve(addr: &str) -> Result<std::net::SocketAddr, CliError> {
         reason,
     };
     if addr.starts_with("unix:") {
-        return Err(failed(
-            "the custom runtime connects over TCP only (Unix sockets: tokio, smol, async-std)"
-                .into(),
-        ));
+        return Err(failed("a Unix socket path, not HOST:PORT".into()));
     }
     addr.to_socket_addrs()
         .map_err(|e| failed(e.to_string()))?

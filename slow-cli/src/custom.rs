@@ -4,12 +4,16 @@
 //! completion-queue [`ClientLoop`] for load.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_custom_example::{BlockingClient, ClientLoop, Completion, ConnId};
+use slow_custom_example::{
+    BlockingClient, ClientError, ClientLoop, Completion, ConnError, ConnId, UnixSocketError,
+};
 use slow_proto::{Config, ErrorCode, RequestError, RequestId};
 
 use crate::bench::stats::error_kind;
@@ -35,15 +39,64 @@ fn request_error(e: RequestError) -> CliError {
     CliError::Slow(e.into())
 }
 
+/// Where the custom client connects: a resolved TCP address or a Unix
+/// socket's path (`unix:PATH`).
+#[derive(Debug, Clone)]
+enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Target {
+    fn of(addr: &str) -> Result<Target, CliError> {
+        match addr.strip_prefix("unix:") {
+            Some(path) => Ok(Target::Unix(path.into())),
+            None => resolve(addr).map(Target::Tcp),
+        }
+    }
+
+    /// A connection on `lp` (completing with `Completion::Connected`).
+    fn connect(&self, lp: &mut ClientLoop, config: Config) -> Result<ConnId, ClientError> {
+        match self {
+            Target::Tcp(addr) => lp.connect(*addr, config),
+            Target::Unix(path) => lp.connect_unix(path, config),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => addr.fmt(f),
+            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Why connecting failed, without the socket path a Unix error names
+/// already (the caller says it once).
+fn connect_reason(e: &ConnError) -> String {
+    match e {
+        ConnError::Io(io) => {
+            UnixSocketError::of(io).map_or_else(|| e.to_string(), |u| u.source.to_string())
+        }
+        _ => e.to_string(),
+    }
+}
+
 fn connect(addr: &str, limit: Duration) -> Result<BlockingClient, CliError> {
     // The handshake timeout also bounds the TCP connect on this loop.
     let config = Config {
         handshake_timeout: limit,
         ..Config::default()
     };
-    BlockingClient::connect_with(resolve(addr)?, config).map_err(|e| CliError::Connect {
+    let connected = match Target::of(addr)? {
+        Target::Tcp(addr) => BlockingClient::connect_with(addr, config),
+        Target::Unix(path) => BlockingClient::connect_unix_with(path, config),
+    };
+    connected.map_err(|e| CliError::Connect {
         addr: addr.into(),
-        reason: e.to_string(),
+        reason: connect_reason(&e),
     })
 }
 
@@ -137,8 +190,9 @@ pub(crate) fn scenarios(addr: &str) -> Vec<ScenarioResult> {
 /// [`CONCURRENT`] requests at once on the completion-queue client.
 fn concurrent(addr: &str) -> Result<(), String> {
     let mut lp = ClientLoop::new().map_err(|e| e.to_string())?;
-    let conn = lp
-        .connect(resolve(addr).map_err(|e| e.to_string())?, Config::default())
+    let conn = Target::of(addr)
+        .map_err(|e| e.to_string())?
+        .connect(&mut lp, Config::default())
         .map_err(|e| e.to_string())?;
     let mut want = HashMap::new();
     for i in 0..CONCURRENT {
@@ -199,26 +253,28 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
         )?),
     };
     let target = match (&own, addr) {
-        (Some(server), _) => server
-            .addr()
-            .tcp()
-            .expect("the custom server listens on TCP"),
-        (None, Some(addr)) => resolve(addr)?,
+        (Some(server), _) => Target::Tcp(
+            server
+                .addr()
+                .tcp()
+                .expect("the custom server listens on TCP"),
+        ),
+        (None, Some(addr)) => Target::of(addr)?,
         (None, None) => unreachable!("an address or a server of our own"),
     };
     let io = |e: std::io::Error| CliError::Custom(format!("event loop: {e}"));
     let mut lp = ClientLoop::new().map_err(io)?;
     let mut conns = Vec::with_capacity(options.connections);
     for _ in 0..options.connections {
-        let conn = lp
-            .connect(target, Config::default())
+        let conn = target
+            .connect(&mut lp, Config::default())
             .map_err(|e| CliError::Connect {
                 addr: target.to_string(),
                 reason: e.to_string(),
             })?;
         conns.push(conn);
     }
-    wait_connected(&mut lp, conns.len(), target, live)?;
+    wait_connected(&mut lp, conns.len(), &target, live)?;
 
     let body = payload(options.payload);
     let started = live.start();
@@ -273,7 +329,7 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
 fn wait_connected(
     lp: &mut ClientLoop,
     n: usize,
-    target: SocketAddr,
+    target: &Target,
     live: &Live,
 ) -> Result<(), CliError> {
     let deadline = Instant::now() + CONNECT_TIMEOUT;

@@ -46,8 +46,9 @@ struct ServeArgs {
     /// The runtime to serve on.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
-    /// Where to listen (port 0 picks a free port).
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0", value_parser = host_port)]
+    /// Where to listen: HOST:PORT (port 0 picks a free port) or unix:PATH
+    /// (the socket file is removed at exit).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", value_parser = host_port)]
     addr: String,
     /// Worker threads (1: single-threaded); default: the runtime's own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -58,8 +59,8 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct CallArgs {
-    /// The server, HOST:PORT.
-    #[arg(value_parser = host_port)]
+    /// The server: HOST:PORT or unix:PATH.
+    #[arg(value_name = "ADDR", value_parser = host_port)]
     addr: String,
     /// The request body; `-` reads it from standard input.
     body: String,
@@ -79,9 +80,9 @@ struct CallArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The server, HOST:PORT; without it, an INTEROP server runs in this
-    /// process on the same runtime.
-    #[arg(value_parser = host_port)]
+    /// The server: HOST:PORT or unix:PATH; without it, an INTEROP server
+    /// runs in this process on the same runtime.
+    #[arg(value_name = "ADDR", value_parser = host_port)]
     addr: Option<String>,
     /// The client's (and own server's) runtime.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
@@ -114,8 +115,8 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct ConformanceArgs {
-    /// The server under test, HOST:PORT.
-    #[arg(required_unless_present = "list", value_parser = host_port)]
+    /// The server under test: HOST:PORT or unix:PATH.
+    #[arg(value_name = "ADDR", required_unless_present = "list", value_parser = host_port)]
     addr: Option<String>,
     /// Run only these checks or groups (comma-separated).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]

@@ -188,21 +188,42 @@ fn bind_error(addr: &str, e: impl std::fmt::Display) -> CliError {
 }
 
 fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, CliError> {
-    if addr.starts_with("unix:") {
-        return Err(bind_error(
-            addr,
-            "the custom runtime serves TCP only (Unix sockets: tokio, smol, async-std)",
-        ));
+    if let Some(path) = addr.strip_prefix("unix:") {
+        let server = slow_custom_example::Server::bind_unix(path, options.config())
+            .map_err(|e| bind_error(addr, custom_unix_reason(e)))?;
+        return run_custom(server, options);
     }
     let resolved = addr
         .to_socket_addrs()
         .map_err(|e| bind_error(addr, e))?
         .next()
         .ok_or_else(|| bind_error(addr, "no address"))?;
-    let mut server = slow_custom_example::Server::bind(resolved, options.config())
+    let server = slow_custom_example::Server::bind(resolved, options.config())
         .map_err(|e| bind_error(addr, e))?;
+    run_custom(server, options)
+}
+
+/// What the system said about a Unix socket, without the path the error
+/// names already (the caller says it once).
+fn custom_unix_reason(e: std::io::Error) -> String {
+    match slow_custom_example::UnixSocketError::of(&e) {
+        Some(unix) => unix.source.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Runs a bound custom server, of either transport, on a thread of its own.
+fn run_custom<T: slow_custom_example::Transport>(
+    mut server: slow_custom_example::Server<T>,
+    options: &ServeOptions,
+) -> Result<RunningServer, CliError> {
+    use slow_custom_example::ListenAddr;
+
     server.set_max_connections(options.max_connections);
-    let local = server.local_addr();
+    let addr = match server.listen_addr() {
+        ListenAddr::Tcp(addr) => Addr::Tcp(addr),
+        ListenAddr::Unix(path) => Addr::Unix(Some(path)),
+    };
     let handle = server.shutdown_handle();
     let thread = std::thread::Builder::new()
         .name("slow-custom-server".into())
@@ -213,7 +234,7 @@ fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, Cli
         })
         .map_err(CliError::io("starting the server thread"))?;
     Ok(RunningServer {
-        addr: Addr::Tcp(local),
+        addr,
         runtime: RuntimeKind::Custom,
         stop: Stop::Custom(handle),
         thread: Some(thread),

@@ -1,7 +1,8 @@
 //! `slow` over Unix domain sockets, as a user runs it: `serve --addr
-//! unix:PATH` on each async runtime, `call`, `bench` and `conformance`
-//! reaching it, a second server on the live socket refused, the file
-//! removed at exit and a stale one replaced.
+//! unix:PATH` on every runtime (the custom event loop included), `call`
+//! with a client of the same runtime, `bench` and `conformance` reaching
+//! it, a second server on the live socket refused, the file removed at exit
+//! and a stale one replaced.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ fn terminate(mut child: Child) -> (Option<i32>, String) {
 #[test]
 fn serve_call_bench_conformance_over_a_unix_socket_on_every_runtime() {
     let dir = Dir::new("every");
-    for runtime in ["tokio", "smol", "async-std"] {
+    for runtime in ["tokio", "smol", "async-std", "custom"] {
         let path = dir.0.join(format!("{runtime}.sock"));
         let addr = format!("unix:{}", path.display());
         let server = serve(runtime, &path);
@@ -104,7 +105,17 @@ fn serve_call_bench_conformance_over_a_unix_socket_on_every_runtime() {
             "{err}"
         );
 
-        let out = slow(&["bench", &addr, "--duration", "1", "--json"]);
+        // The load from a client of the same runtime (custom: its
+        // completion-queue loop).
+        let out = slow(&[
+            "bench",
+            &addr,
+            "--duration",
+            "1",
+            "--json",
+            "--runtime",
+            runtime,
+        ]);
         assert!(out.status.success(), "{runtime}: {}", text(&out.stderr));
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(json["errors"], 0, "{json}");
@@ -171,12 +182,44 @@ fn a_stale_socket_file_is_replaced_and_bad_paths_are_named() {
         text(&out.stderr)
     );
 
-    // The custom runtime says what it does not do.
-    let out = slow(&["serve", "--runtime", "custom", "--addr", &addr]);
+    // The custom runtime the same way: a stale file replaced, served and
+    // called over it, removed at exit; a bad path named once, both ways.
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    assert!(path.exists());
+    let server = serve("custom", &path);
+    let out = slow(&["call", &addr, "fresh custom", "--runtime", "custom"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"fresh custom");
+    let out = slow(&["call", &addr, "!notify ping", "--runtime", "custom"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"notified");
+    assert!(text(&out.stderr).contains("ping"), "{}", text(&out.stderr));
+    let (code, stderr) = terminate(server);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!path.exists(), "custom: the socket file is removed at exit");
+
+    let out = slow(&["call", &missing, "hi", "--runtime", "custom"]);
     assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("TCP only"),
-        "{}",
-        text(&out.stderr)
+        err.contains(&missing) && err.contains("No such file"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches(&missing).count(),
+        1,
+        "the path said once: {err}"
+    );
+    let out = slow(&["serve", "--runtime", "custom", "--addr", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&missing) && err.contains("No such file"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches(&missing).count(),
+        1,
+        "the path said once: {err}"
     );
 }

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::ToSocketAddrs;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,14 +29,35 @@ pub struct BlockingClient {
 }
 
 impl BlockingClient {
-    /// Connects with the default [`Config`] and waits for the handshake.
+    /// Connects over TCP with the default [`Config`] and waits for the
+    /// handshake.
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, Server};
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?.spawn()?;
+    /// let client = BlockingClient::connect(server.local_addr()).unwrap();
+    /// let defaults = slow_proto::Settings::default();
+    /// assert_eq!(client.peer_settings().max_frame_size, defaults.max_frame_size);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(addr: impl ToSocketAddrs) -> Result<BlockingClient, ConnError> {
         BlockingClient::connect_with(addr, Config::default())
     }
 
-    /// Connects with `config` and waits for the handshake (bounded by the
-    /// config's handshake timeout). Fails with the server's GOAWAY code
-    /// (e.g. CONNECTION_LIMIT) if it refuses the connection.
+    /// Connects over TCP with `config` and waits for the handshake (bounded
+    /// by the config's handshake timeout). Fails with the server's GOAWAY
+    /// code (e.g. CONNECTION_LIMIT) if it refuses the connection.
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, Server};
+    /// use slow_proto::Config;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?.spawn()?;
+    /// let client = BlockingClient::connect_with(server.local_addr(), Config::default());
+    /// assert!(client.is_ok());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect_with(
         addr: impl ToSocketAddrs,
         config: Config,
@@ -43,10 +65,63 @@ impl BlockingClient {
         let no_address = || io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
         let addr = addr.to_socket_addrs()?.next().ok_or_else(no_address)?;
         let mut lp = ClientLoop::new()?;
-        let conn = lp.connect(addr, config).map_err(|e| match e {
-            ClientError::Io(e) => e,
-            e => io::Error::new(io::ErrorKind::InvalidInput, e),
-        })?;
+        let conn = lp.connect(addr, config).map_err(not_started)?;
+        BlockingClient::handshake(lp, conn)
+    }
+
+    /// Connects to the Unix domain socket at `path` with the default
+    /// [`Config`] and waits for the handshake.
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, Server};
+    /// use std::time::Duration;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("slow-doc-blocking-unix-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("slow.sock");
+    /// let server = Server::bind_unix(&path, Default::default())?.spawn()?;
+    /// let mut client = BlockingClient::connect_unix(&path).unwrap();
+    /// assert_eq!(client.request("!notify hi", Some(Duration::from_secs(5))).unwrap(), "notified");
+    /// assert_eq!(client.next_notification(Duration::from_secs(5))?.unwrap(), "hi");
+    /// client.close(Duration::from_secs(5)).unwrap();
+    /// server.shutdown()?;
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_unix(path: impl AsRef<Path>) -> Result<BlockingClient, ConnError> {
+        BlockingClient::connect_unix_with(path, Config::default())
+    }
+
+    /// Connects to the Unix domain socket at `path` with `config` and waits
+    /// for the handshake, as [`connect_with`](BlockingClient::connect_with)
+    /// does over TCP. A socket that cannot be reached is [`ConnError::Io`]
+    /// naming the path (see [`ClientLoop::connect_unix`]).
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, ConnError, UnixSocketError};
+    /// use slow_proto::Config;
+    ///
+    /// let path = "/no/such/dir/slow.sock";
+    /// match BlockingClient::connect_unix_with(path, Config::default()) {
+    ///     Err(ConnError::Io(e)) => {
+    ///         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    ///         assert_eq!(UnixSocketError::of(&e).unwrap().path.to_str(), Some(path));
+    ///     }
+    ///     _ => panic!("connected to nothing"),
+    /// }
+    /// ```
+    pub fn connect_unix_with(
+        path: impl AsRef<Path>,
+        config: Config,
+    ) -> Result<BlockingClient, ConnError> {
+        let mut lp = ClientLoop::new()?;
+        let conn = lp.connect_unix(path, config).map_err(not_started)?;
+        BlockingClient::handshake(lp, conn)
+    }
+
+    /// Runs the loop until connection `conn` completes its handshake, or
+    /// ends first.
+    fn handshake(mut lp: ClientLoop, conn: ConnId) -> Result<BlockingClient, ConnError> {
         loop {
             match lp.next_completion(None)? {
                 Some(Completion::Connected { peer, .. }) => {
@@ -168,6 +243,15 @@ impl BlockingClient {
             // Outcomes of requests nobody waits for any more.
             _ => {}
         }
+    }
+}
+
+/// A connection that could not even start: the socket could not be opened,
+/// or the config is not valid.
+fn not_started(e: ClientError) -> io::Error {
+    match e {
+        ClientError::Io(e) => e,
+        e => io::Error::new(io::ErrorKind::InvalidInput, e),
     }
 }
 

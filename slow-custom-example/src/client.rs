@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use slow_proto::{
 
 use crate::error::{ClientError, ConnError};
 use crate::reactor::{App, Cx, Reactor};
+use crate::socket::Stream;
 
 /// Identifies one connection of a [`ClientLoop`]. Never reused, so a stale
 /// id cannot reach a newer connection.
@@ -194,16 +196,68 @@ impl ClientLoop {
         })
     }
 
-    /// Starts connecting to `addr`. Returns at once: requests can be made
-    /// right away (they wait in the core for the handshake), and
+    /// Starts connecting to `addr` over TCP. Returns at once: requests can
+    /// be made right away (they wait in the core for the handshake), and
     /// [`Completion::Connected`] or [`Completion::Closed`] follows. The
     /// config's handshake timeout also bounds the TCP connect.
+    ///
+    /// See [`ClientLoop`] for an example.
     pub fn connect(&mut self, addr: SocketAddr, config: Config) -> Result<ConnId, ClientError> {
         let conn = Connection::client(config, self.reactor.now())?;
-        let stream = TcpStream::connect(addr)?;
-        // Frames are written whole; Nagle would only delay them.
-        let _ = stream.set_nodelay(true);
-        Ok(ConnId(self.reactor.add(stream, conn, Client).0))
+        let stream = Stream::tcp(TcpStream::connect(addr)?);
+        Ok(self.add(stream, conn))
+    }
+
+    /// Starts connecting to the Unix domain socket at `path`; otherwise the
+    /// same as [`connect`](ClientLoop::connect), with the same completions.
+    ///
+    /// A Unix connect completes or fails at once, so what a TCP connect
+    /// reports later as [`Completion::Closed`] is an error from this call
+    /// here: [`ClientError::Io`] whose message names the path and which
+    /// carries a [`UnixSocketError`](crate::UnixSocketError) (`NotFound`
+    /// for a missing file or directory, `ConnectionRefused` when nothing
+    /// listens, `InvalidInput` for a path too long for `sockaddr_un`,
+    /// `WouldBlock` when the server's backlog is full).
+    ///
+    /// ```
+    /// use slow_custom_example::{ClientLoop, Completion, Server};
+    /// use std::time::Duration;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("slow-doc-loop-unix-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("slow.sock");
+    /// let server = Server::bind_unix(&path, Default::default())?.spawn()?;
+    ///
+    /// let mut client = ClientLoop::new()?;
+    /// let conn = client.connect_unix(&path, Default::default()).unwrap();
+    /// let id = client.request(conn, "!bytes 3", Some(Duration::from_secs(5))).unwrap();
+    /// loop {
+    ///     match client.next_completion(Some(Duration::from_secs(5)))? {
+    ///         Some(Completion::Response { id: done, body, .. }) if done == id => {
+    ///             assert_eq!(&body[..], [0, 1, 2]);
+    ///             break;
+    ///         }
+    ///         Some(_) => continue, // Connected
+    ///         None => panic!("no response in time"),
+    ///     }
+    /// }
+    /// drop(client);
+    /// server.shutdown()?;
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_unix(
+        &mut self,
+        path: impl AsRef<Path>,
+        config: Config,
+    ) -> Result<ConnId, ClientError> {
+        let conn = Connection::client(config, self.reactor.now())?;
+        let stream = Stream::connect_unix(path.as_ref())?;
+        Ok(self.add(stream, conn))
+    }
+
+    fn add(&mut self, stream: Stream, conn: Connection) -> ConnId {
+        ConnId(self.reactor.add(stream, conn, Client).0)
     }
 
     /// Sends a request; its outcome arrives as [`Completion::Response`] or

@@ -1,6 +1,8 @@
-//! The client's errors: why a connection ended, why a command was refused.
+//! The errors: why a client connection ended, why a command was refused,
+//! and which Unix socket a bind or connect failed on.
 
 use std::io;
+use std::path::PathBuf;
 
 use slow_proto::config::ConfigError;
 use slow_proto::{ConnectionError, ErrorCode, SendError};
@@ -54,4 +56,52 @@ pub enum ClientError {
     /// The socket could not be opened.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// A Unix socket that could not be bound or connected to, with its path: a
+/// missing directory, a path too long for `sockaddr_un` (over 107 bytes),
+/// permission denied, nobody listening, a live server already there, a
+/// file there that is not a socket.
+///
+/// It travels inside the [`io::Error`] that
+/// [`Server::bind_unix`](crate::Server::bind_unix),
+/// [`ClientLoop::connect_unix`](crate::ClientLoop::connect_unix) and
+/// [`BlockingClient::connect_unix`](crate::BlockingClient::connect_unix)
+/// return, which keeps the system's [`io::ErrorKind`] (`NotFound`,
+/// `InvalidInput`, `AddrInUse`, `AlreadyExists`, ...) and whose message
+/// names the path: `unix:PATH: what the system said`.
+///
+/// ```
+/// use slow_custom_example::{Server, UnixSocketError};
+/// use std::path::Path;
+///
+/// let path = Path::new("/no/such/dir/slow.sock");
+/// let e = Server::bind_unix(path, Default::default()).err().unwrap();
+/// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+/// assert!(e.to_string().starts_with("unix:/no/such/dir/slow.sock: "));
+/// assert_eq!(UnixSocketError::of(&e).unwrap().path, path);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("unix:{}: {source}", path.display())]
+pub struct UnixSocketError {
+    /// The socket's path, as given.
+    pub path: PathBuf,
+    /// What the system said.
+    #[source]
+    pub source: io::Error,
+}
+
+impl UnixSocketError {
+    /// The Unix socket error inside `error`, if it is one (errors from
+    /// TCP sockets, and later errors on an open connection, are not).
+    ///
+    /// ```
+    /// use slow_custom_example::UnixSocketError;
+    ///
+    /// let plain = std::io::Error::from(std::io::ErrorKind::NotFound);
+    /// assert!(UnixSocketError::of(&plain).is_none());
+    /// ```
+    pub fn of(error: &io::Error) -> Option<&UnixSocketError> {
+        error.get_ref()?.downcast_ref()
+    }
 }

@@ -2,7 +2,8 @@
 //! runtime, no tasks, no futures.
 //!
 //! This crate shows how to embed the sans-IO core ([`slow_proto`]) in a
-//! runtime of your own. It plays both roles over the same loop:
+//! runtime of your own. It plays both roles over the same loop, over TCP
+//! or a Unix domain socket:
 //!
 //! - [`Server`]: the INTEROP service (`shared/INTEROP.md`), with a connection
 //!   limit and a graceful shutdown triggered from any thread through a
@@ -13,10 +14,11 @@
 //!
 //! The README walks through the loop: the calling order, where each deadline
 //! comes from, how back-pressure works. The files, in reading order:
-//! `clock.rs` (one time origin), `timers.rs` (the timer queue), `link.rs`
-//! (one socket driven for its core), `reactor.rs` (the loop), then the two
-//! applications on it: `server.rs` + `service.rs`, and `client.rs` +
-//! `blocking.rs`.
+//! `clock.rs` (one time origin), `timers.rs` (the timer queue), `socket.rs`
+//! (a stream or listener, TCP or Unix), `link.rs` (one socket driven for
+//! its core), `reactor.rs` (the loop), then the two applications on it:
+//! `server.rs` + `service.rs` (with `addr.rs` and `socket_file.rs` for
+//! where it listens), and `client.rs` + `blocking.rs`.
 //!
 //! ```
 //! use slow_custom_example::{BlockingClient, Server};
@@ -29,9 +31,28 @@
 //! server.shutdown()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! The same over a Unix domain socket: [`Server::bind_unix`] and
+//! [`BlockingClient::connect_unix`] (or [`ClientLoop::connect_unix`]).
+//!
+//! ```
+//! use slow_custom_example::{BlockingClient, Server};
+//! use std::time::Duration;
+//!
+//! let path = std::env::temp_dir().join(format!("slow-doc-lib-{}.sock", std::process::id()));
+//! let server = Server::bind_unix(&path, Default::default())?.spawn()?;
+//! println!("listening on {}", server.listen_addr()); // unix:/tmp/...
+//! let mut client = BlockingClient::connect_unix(server.local_addr()).unwrap();
+//! assert_eq!(&client.request("!bytes 3", Some(Duration::from_secs(5))).unwrap()[..], [0, 1, 2]);
+//! client.close(Duration::from_secs(5)).unwrap();
+//! server.shutdown()?;
+//! assert!(!path.exists());
+//! # Ok::<(), std::io::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod addr;
 mod background;
 mod blocking;
 mod client;
@@ -43,12 +64,15 @@ mod reactor;
 mod server;
 mod service;
 mod shutdown;
+mod socket;
+mod socket_file;
 mod timers;
 
+pub use addr::{ListenAddr, Tcp, Transport, Unix};
 pub use background::ServerThread;
 pub use blocking::BlockingClient;
 pub use client::{ClientLoop, Completion, ConnId};
-pub use error::{ClientError, ConnError};
+pub use error::{ClientError, ConnError, UnixSocketError};
 pub use options::{OptionsError, ServeOptions, USAGE};
 pub use server::{DEFAULT_MAX_CONNECTIONS, Server};
 pub use shutdown::ShutdownHandle;

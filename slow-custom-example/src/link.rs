@@ -1,4 +1,5 @@
-//! One connection: a non-blocking socket and the core that owns its bytes.
+//! One connection: a non-blocking socket (TCP or Unix, the same to it) and
+//! the core that owns its bytes.
 //!
 //! mio is edge-triggered: an event says "something changed", not "there is
 //! data". So the link keeps a readiness cache (`readable`, `writable`) that an
@@ -11,16 +12,17 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slow_proto::{Connection, Instant, SocketAction, Teardown};
+
+use crate::socket::Stream;
 
 /// Slices per vectored write: enough for a few frames' headers and bodies.
 const MAX_SLICES: usize = 64;
 
 /// A socket and its connection core.
 pub(crate) struct Link {
-    stream: TcpStream,
+    stream: Stream,
     pub(crate) conn: Connection,
     /// The socket may have input: set by an event, cleared by `WouldBlock`.
     readable: bool,
@@ -41,7 +43,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// A link for a connected (or connecting) socket.
-    pub(crate) fn new(stream: TcpStream, conn: Connection) -> Link {
+    pub(crate) fn new(stream: Stream, conn: Connection) -> Link {
         Link {
             stream,
             conn,

@@ -1,8 +1,9 @@
 //! `slow-custom-example`: the INTEROP server on the hand-written loop.
 //!
 //! `cargo run -p slow-custom-example -- --addr 127.0.0.1:0` prints
-//! `listening on HOST:PORT`, then serves until SIGINT or SIGTERM, on which it
-//! shuts down gracefully and exits 0. `--help` lists the options.
+//! `listening on HOST:PORT` (`--addr unix:PATH`: `listening on unix:PATH`),
+//! then serves until SIGINT or SIGTERM, on which it shuts down gracefully
+//! (a Unix socket's file removed) and exits 0. `--help` lists the options.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -11,7 +12,7 @@ use std::thread;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use slow_custom_example::{OptionsError, ServeOptions, Server, ShutdownHandle, USAGE};
+use slow_custom_example::{OptionsError, ServeOptions, Server, ShutdownHandle, Transport, USAGE};
 
 fn main() -> ExitCode {
     let opts = match ServeOptions::parse(std::env::args().skip(1)) {
@@ -35,13 +36,24 @@ fn main() -> ExitCode {
 }
 
 fn serve(opts: ServeOptions) -> io::Result<()> {
-    let mut server = Server::bind(resolve(&opts.addr)?, opts.config)?;
+    match opts.unix_path() {
+        Some(path) => run(Server::bind_unix(path, opts.config.clone())?, &opts),
+        None => run(
+            Server::bind(resolve(&opts.addr)?, opts.config.clone())?,
+            &opts,
+        ),
+    }
+}
+
+/// Announces the address, then serves until a signal's graceful shutdown
+/// has drained; a Unix socket's file is gone when this returns.
+fn run<T: Transport>(mut server: Server<T>, opts: &ServeOptions) -> io::Result<()> {
     server.set_max_connections(opts.max_connections);
     // Registered before announcing the address, so that a supervisor that
     // signals as soon as it reads the line gets a graceful shutdown.
     watch_signals(server.shutdown_handle())?;
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "listening on {}", server.local_addr())?;
+    writeln!(stdout, "listening on {}", server.listen_addr())?;
     stdout.flush()?;
     drop(stdout);
     server.run()
@@ -57,7 +69,8 @@ fn resolve(addr: &str) -> io::Result<SocketAddr> {
 }
 
 /// The first SIGINT or SIGTERM starts the graceful shutdown; a second one
-/// exits at once. A plain thread blocked on the signal pipe, talking to the
+/// exits at once (leaving a Unix socket's file for the next server to
+/// replace as stale). A plain thread blocked on the signal pipe, talking to the
 /// loop only through its public [`ShutdownHandle`], as any embedder would.
 fn watch_signals(handle: ShutdownHandle) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;

@@ -1,6 +1,7 @@
 //! The server's command-line options: INTEROP.md's `slow serve` options,
 //! parsed by hand to keep the dependency tree small.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -9,17 +10,23 @@ use slow_proto::config::ConfigError;
 
 use crate::server::DEFAULT_MAX_CONNECTIONS;
 
+/// What makes `--addr` a Unix socket path.
+const UNIX_PREFIX: &str = "unix:";
+
 /// The `--help` text.
 pub const USAGE: &str = "\
 Serves the SLOW interop service (shared/INTEROP.md) on a hand-written mio event loop.
 
-Usage: slow-custom-example [--addr HOST:PORT] [OPTIONS]
+Usage: slow-custom-example [--addr HOST:PORT | --addr unix:PATH] [OPTIONS]
 
-Prints `listening on HOST:PORT` first, then serves until SIGINT or SIGTERM,
-on which it shuts down gracefully (a second signal exits at once).
+Prints `listening on HOST:PORT` (or `listening on unix:PATH`) first, then
+serves until SIGINT or SIGTERM, on which it shuts down gracefully (a second
+signal exits at once). A Unix socket's file is removed at exit; a stale one
+left by a dead server is replaced, a live server's is an error.
 
 Options (N is a decimal number; `--opt=N` works too):
   --addr HOST:PORT            where to listen (default 127.0.0.1:0, a free port)
+  --addr unix:PATH            listen on the Unix domain socket PATH instead
   --max-frame-size N          advertised MAX_FRAME_SIZE (1024..=16777215)
   --max-message-size N        advertised MAX_MESSAGE_SIZE (>= 1024)
   --max-concurrent N          advertised MAX_CONCURRENT_REQUESTS (>= 1)
@@ -36,7 +43,8 @@ Options (N is a decimal number; `--opt=N` works too):
 /// What the server binary was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeOptions {
-    /// Where to listen, as given (`HOST:PORT`; resolved by the caller).
+    /// Where to listen, as given: `HOST:PORT` (resolved by the caller) or
+    /// `unix:PATH` (see [`ServeOptions::unix_path`]).
     pub addr: String,
     /// Advertised settings and local timeouts for every connection.
     pub config: Config,
@@ -113,6 +121,21 @@ impl ServeOptions {
         }
         opts.config.validate()?;
         Ok(opts)
+    }
+
+    /// The socket path when [`addr`](ServeOptions::addr) is `unix:PATH`;
+    /// `None` for `HOST:PORT`.
+    ///
+    /// ```
+    /// use slow_custom_example::ServeOptions;
+    /// use std::path::Path;
+    ///
+    /// let opts = ServeOptions::parse(["--addr=unix:/run/slow.sock".to_string()]).unwrap();
+    /// assert_eq!(opts.unix_path(), Some(Path::new("/run/slow.sock")));
+    /// assert_eq!(ServeOptions::default().unix_path(), None);
+    /// ```
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.addr.strip_prefix(UNIX_PREFIX).map(Path::new)
     }
 
     fn set(&mut self, flag: &str, value: String) -> Result<(), OptionsError> {

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
-use mio::net::TcpStream;
 use mio::{Events, Poll, Registry, Token};
 use slow_proto::{Connection, ConnectionError, Event, Instant};
 
 use crate::clock::Clock;
 use crate::link::Link;
+use crate::socket::Stream;
 use crate::timers::{TimerKey, TimerQueue};
 
 /// Token of the server's cross-thread waker.
@@ -143,7 +143,7 @@ impl<A: App> Reactor<A> {
 
     /// Adds a connected (or connecting) socket with its core and drives it
     /// once (a client's HELLO goes out; a server's HELLO may be waiting).
-    pub(crate) fn add(&mut self, stream: TcpStream, conn: Connection, state: A::State) -> Token {
+    pub(crate) fn add(&mut self, stream: Stream, conn: Connection, state: A::State) -> Token {
         let token = Token(self.next_token);
         self.next_token += 1;
         let slot = Slot {

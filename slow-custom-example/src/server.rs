@@ -1,19 +1,22 @@
 //! The INTEROP server: accept, enforce the connection limit, serve each
-//! connection, shut down gracefully.
+//! connection, shut down gracefully; over TCP or a Unix domain socket.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Interest, Token, Waker};
 use slow_proto::limit::Admission;
 use slow_proto::{Config, ConnectionError, ConnectionLimit, ErrorCode, Event, RequestId};
 
+use crate::addr::{ListenAddr, Tcp, Transport, Unix};
 use crate::background::ServerThread;
 use crate::reactor::{App, Cx, LISTENER, Reactor, WAKER};
 use crate::service::{self, Sleeps};
 use crate::shutdown::ShutdownHandle;
+use crate::socket::{Listener, Stream};
 
 /// The connection limit unless [`Server::set_max_connections`] says
 /// otherwise (INTEROP.md's `--max-connections` default), the core's
@@ -31,6 +34,14 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// [`shutdown_handle`](Server::shutdown_handle), then [`run`](Server::run)
 /// it on a thread of your choice (or [`spawn`](Server::spawn) one).
 ///
+/// Two ways to bind, one server: [`Server::bind`] listens on TCP,
+/// [`Server::bind_unix`] on a Unix domain socket. The transport is in the
+/// type, `Server<Tcp>` (the default, so plain `Server` is the TCP one) or
+/// `Server<Unix>`, only so that [`local_addr`](Server::local_addr) can
+/// return what that transport has: a [`SocketAddr`], or the socket's path.
+/// [`listen_addr`](Server::listen_addr) says either, as a [`ListenAddr`];
+/// everything else is the same for both.
+///
 /// ```no_run
 /// use slow_custom_example::Server;
 ///
@@ -43,11 +54,12 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// thread.join().expect("server thread panicked")?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct Server {
+pub struct Server<T: Transport = Tcp> {
     reactor: Reactor<Interop>,
-    /// `None` once shutting down: new connections are refused by the OS.
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
+    /// `None` once shutting down: new connections are refused by the OS
+    /// (and a Unix socket's file is gone).
+    listener: Option<Listener>,
+    local_addr: T::Addr,
     config: Config,
     shutdown: ShutdownHandle,
     accept_retry: bool,
@@ -96,15 +108,85 @@ impl App for Interop {
     }
 }
 
-impl Server {
-    /// Listens on `addr` (port 0 picks a free port). Every connection uses
-    /// `config`; an invalid config is [`io::ErrorKind::InvalidInput`].
-    pub fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
-        config
-            .validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let mut listener = TcpListener::bind(addr)?;
+impl Server<Tcp> {
+    /// Listens on TCP at `addr` (port 0 picks a free port). Every
+    /// connection uses `config`; an invalid config is
+    /// [`io::ErrorKind::InvalidInput`].
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// assert_ne!(server.local_addr().port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind(addr: SocketAddr, config: Config) -> io::Result<Server<Tcp>> {
+        validate(&config)?;
+        let listener = TcpListener::bind(addr)?;
         let local_addr = listener.local_addr()?;
+        Server::new(Listener::Tcp(listener), local_addr, config)
+    }
+}
+
+impl Server<Unix> {
+    /// Listens on the Unix domain socket at `path`. Every connection uses
+    /// `config`; an invalid config is [`io::ErrorKind::InvalidInput`] (and
+    /// touches no file).
+    ///
+    /// The socket file follows the same rules as the async adapters':
+    ///
+    /// - a file left by a server that is gone (nothing accepts on it) is
+    ///   removed and bound afresh;
+    /// - a live server's socket is [`io::ErrorKind::AddrInUse`] ("a server
+    ///   is already listening there"), and stays;
+    /// - a file that is not a socket is [`io::ErrorKind::AlreadyExists`],
+    ///   and is not removed;
+    /// - the file is removed when the server stops accepting (at shutdown)
+    ///   or is dropped, unless another server has replaced it meanwhile.
+    ///
+    /// Every error names the path, and carries it as a
+    /// [`UnixSocketError`](crate::UnixSocketError): a missing directory is
+    /// `NotFound`, a path too long for `sockaddr_un` (over 107 bytes)
+    /// `InvalidInput`.
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, Server};
+    /// use std::time::Duration;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("slow-doc-bind-unix-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("slow.sock");
+    /// let server = Server::bind_unix(&path, Default::default())?;
+    /// assert_eq!(server.listen_addr().to_string(), format!("unix:{}", path.display()));
+    /// let server = server.spawn()?;
+    ///
+    /// let mut client = BlockingClient::connect_unix(&path).unwrap();
+    /// assert_eq!(client.request("hi", Some(Duration::from_secs(5))).unwrap(), "hi");
+    /// client.close(Duration::from_secs(5)).unwrap();
+    ///
+    /// server.shutdown()?;
+    /// assert!(!path.exists(), "the socket file is removed");
+    /// # std::fs::remove_dir(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_unix(path: impl AsRef<Path>, config: Config) -> io::Result<Server<Unix>> {
+        validate(&config)?;
+        let path = path.as_ref();
+        let listener = Listener::bind_unix(path)?;
+        Server::new(listener, path.to_owned(), config)
+    }
+}
+
+/// A config every connection can use, or `InvalidInput`; checked before
+/// anything is bound.
+fn validate(config: &Config) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+impl<T: Transport> Server<T> {
+    fn new(mut listener: Listener, local_addr: T::Addr, config: Config) -> io::Result<Server<T>> {
         let reactor = Reactor::new(Interop {
             limit: ConnectionLimit::new(DEFAULT_MAX_CONNECTIONS),
         })?;
@@ -122,13 +204,45 @@ impl Server {
         })
     }
 
-    /// The address the server listens on (with the real port when bound to
-    /// port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// The address the server listens on: for TCP, a [`SocketAddr`] with
+    /// the real port when bound to port 0; for a Unix socket, its path as
+    /// given to [`bind_unix`](Server::bind_unix).
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// assert!(server.local_addr().ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> T::Addr {
+        self.local_addr.clone()
+    }
+
+    /// The address the server listens on, whatever its transport:
+    /// displayed `HOST:PORT` or `unix:PATH`, as the binary prints it.
+    ///
+    /// ```
+    /// use slow_custom_example::{ListenAddr, Server};
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// assert_eq!(server.listen_addr(), ListenAddr::Tcp(server.local_addr()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn listen_addr(&self) -> ListenAddr {
+        self.local_addr().into()
     }
 
     /// The configuration every connection uses.
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    /// use slow_proto::Config;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Config::default())?;
+    /// assert_eq!(server.config(), &Config::default());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -137,11 +251,29 @@ impl Server {
     /// [`DEFAULT_MAX_CONNECTIONS`]). A connection beyond it is answered
     /// GOAWAY CONNECTION_LIMIT at once and closed; draining connections
     /// count, refused ones do not.
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    ///
+    /// let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// server.set_max_connections(100);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_max_connections(&mut self, n: usize) {
         self.reactor.app.limit.set_max(n);
     }
 
     /// A handle to shut the server down from another thread.
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// let handle = server.shutdown_handle();
+    /// handle.shutdown()?; // before `run`: it returns at once
+    /// server.run()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
     }
@@ -149,7 +281,10 @@ impl Server {
     /// Serves on the calling thread until shut down through a
     /// [`ShutdownHandle`] and every connection has drained (each bounded by
     /// the config's drain timeout). Fails only if the event loop itself
-    /// fails; a failing connection only ends that connection.
+    /// fails; a failing connection only ends that connection. A Unix
+    /// socket's file is removed as soon as the shutdown begins.
+    ///
+    /// See [`Server`] for an example.
     pub fn run(mut self) -> io::Result<()> {
         loop {
             if self.shutdown.is_requested() && self.listener.is_some() {
@@ -168,7 +303,15 @@ impl Server {
     }
 
     /// Runs the server on a new thread; see [`ServerThread`].
-    pub fn spawn(self) -> io::Result<ServerThread> {
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?.spawn()?;
+    /// server.shutdown()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn(self) -> io::Result<ServerThread<T>> {
         ServerThread::spawn(self)
     }
 
@@ -177,7 +320,7 @@ impl Server {
         self.accept_retry = false;
         while let Some(listener) = &self.listener {
             match listener.accept() {
-                Ok((stream, _)) => self.admit(stream),
+                Ok(stream) => self.admit(stream),
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return,
                     // This connection failed, not the listener: next.
@@ -192,9 +335,7 @@ impl Server {
     }
 
     /// Serves a new connection, or refuses it with CONNECTION_LIMIT.
-    fn admit(&mut self, stream: TcpStream) {
-        // Frames are written whole; Nagle would only delay them.
-        let _ = stream.set_nodelay(true);
+    fn admit(&mut self, stream: Stream) {
         let now = self.reactor.now();
         // The config was validated in `bind`; this cannot fail.
         let Ok((conn, admission)) = self.reactor.app.limit.accept(self.config.clone(), now) else {
@@ -211,8 +352,9 @@ impl Server {
         );
     }
 
-    /// Stops accepting and sends GOAWAY SHUTTING_DOWN everywhere; `run`
-    /// returns once every connection has drained.
+    /// Stops accepting (a Unix socket's file goes with the listener) and
+    /// sends GOAWAY SHUTTING_DOWN everywhere; `run` returns once every
+    /// connection has drained.
     fn begin_shutdown(&mut self) {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.reactor.registry().deregister(&mut listener);

@@ -1,14 +1,17 @@
 //! Shared by the scenario tests: a server on a background thread, bounded
-//! waits, and a raw socket that speaks frames by hand.
+//! waits, a directory for Unix socket files, and a raw socket (TCP or Unix)
+//! that speaks frames by hand.
 
 #![allow(dead_code)] // each test file uses a different part
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use slow_custom_example::{ClientLoop, Completion, Server, ServerThread};
+use slow_custom_example::{ClientLoop, Completion, Server, ServerThread, Unix};
 use slow_proto::frame::{self, Frame, Handshake, VERSION};
 use slow_proto::{Config, Settings};
 
@@ -34,6 +37,34 @@ pub fn server_with_limit(config: Config, max_connections: usize) -> ServerThread
     server.spawn().unwrap()
 }
 
+/// A server on the Unix socket at `path`, on a background thread.
+pub fn unix_server(path: &Path, config: Config) -> ServerThread<Unix> {
+    Server::bind_unix(path, config).unwrap().spawn().unwrap()
+}
+
+/// A directory of one test's own for socket files (short, so that its
+/// paths fit `sockaddr_un`), removed when dropped.
+pub struct SocketDir(PathBuf);
+
+impl SocketDir {
+    pub fn new(name: &str) -> SocketDir {
+        let dir = std::env::temp_dir().join(format!("slow-custom-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("socket dir");
+        SocketDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for SocketDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The next completion, failing the test if none comes in time.
 pub fn next(lp: &mut ClientLoop) -> Completion {
     match lp.next_completion(Some(SOON)) {
@@ -52,9 +83,10 @@ pub fn next_after_connect(lp: &mut ClientLoop) -> Completion {
     }
 }
 
-/// A TCP connection that writes and reads frames by hand.
-pub struct Raw {
-    pub stream: TcpStream,
+/// A connection (TCP by default, or Unix) that writes and reads frames by
+/// hand.
+pub struct Raw<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
 }
 
@@ -62,18 +94,40 @@ impl Raw {
     pub fn connect(addr: std::net::SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(SOON)).unwrap();
+        Raw::new(stream)
+    }
+
+    /// Connects and completes the handshake with default settings.
+    pub fn handshake(addr: std::net::SocketAddr) -> Raw {
+        Raw::connect(addr).hello()
+    }
+}
+
+impl Raw<UnixStream> {
+    pub fn connect_unix(path: &Path) -> Raw<UnixStream> {
+        let stream = UnixStream::connect(path).unwrap();
+        stream.set_read_timeout(Some(SOON)).unwrap();
+        Raw::new(stream)
+    }
+
+    /// Connects and completes the handshake with default settings.
+    pub fn handshake_unix(path: &Path) -> Raw<UnixStream> {
+        Raw::connect_unix(path).hello()
+    }
+}
+
+impl<S: Read + Write> Raw<S> {
+    fn new(stream: S) -> Raw<S> {
         Raw {
             stream,
             buf: BytesMut::new(),
         }
     }
 
-    /// Connects and completes the handshake with default settings.
-    pub fn handshake(addr: std::net::SocketAddr) -> Raw {
-        let mut raw = Raw::connect(addr);
-        raw.send(&Frame::Hello(Handshake::new(VERSION, &Settings::default())));
-        match raw.recv() {
-            Some(Frame::Welcome(_)) => raw,
+    fn hello(mut self) -> Raw<S> {
+        self.send(&Frame::Hello(Handshake::new(VERSION, &Settings::default())));
+        match self.recv() {
+            Some(Frame::Welcome(_)) => self,
             other => panic!("expected WELCOME, got {other:?}"),
         }
     }
