@@ -140,31 +140,57 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
     /// Sets the one timer to the next deadline: the core's while it is
     /// open, the teardown's after. Moving it later is skipped (an early
     /// wake-up is harmless), saving a timer reset per read. Returns whether
-    /// it has fired.
-    fn arm_timer(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>) -> bool {
+    /// it has fired (and there is work to do).
+    ///
+    /// A timer that fires before the runtime's clock (`now`, read after the
+    /// last firing) reaches its deadline means the runtime's timers run
+    /// ahead of its `Reactor::now`: re-arming would fire again at once, so
+    /// the task yields instead of spinning inside one poll, and looks again
+    /// when the executor next runs it.
+    fn arm_timer(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
         let deadline = match &self.teardown {
             Some(teardown) => teardown.poll_timeout(),
             None => st.conn.poll_timeout(),
         };
-        let Some(deadline) = deadline.map(|t| st.to_std(t)) else {
+        let Some(due) = deadline else {
             return false;
         };
+        let deadline = st.to_std(due);
         if self.armed.is_none_or(|armed| deadline < armed) {
-            match &mut self.timer {
-                Some(timer) => timer.reset(deadline),
-                None => self.timer = Some(self.runtime.timer(deadline)),
+            self.set_timer(deadline);
+        }
+        if !self.timer_expired(cx) {
+            return false;
+        }
+        // Fired for an earlier deadline that has since moved later: set it
+        // to this one.
+        if due > now && self.armed.is_some_and(|armed| armed < deadline) {
+            self.set_timer(deadline);
+            if !self.timer_expired(cx) {
+                return false;
             }
-            self.armed = Some(deadline);
         }
-        let fired = self
-            .timer
+        self.armed = None;
+        self.timer_fired = true;
+        if due > now {
+            cx.waker().wake_by_ref();
+            return false;
+        }
+        true
+    }
+
+    fn set_timer(&mut self, deadline: std::time::Instant) {
+        match &mut self.timer {
+            Some(timer) => timer.reset(deadline),
+            None => self.timer = Some(self.runtime.timer(deadline)),
+        }
+        self.armed = Some(deadline);
+    }
+
+    fn timer_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.timer
             .as_mut()
-            .is_some_and(|t| t.poll_expired(cx).is_ready());
-        if fired {
-            self.armed = None;
-            self.timer_fired = true;
-        }
-        fired
+            .is_some_and(|t| t.poll_expired(cx).is_ready())
     }
 
     /// Runs the socket's teardown once the core has closed, doing what it
@@ -252,7 +278,7 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode> + Unpin> Future for Driver<R, S
                 this.dispatch.finished();
                 return Poll::Ready(());
             }
-            progress |= this.arm_timer(&mut st, cx);
+            progress |= this.arm_timer(&mut st, cx, now);
             if !progress {
                 return Poll::Pending;
             }

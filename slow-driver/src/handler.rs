@@ -104,6 +104,7 @@ pub type Reply = Result<Bytes, ErrorReply>;
 /// async fn handle(req: Request) -> Reply {
 ///     if let Some(deadline) = req.deadline {
 ///         // The client waits no longer than this; the handler is stopped then.
+///         // (On the runtime's clock, `Reactor::now`: the system's here.)
 ///         let left = deadline.saturating_duration_since(std::time::Instant::now());
 ///         println!("{} ms left", left.as_millis());
 ///     }
@@ -118,8 +119,9 @@ pub struct Request<M: Mode = Threaded> {
     pub id: RequestId,
     /// The whole body.
     pub body: Bytes,
-    /// When the client's DEADLINE runs out, if it set one. The handler is
-    /// stopped then (the client gets DEADLINE_EXCEEDED).
+    /// When the client's DEADLINE runs out, if it set one, on the
+    /// runtime's clock ([`Reactor::now`](crate::runtime::Reactor::now)).
+    /// The handler is stopped then (the client gets DEADLINE_EXCEEDED).
     pub deadline: Option<std::time::Instant>,
     /// The connection it came on.
     pub peer: Peer<M>,

@@ -43,7 +43,7 @@ impl<R: Reactor> InteropService<R> {
     }
 
     async fn sleep(&self, d: Duration) {
-        let Some(deadline) = std::time::Instant::now().checked_add(d) else {
+        let Some(deadline) = R::now().checked_add(d) else {
             // Beyond what the clock can hold: only a cancel or deadline ends it.
             return std::future::pending().await;
         };

@@ -71,6 +71,12 @@ impl Reactor for Tokio {
         let _guard = self.0.enter();
         TokioTimer(Box::pin(tokio::time::sleep_until(deadline.into())))
     }
+
+    /// tokio's clock, the one its timers keep (paused and advanced by
+    /// `tokio::time::pause` in tests; otherwise the system's).
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
 }
 
 impl Runtime for Tokio {
