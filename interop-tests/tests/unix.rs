@@ -408,6 +408,16 @@ fn bad_unix_paths_are_errors_with_the_path() {
             assert!(message.contains(&path.display().to_string()), "{message}");
             println!("{addr}: {kind:?}");
         }
+        // Not allowed there (sysfs refuses new files, even to root).
+        let denied = PathBuf::from("/sys/slow-unix-test.sock");
+        let bind = slow_tokio::Server::bind(format!("unix:{}", denied.display()))
+            .await
+            .err()
+            .expect("bind fails");
+        assert_eq!(
+            unix_error(bind),
+            (denied, std::io::ErrorKind::PermissionDenied)
+        );
         // Nothing listens on an existing directory's free name.
         let free = dir.path("free.sock");
         let err = slow_tokio::Client::connect(format!("unix:{}", free.display()))
@@ -415,6 +425,30 @@ fn bad_unix_paths_are_errors_with_the_path() {
             .expect_err("nobody listens");
         assert_eq!(unix_error(err), (free, std::io::ErrorKind::NotFound));
     });
+}
+
+/// A peer that closes its Unix socket in the middle of a frame costs only
+/// its own connection: every runtime's server goes on serving the next
+/// client.
+#[test]
+fn a_peer_closing_mid_frame_does_not_stop_the_server() {
+    use std::io::Write;
+    with_watchdog("unix", LIMIT, move || {
+        let dir = SocketDir::new("midframe");
+        for server in RUNTIMES {
+            let path = dir.path(&format!("{server}.sock"));
+            serve(server, &path, Way::Address);
+            for _ in 0..3 {
+                // The first bytes of a frame header, then gone.
+                let mut raw = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+                raw.write_all(&[0x00, 0x00, 0x01]).expect("write");
+                drop(raw);
+            }
+            call(server, &path, Way::Address)
+                .unwrap_or_else(|e| panic!("{server} after peers left mid-frame: {e}"));
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// A handler sees a Unix client as `Addr::Unix`: connecting clients have
