@@ -25,4 +25,5 @@ pub mod observe;
 pub mod scenarios;
 pub mod servers;
 pub mod threads;
+pub mod unix;
 pub mod util;

@@ -1,12 +1,12 @@
 //! SLOW over Unix domain sockets with the fourth runtime,
 //! `slow-custom-example`'s mio event loop, both ways:
 //!
-//! - its server (`Server::bind_unix`) against the tokio, smol and
-//!   async-std clients (`Client::connect("unix:PATH")`) and its own
-//!   completion-queue client;
+//! - its server (`Server::bind_unix`) against the tokio, smol, async-std
+//!   and thread-per-core clients (`Client::connect("unix:PATH")`) and its
+//!   own completion-queue client;
 //! - its client (`ClientLoop::connect_unix`, through
-//!   [`LoopClient::connect_unix`]) against the tokio, smol and async-std
-//!   servers (`Server::bind("unix:PATH")`).
+//!   [`LoopClient::connect_unix`]) against the tokio, smol, async-std and
+//!   thread-per-core servers (`Server::bind("unix:PATH")`).
 //!
 //! Every cell answers what `tests/unix.rs` checks on the async adapters:
 //! echo, `!bytes`, `!notify`, `!error` and a graceful close. Then the
@@ -14,46 +14,19 @@
 //! the socket file's rules hold across runtimes (a live socket of one is
 //! refused to the other; a stale one is replaced).
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::thread;
+use std::path::Path;
 use std::time::Duration;
 
 use interop_tests::custom::{self, LoopClient};
 use interop_tests::servers::server_config;
+use interop_tests::unix::{RUNTIMES, SocketDir, call_at, serve_at};
 use interop_tests::util::with_watchdog;
-use slow_driver::runtime::Runtime;
-use slow_driver::{Addr, Client, Config, Error, ErrorCode};
-use slow_interop::driver::InteropService;
+use slow_driver::{Addr, Config, Error, ErrorCode};
 use slow_proto::RequestError;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// One cell's bound.
 const CELL: Duration = Duration::from_secs(20);
-
-const ASYNC_RUNTIMES: [&str; 3] = ["tokio", "smol", "async-std"];
-
-/// A directory of this test's own for socket files, removed when dropped.
-struct SocketDir(PathBuf);
-
-impl SocketDir {
-    fn new(name: &str) -> SocketDir {
-        let dir = std::env::temp_dir().join(format!("slow-ucustom-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("socket dir");
-        SocketDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for SocketDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The custom server on the Unix socket at `path`, on its own thread.
 fn custom_server(path: &Path) -> slow_custom_example::ServerThread<slow_custom_example::Unix> {
@@ -64,93 +37,6 @@ fn custom_server(path: &Path) -> slow_custom_example::ServerThread<slow_custom_e
         format!("unix:{}", path.display())
     );
     server.spawn().expect("server thread")
-}
-
-/// An async runtime's INTEROP server bound by address (`unix:PATH`), in a
-/// thread of its own; returns once it listens, with the address it reports.
-/// It serves until the process ends.
-fn serve_async(server: &str, path: &Path) -> Addr {
-    let (ready, listening) = mpsc::channel();
-    let addr = format!("unix:{}", path.display());
-    let name = server.to_owned();
-    thread::Builder::new()
-        .name(format!("unix-{name}-server"))
-        .spawn(move || match name.as_str() {
-            "tokio" => {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
-                rt.block_on(async {
-                    let server = slow_tokio::Server::bind(&addr).await.expect("bind");
-                    ready.send(server.local_addr().expect("addr")).unwrap();
-                    let service = InteropService::<slow_tokio::Tokio>::current().expect("handle");
-                    server.serve(service).await.expect("serve");
-                })
-            }
-            "smol" => smol::block_on(async {
-                let server = slow_smol::Server::bind(&addr).await.expect("bind");
-                ready.send(server.local_addr().expect("addr")).unwrap();
-                let service = InteropService::new(slow_smol::Smol::global());
-                server.serve(service).await.expect("serve");
-            }),
-            "async-std" => async_std::task::block_on(async {
-                let server = slow_async_std::Server::bind(&addr).await.expect("bind");
-                ready.send(server.local_addr().expect("addr")).unwrap();
-                let service = InteropService::new(slow_async_std::AsyncStd);
-                server.serve(service).await.expect("serve");
-            }),
-            other => panic!("no runtime {other}"),
-        })
-        .expect("server thread");
-    listening.recv_timeout(LIMIT).expect("server listening")
-}
-
-/// An async runtime's client, by address, running [`exercise`].
-fn call_async(client: &str, path: &Path) -> Result<(), Error> {
-    let addr = format!("unix:{}", path.display());
-    match client {
-        "tokio" => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-            .block_on(async { exercise(slow_tokio::Client::connect(&addr).await?.into()).await }),
-        "smol" => smol::block_on(async {
-            exercise(slow_smol::Client::connect(&addr).await?.into()).await
-        }),
-        "async-std" => async_std::task::block_on(async {
-            exercise(slow_async_std::Client::connect(&addr).await?.into()).await
-        }),
-        other => panic!("no runtime {other}"),
-    }
-}
-
-/// What every cell checks, on an async client (as in `tests/unix.rs`).
-async fn exercise<R: Runtime>(client: Client<R>) -> Result<(), Error> {
-    assert_eq!(client.request("hello over unix").await?, "hello over unix");
-
-    let body = client.request("!bytes 100000").await?;
-    assert_eq!(body.len(), 100_000);
-    assert!(
-        body.iter()
-            .enumerate()
-            .all(|(i, b)| usize::from(*b) == i % 251)
-    );
-
-    let mut notes = client.notifications();
-    assert_eq!(client.request("!notify ping").await?, "notified");
-    assert_eq!(notes.recv().await.as_deref(), Some(&b"ping"[..]));
-
-    match client.request("!error 300 no such thing").await {
-        Err(Error::Server { code, message }) => {
-            assert_eq!(code, ErrorCode(300));
-            assert_eq!(message, "no such thing");
-        }
-        other => panic!("expected ERROR 300, got {other:?}"),
-    }
-    client.close().await?;
-    assert!(client.is_closed());
-    Ok(())
 }
 
 /// The same checks on the custom loop's client.
@@ -217,11 +103,11 @@ fn every_client_with_the_custom_server_over_unix() {
         let path = dir.path("custom.sock");
         let server = custom_server(&path);
         let mut failed = Vec::new();
-        for client in ASYNC_RUNTIMES {
+        for client in RUNTIMES {
             let p = path.clone();
             failed.extend(cell(
                 format!("{client} client → custom server"),
-                move || call_async(client, &p).map_err(|e| e.to_string()),
+                move || call_at(client, &p).map_err(|e| e.to_string()),
             ));
         }
         let p = path.clone();
@@ -240,9 +126,9 @@ fn the_custom_client_with_every_server_over_unix() {
     with_watchdog("unix-custom", LIMIT, || {
         let dir = SocketDir::new("client");
         let mut failed = Vec::new();
-        for server in ASYNC_RUNTIMES {
+        for server in RUNTIMES {
             let path = dir.path(&format!("{server}.sock"));
-            let addr = serve_async(server, &path);
+            let addr = serve_at(server, &path);
             assert_eq!(
                 addr,
                 Addr::Unix(Some(path.clone())),
@@ -267,9 +153,9 @@ fn the_custom_client_runs_every_scenario_over_unix() {
         let custom_path = dir.path("custom.sock");
         let custom = custom_server(&custom_path);
         let mut targets = vec![("custom", custom_path.clone())];
-        for server in ASYNC_RUNTIMES {
+        for server in RUNTIMES {
             let path = dir.path(&format!("{server}.sock"));
-            serve_async(server, &path);
+            serve_at(server, &path);
             targets.push((server, path));
         }
         let mut failed = Vec::new();
@@ -311,7 +197,7 @@ fn socket_file_rules_hold_across_runtimes() {
             }
             other => panic!("expected Error::Unix AddrInUse, got {other:?}"),
         }
-        call_async("tokio", &path).expect("the custom server still serves");
+        call_at("tokio", &path).expect("the custom server still serves");
         server.shutdown().expect("shut down");
         assert!(!path.exists());
 
@@ -334,7 +220,7 @@ fn socket_file_rules_hold_across_runtimes() {
         drop(std::os::unix::net::UnixListener::bind(&path).expect("std bind"));
         assert!(path.exists());
         let server = custom_server(&path);
-        call_async("smol", &path).expect("served on the replaced file");
+        call_at("smol", &path).expect("served on the replaced file");
         server.shutdown().expect("shut down");
         assert!(!path.exists());
     })
