@@ -28,7 +28,7 @@
 mod runtime;
 
 pub use runtime::{
-    AsyncStd, AsyncStdListener, AsyncStdStream, AsyncStdTimer, AsyncStdUnixListener,
+    AsyncStd, AsyncStdListener, AsyncStdStream, AsyncStdTimer, AsyncStdUnixListener, HalfClose,
 };
 
 slow_driver::adapter_types! {

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -103,7 +103,29 @@ impl<T> From<T> for AsyncStdStream<T> {
     }
 }
 
-impl<T: Read + Write + Unpin + 'static> Stream for AsyncStdStream<T> {
+/// How a stream sends its FIN (shuts down writing, still reading) for
+/// `Stream::poll_shutdown`. async-std's `poll_close` on its sockets only
+/// flushes (it is async-io's), so they are shut down directly. A stream of
+/// another kind (a TLS stream, say) implements this with what its own
+/// half-close is.
+pub trait HalfClose {
+    /// Shuts down the write side.
+    fn poll_half_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl HalfClose for TcpStream {
+    fn poll_half_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+impl HalfClose for UnixStream {
+    fn poll_half_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+impl<T: Read + Write + HalfClose + Unpin + 'static> Stream for AsyncStdStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
@@ -122,7 +144,7 @@ impl<T: Read + Write + Unpin + 'static> Stream for AsyncStdStream<T> {
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
+        self.io.poll_half_close(cx)
     }
 }
 

@@ -26,7 +26,7 @@
 
 mod runtime;
 
-pub use runtime::{Smol, SmolListener, SmolStream, SmolTimer, SmolUnixListener};
+pub use runtime::{HalfClose, Smol, SmolListener, SmolStream, SmolTimer, SmolUnixListener};
 
 slow_driver::adapter_types! {
     runtime = Smol,

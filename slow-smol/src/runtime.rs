@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -110,7 +110,41 @@ impl<T> SmolStream<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Stream for SmolStream<T> {
+/// How a stream sends its FIN (shuts down writing, still reading) for
+/// `Stream::poll_shutdown`. async-io's `poll_close` only flushes, so a
+/// socket in an `Async` is shut down directly; smol's `net` types close
+/// with a shutdown already. A stream of another kind (a TLS stream, say)
+/// implements this with what its own half-close is.
+pub trait HalfClose {
+    /// Shuts down the write side.
+    fn poll_half_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl HalfClose for Async<TcpStream> {
+    fn poll_half_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.get_ref().shutdown(Shutdown::Write))
+    }
+}
+
+impl HalfClose for Async<UnixStream> {
+    fn poll_half_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.get_ref().shutdown(Shutdown::Write))
+    }
+}
+
+impl HalfClose for smol::net::TcpStream {
+    fn poll_half_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self).poll_close(cx)
+    }
+}
+
+impl HalfClose for smol::net::unix::UnixStream {
+    fn poll_half_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self).poll_close(cx)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + HalfClose + Unpin + 'static> Stream for SmolStream<T> {
     fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
@@ -132,7 +166,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Stream for SmolStream<T> {
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
+        self.io.poll_half_close(cx)
     }
 }
 

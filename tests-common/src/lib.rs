@@ -151,6 +151,7 @@ macro_rules! scenario_tests {
             // 9. max connections
             connections::max_connections_refuses_the_second_client,
             connections::accept_out_of_descriptors_does_not_stall_the_server,
+            connections::streams_half_close_with_a_fin,
             // timers of the adapters: handshake, keepalive, idle
             timers::handshake_timeout_with_a_silent_server,
             timers::keepalive_timeout_with_a_server_that_stops_answering,

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -99,7 +99,24 @@ impl<T> MiniStream<T> {
     }
 }
 
-impl<T: 'static> Stream for MiniStream<T>
+/// The sockets a `MiniStream` holds, and how each sends its FIN.
+trait Socket {
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl Socket for UnixStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl<T: Socket + 'static> Stream for MiniStream<T>
 where
     Async<T>: AsyncRead + AsyncWrite + Unpin,
 {
@@ -120,9 +137,11 @@ where
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // async-io's close of a socket is `shutdown(Write)`: a FIN.
-        Pin::new(&mut self.io).poll_close(cx)
+    fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // A FIN: `shutdown(Write)` on the socket itself (async-io's
+        // `poll_close` only flushes, and the peer would never read end of
+        // stream).
+        Poll::Ready(self.io.get_ref().shutdown_write())
     }
 }
 

@@ -213,12 +213,36 @@ fn cpu_ticks(file: &mut std::fs::File) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+/// Collects a child's stdout and stderr on threads of their own (a full
+/// pipe would stall it), joined when it has exited.
+fn drain_output(child: &mut std::process::Child) -> std::thread::JoinHandle<String> {
+    use std::io::Read;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = stderr {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        });
+        let mut text = String::new();
+        if let Some(mut pipe) = stdout {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text + &err.join().unwrap_or_default()
+    })
+}
+
 /// Accepting with no descriptors left neither stalls, spins nor blocks shutdown (reruns itself in a
 /// child process under `ulimit -n 64`).
 pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>() {
     const CHILD: &str = "SLOW_SCENARIO_OUT_OF_DESCRIPTORS";
     if std::env::var_os(CHILD).is_none() {
-        // Runs itself again in a child process with few descriptors.
+        // Runs itself again in a child process with few descriptors. Its
+        // output is captured and shown as this test's (libtest captures
+        // what the test prints, not what a child writes to the terminal).
         let exe = std::env::current_exe().unwrap();
         let mut child = std::process::Command::new("sh")
             .arg("-c")
@@ -231,8 +255,11 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
             ])
             .args(["--test-threads", "1", "--nocapture"])
             .env(CHILD, "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("sh");
+        let output = drain_output(&mut child);
         let start = Instant::now();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -241,11 +268,20 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
             if start.elapsed() > LIMIT - WAIT {
                 child.kill().unwrap();
                 child.wait().unwrap();
-                panic!("the child process hung");
+                panic!(
+                    "the child process hung:\n{}",
+                    output.join().unwrap_or_default()
+                );
             }
             T::sleep(Duration::from_millis(50)).await;
         };
+        let output = output.join().unwrap_or_default();
+        println!("---- child process (ulimit -n 64) ----\n{output}---- end of child ----");
         assert!(status.success(), "the child failed: {status}");
+        assert!(
+            output.contains("1 passed"),
+            "the child did not run the test"
+        );
         return;
     }
     let server = Running::<T>::interop().await;
@@ -279,4 +315,67 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
         "serve did not return after the shutdown signal"
     );
     drop(files);
+}
+
+// ---- the runtime's streams: a half-close is a FIN ---------------------------
+
+/// `Stream::poll_shutdown` on the runtime's TCP and Unix streams sends a
+/// FIN while the stream stays open: the peer reads end of stream at once,
+/// and what the peer sends afterwards is still read. (A shutdown that only
+/// flushes leaves a closing peer waiting out its linger for an end of
+/// stream that comes when the socket is dropped.)
+pub async fn streams_half_close_with_a_fin<T: TestRuntime>() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+
+    use slow_driver::runtime::{Reactor, Stream};
+
+    /// Shuts `ours` down, checks the peer reads end of stream, then that
+    /// `ours` still reads what the peer sends.
+    async fn half_close<T: TestRuntime>(mut ours: impl Stream, mut peer: impl Read + Write) {
+        std::future::poll_fn(|cx| ours.poll_shutdown(cx))
+            .await
+            .expect("shutdown");
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            peer.read(&mut byte).expect("the peer reads"),
+            0,
+            "the peer reads end of stream while the stream is still open"
+        );
+        peer.write_all(b"after").expect("the peer writes");
+        let mut buf = bytes::BytesMut::new();
+        while buf.len() < 5 {
+            let n = T::bounded(
+                "read after shutdown",
+                std::future::poll_fn(|cx| ours.poll_read_buf(cx, &mut buf)),
+            )
+            .await
+            .expect("read");
+            assert!(n > 0, "end of stream before the peer's bytes");
+        }
+        assert_eq!(&buf[..], b"after");
+    }
+
+    let runtime = T::Runtime::current().expect("runtime");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let ours = T::bounded("connect", runtime.connect(listener.local_addr().unwrap()))
+        .await
+        .expect("connect");
+    let (peer, _) = listener.accept().expect("accept");
+    peer.set_read_timeout(Some(WAIT)).unwrap();
+    half_close::<T>(ours, peer).await;
+
+    let dir = std::env::temp_dir().join(format!("slow-fin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("socket dir");
+    let path = dir.join(format!("{}.sock", std::any::type_name::<T>().len()));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).expect("bind unix");
+    let ours = T::bounded("connect unix", runtime.connect_unix(path.clone()))
+        .await
+        .expect("connect unix");
+    let (peer, _) = listener.accept().expect("accept unix");
+    peer.set_read_timeout(Some(WAIT)).unwrap();
+    half_close::<T>(ours, peer).await;
+    let _ = std::fs::remove_file(&path);
 }
