@@ -211,7 +211,7 @@ fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
     let stop = server.stopper();
     on_signals(
         signals,
-        move || {
+        move |_| {
             eprintln!("slow: shutting down (again to exit at once)");
             stop();
         },
@@ -221,24 +221,24 @@ fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Watches `signals` on a thread of its own: the first runs `first` (a
-/// graceful stop), a second exits at once with 130 (128 + SIGINT), after
-/// `before_exit`.
+/// Watches `signals` on a thread of its own: the first runs `first` with
+/// its number (a graceful stop), a second exits at once with 128 + its
+/// number (130 for SIGINT, as a shell reports Ctrl-C), after `before_exit`.
 fn on_signals(
     mut signals: Signals,
-    first: impl FnOnce() + Send + 'static,
+    first: impl FnOnce(i32) + Send + 'static,
     before_exit: impl FnOnce() + Send + 'static,
 ) -> Result<(), CliError> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut received = signals.forever();
-            if received.next().is_some() {
-                first();
+            if let Some(signal) = received.next() {
+                first(signal);
             }
-            if received.next().is_some() {
+            if let Some(signal) = received.next() {
                 before_exit();
-                std::process::exit(130);
+                std::process::exit(128 + signal);
             }
         })
         .map(drop)
@@ -283,15 +283,22 @@ fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
 }
 
 fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
-    // Like serve: the first Ctrl-C stops the load (the report of what was
-    // measured follows, exit 130), a second exits at once.
-    let signals = Signals::new([SIGINT]).map_err(CliError::io("registering signal handlers"))?;
+    // Like serve: the first Ctrl-C (or SIGTERM) stops the load (the report
+    // of what was measured follows, exit 128 + the signal), a second exits
+    // at once.
+    let signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(CliError::io("registering signal handlers"))?;
     let stop = slow_cli::trigger::Trigger::new();
     let progress = std::io::stderr().is_terminal();
     let fire = stop.clone();
+    let stopped_by = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(SIGINT));
+    let by = stopped_by.clone();
     on_signals(
         signals,
-        move || fire.fire(),
+        move |signal| {
+            by.store(signal, std::sync::atomic::Ordering::SeqCst);
+            fire.fire()
+        },
         move || {
             if progress {
                 eprint!("\r\x1b[K"); // the progress bar's line
@@ -324,9 +331,11 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(CliError::io("writing to stdout"))?;
-    // 128 + SIGINT, as a shell reports a process that Ctrl-C ended.
+    // 128 + the signal, as a shell reports a process a signal ended (130
+    // for Ctrl-C).
     Ok(if report.interrupted {
-        ExitCode::from(130)
+        let signal = stopped_by.load(std::sync::atomic::Ordering::SeqCst);
+        ExitCode::from(u8::try_from(128 + signal).unwrap_or(130))
     } else {
         ExitCode::SUCCESS
     })

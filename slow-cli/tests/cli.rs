@@ -441,45 +441,48 @@ fn histogram_counts(report: &str) -> Vec<u64> {
 /// so far, marked interrupted, then exit 130.
 #[test]
 fn sigint_during_bench_reports_what_was_measured() {
+    // Ctrl-C (SIGINT) or a supervisor's SIGTERM: the same report, exit
+    // 128 + the signal.
     let runs = [
-        ("tokio", false),
-        ("smol", true),
-        ("async-std", false),
-        ("custom", true),
+        ("tokio", false, "INT", 130),
+        ("smol", true, "TERM", 143),
+        ("async-std", false, "TERM", 143),
+        ("custom", true, "INT", 130),
     ];
     let mut children: Vec<_> = runs
         .iter()
-        .map(|&(runtime, json)| {
+        .map(|&(runtime, json, signal, code)| {
             let extra: &[&str] = if json { &["--json"] } else { &[] };
-            (runtime, json, bench_in_background(runtime, extra))
+            let child = bench_in_background(runtime, extra);
+            (runtime, json, signal, code, child)
         })
         .collect();
     // Long enough to connect and measure, even on a busy machine.
     std::thread::sleep(Duration::from_millis(2500));
-    for (_, _, Reaped(child)) in &children {
+    for (_, _, signal, _, Reaped(child)) in &children {
         let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success());
     }
     let limit = Duration::from_secs(10);
     let deadline = Instant::now() + limit;
-    for (runtime, json, Reaped(child)) in &mut children {
+    for (runtime, json, signal, code, Reaped(child)) in &mut children {
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;
             }
             assert!(
                 Instant::now() < deadline,
-                "{runtime}: bench did not exit within {limit:?} of SIGINT"
+                "{runtime}: bench did not exit within {limit:?} of SIG{signal}"
             );
             std::thread::sleep(Duration::from_millis(20));
         };
         let (mut out, mut err) = (String::new(), String::new());
         let _ = child.stdout.take().map(|mut o| o.read_to_string(&mut out));
         let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-        assert_eq!(status.code(), Some(130), "{runtime}: {out}{err}");
+        assert_eq!(status.code(), Some(*code), "{runtime}: {out}{err}");
         if *json {
             let report: serde_json::Value =
                 serde_json::from_str(&out).unwrap_or_else(|e| panic!("{runtime}: {e}: {out}"));
