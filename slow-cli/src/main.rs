@@ -150,6 +150,7 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log_to_stderr();
     configure_async_std(&cli.command);
     let result = match cli.command {
         Command::Serve(a) => serve(a),
@@ -169,6 +170,29 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// What the driver logs (`tracing`), to stderr: warnings unless `RUST_LOG`
+/// says otherwise (`RUST_LOG=debug slow serve …` shows every connection
+/// with its peer, and every request id). A bad `RUST_LOG` falls back to
+/// warnings, and says so.
+fn log_to_stderr() {
+    use tracing_subscriber::EnvFilter;
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => match EnvFilter::try_new(&spec) {
+            Ok(filter) => (filter, None),
+            Err(e) => (EnvFilter::new("warn"), Some(format!("{spec}: {e}"))),
+        },
+        _ => (EnvFilter::new("warn"), None),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    if let Some(bad) = bad {
+        eprintln!("slow: RUST_LOG ignored ({bad}); logging warnings");
     }
 }
 

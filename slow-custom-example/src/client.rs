@@ -138,6 +138,8 @@ struct Completions {
 struct Client;
 
 impl App for Completions {
+    const ROLE: &'static str = "client";
+
     type State = Client;
 
     fn on_event(&mut self, cx: &mut Cx<'_>, _: &mut Client, event: Event) {

@@ -67,6 +67,7 @@ mod shutdown;
 mod socket;
 mod socket_file;
 mod timers;
+mod trace;
 
 pub use addr::{ListenAddr, Tcp, Transport, Unix};
 pub use background::ServerThread;

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::link::Link;
 use crate::socket::Stream;
 use crate::timers::{TimerKey, TimerQueue};
+use crate::trace::{self, Span};
 
 /// Token of the server's cross-thread waker.
 pub(crate) const WAKER: Token = Token(0);
@@ -33,6 +34,8 @@ const READ_BUDGET: usize = 16;
 /// What an application does with what the cores report: the INTEROP service
 /// on a server, a completion queue on a client.
 pub(crate) trait App {
+    /// `"client"` or `"server"`, for each connection's span.
+    const ROLE: &'static str;
     /// Per-connection application state.
     type State;
     /// One event from a connection's core (all but `Closed`).
@@ -87,6 +90,8 @@ pub(crate) struct Woken {
 struct Slot<S> {
     link: Link,
     state: S,
+    /// The connection's `tracing` span.
+    span: Span,
     /// The deadline this link has in the timer queue.
     armed: Option<Instant>,
 }
@@ -146,9 +151,11 @@ impl<A: App> Reactor<A> {
     pub(crate) fn add(&mut self, stream: Stream, conn: Connection, state: A::State) -> Token {
         let token = Token(self.next_token);
         self.next_token += 1;
+        let span = Span::connection(A::ROLE, &stream.peer_label());
         let slot = Slot {
             link: Link::new(stream, conn),
             state,
+            span,
             armed: None,
         };
         self.conns.insert(token, slot);
@@ -327,6 +334,17 @@ fn dispatch<A: App>(
             now,
             timers: &mut *timers,
         };
+        slot.span.in_scope(|| match &event {
+            Event::Connected { peer } => trace::connected(peer),
+            Event::GoAway {
+                code,
+                last_id,
+                reason,
+            } => trace::goaway_received(*code, *last_id, reason),
+            Event::Request { id, body, .. } => trace::request(*id, body.len()),
+            Event::Closed { error } => trace::closed(error.as_ref(), socket_error.as_ref()),
+            _ => {}
+        });
         match event {
             Event::Closed { error } => app.on_closed(&mut cx, &mut slot.state, error, socket_error),
             event => app.on_event(&mut cx, &mut slot.state, event),

@@ -80,6 +80,8 @@ struct Peer {
 }
 
 impl App for Interop {
+    const ROLE: &'static str = "server";
+
     type State = Peer;
 
     fn on_event(&mut self, cx: &mut Cx<'_>, peer: &mut Peer, event: Event) {

@@ -44,6 +44,23 @@ impl Stream {
             .map_err(|e| socket_file::path_error(path, e))
     }
 
+    /// Who is at the other end, for the connection's span: a TCP address,
+    /// or `unix:PATH` (`unix:(unnamed)` for a client that bound no path).
+    pub(crate) fn peer_label(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| "unknown".to_owned(), |a| a.to_string()),
+            Stream::Unix(s) => match s.peer_addr() {
+                Ok(addr) => match addr.as_pathname() {
+                    Some(path) => format!("unix:{}", path.display()),
+                    None => "unix:(unnamed)".to_owned(),
+                },
+                Err(_) => "unix:(unknown)".to_owned(),
+            },
+        }
+    }
+
     /// Shuts down one or both halves (the loop sends its FIN with
     /// [`Shutdown::Write`]).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {

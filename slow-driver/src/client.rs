@@ -69,10 +69,9 @@ struct ClientInner<R: Reactor> {
 
 impl<R: Reactor> Drop for ClientInner<R> {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        let now = st.now();
-        st.conn.close(ErrorCode::NO_ERROR, "client dropped", now);
-        st.wake_driver();
+        self.shared
+            .lock()
+            .close(ErrorCode::NO_ERROR, "client dropped");
     }
 }
 
@@ -163,10 +162,10 @@ impl<R: Reactor> Client<R> {
                     path: path.to_owned(),
                     source,
                 })?;
-            return Self::from_stream_on(runtime, NetStream::Unix(stream), config).await;
+            return Self::start(runtime, NetStream::Unix(stream), config, &addr).await;
         }
-        let stream = connect_any(&runtime, addr).await?;
-        Self::from_stream_on(runtime, NetStream::Tcp(stream), config).await
+        let stream = connect_any(&runtime, addr.clone()).await?;
+        Self::start(runtime, NetStream::Tcp(stream), config, &addr).await
     }
 
     /// Runs a connection over a stream you already have, with `config`,
@@ -211,8 +210,23 @@ impl<R: Reactor> Client<R> {
     where
         R: RunsClient<S, <R as Reactor>::Mode>,
     {
+        Self::start(runtime, stream, config, &"(own stream)").await
+    }
+
+    /// Runs the connection over `stream` to `peer` (for its span).
+    async fn start<S: Stream>(
+        runtime: R,
+        stream: S,
+        config: Config,
+        peer: &dyn Display,
+    ) -> Result<Self, Error>
+    where
+        R: RunsClient<S, <R as Reactor>::Mode>,
+    {
         let conn = Connection::client(config, slow_proto::Instant::ZERO)?;
-        let shared = Shared::new(conn, R::now);
+        let span =
+            crate::trace::Span::connection("client", peer, crate::trace::runtime_name::<R>());
+        let shared = Shared::new(conn, R::now, span);
         let driver = Driver::new(shared.clone(), stream, runtime.clone(), ClientDispatch);
         runtime.spawn_client(driver);
         let peer = wait_established(&shared).await?;
@@ -271,19 +285,21 @@ impl<R: Reactor> Client<R> {
     }
 
     async fn send(&self, body: Bytes, timeout: Option<Duration>) -> Result<Bytes, Error> {
-        let id = {
+        let (id, span) = {
             let mut st = self.shared().lock();
             let now = st.now();
             let id = st.conn.send_request(body, timeout, now)?;
             st.add_waiter(id);
             st.wake_driver();
-            id
+            (id, st.span.request(id))
         };
         let guard = CancelOnDrop {
             shared: self.shared(),
             id: Some(id),
         };
-        let outcome = poll_fn(|cx| self.shared().lock().poll_outcome(id, cx)).await;
+        let outcome = span
+            .instrument(poll_fn(|cx| self.shared().lock().poll_outcome(id, cx)))
+            .await;
         guard.defuse();
         outcome
     }
@@ -407,12 +423,7 @@ impl<R: Reactor> Client<R> {
     /// }
     /// ```
     pub async fn close(&self) -> Result<(), Error> {
-        {
-            let mut st = self.shared().lock();
-            let now = st.now();
-            st.conn.close(ErrorCode::NO_ERROR, "", now);
-            st.wake_driver();
-        }
+        self.shared().lock().close(ErrorCode::NO_ERROR, "");
         poll_fn(|cx| {
             self.shared().lock().poll_watch(cx, |st| {
                 st.driver_done.then(|| match st.close_error() {

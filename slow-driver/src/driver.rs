@@ -67,7 +67,16 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
     fn dispatch_events(&mut self, st: &mut State<R::Mode>) {
         while let Some(event) = st.conn.poll_event() {
             match event {
-                Event::Connected { .. } => st.wake_watchers(),
+                Event::Connected { peer } => {
+                    crate::trace::connected(&peer);
+                    st.wake_watchers()
+                }
+                Event::GoAway {
+                    code,
+                    last_id,
+                    reason,
+                } => crate::trace::goaway_received(code, last_id, &reason),
+                Event::Pong { .. } => crate::trace::pong(),
                 Event::Response { id, body } => st.complete(id, Ok(body)),
                 Event::RequestFailed { id, error } => st.complete(id, Err(error)),
                 Event::Closed { error } => st.on_closed(error),
@@ -234,7 +243,10 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
                         }
                     }
                 }
-                _ => return Poll::Ready(()),
+                _ => {
+                    crate::trace::socket_closed();
+                    return Poll::Ready(());
+                }
             }
         }
     }
@@ -262,6 +274,8 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode> + Unpin> Future for Driver<R, S
         let this = self.get_mut();
         let shared = this.shared.clone();
         let mut st = shared.lock();
+        let span = st.span.clone();
+        let _in_span = span.enter();
         st.register_driver(cx);
         // The clock is read once per wake-up (and again only when the timer
         // fires), not per read or write.

@@ -297,7 +297,7 @@ impl<M: Mode> Peer<M> {
             .expect("the default config is valid");
         Peer {
             addr: Addr::Unknown,
-            shared: Shared::new(conn, std::time::Instant::now),
+            shared: Shared::new(conn, std::time::Instant::now, crate::trace::Span::none()),
             detached: true,
         }
     }
@@ -399,10 +399,9 @@ impl<M: Mode> Peer<M> {
     /// }
     /// ```
     pub fn close(&self) {
-        let mut st = self.shared.lock();
-        let now = st.now();
-        st.conn.close(ErrorCode::SHUTTING_DOWN, "closing", now);
-        st.wake_driver();
+        self.shared
+            .lock()
+            .close(ErrorCode::SHUTTING_DOWN, "closing");
     }
 
     /// Closes this connection gracefully (GOAWAY SHUTTING_DOWN) as soon as
@@ -422,6 +421,7 @@ impl<M: Mode> Peer<M> {
     /// ```
     pub fn close_after(&self, id: RequestId) {
         let mut st = self.shared.lock();
+        st.span.in_scope(|| crate::trace::close_after(id));
         let now = st.now();
         st.conn
             .close_after(id, ErrorCode::SHUTTING_DOWN, "closing", now);

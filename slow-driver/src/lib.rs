@@ -30,6 +30,20 @@
 //! ```
 //!
 //! This crate depends on no runtime and spawns no threads.
+//!
+//! # Logging
+//!
+//! With the `tracing` feature (on by default; each adapter forwards it),
+//! every connection runs in a `tracing` span `connection{role, peer,
+//! runtime}` and every request in `request{id}` inside it, so what a
+//! handler logs says which connection and request it was for. Events: WARN
+//! for a protocol violation (what the peer sent) or a peer that does not
+//! speak SLOW; INFO for a connection that ended otherwise in error (a
+//! timeout, a lost peer, a refused connection); DEBUG for a connection's
+//! life (opened, handshake, GOAWAY sent and received, closed) and each
+//! request; TRACE for keepalive PONGs and the socket's teardown. Nothing is
+//! logged per frame at INFO or above, and without a subscriber the cost is
+//! a check per event. Off (`default-features = false`), it compiles out.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -47,6 +61,7 @@ mod server;
 mod serving;
 mod shared;
 mod spawn;
+mod trace;
 
 pub use addr::Addr;
 pub use bytes::Bytes;

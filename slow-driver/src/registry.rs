@@ -10,6 +10,7 @@ use slow_proto::{Config, ConnectionLimit, ErrorCode, Instant};
 
 use crate::mode::{Cell, Lock, Mode};
 use crate::shared::Shared;
+use crate::trace::Span;
 
 /// The live connections of one server, shared by its accept loop and its
 /// connections' drivers (which leave it when they finish).
@@ -56,11 +57,15 @@ impl<M: Mode> Registry<M> {
         &self,
         config: &Config,
         clock: fn() -> std::time::Instant,
+        span: Span,
     ) -> Option<(Shared<M>, Option<Entry<M>>)> {
         let mut inner = self.lock();
         // The config was validated when the server was bound.
         let (conn, admission) = inner.limit.accept(config.clone(), Instant::ZERO).ok()?;
-        let shared = Shared::new(conn, clock);
+        if admission == Admission::Refused {
+            span.in_scope(crate::trace::refused);
+        }
+        let shared = Shared::new(conn, clock, span);
         let entry = match admission {
             Admission::Admitted => {
                 inner.next += 1;
@@ -81,11 +86,9 @@ impl<M: Mode> Registry<M> {
     pub(crate) async fn shutdown(&self) {
         let conns: Vec<Shared<M>> = self.lock().conns.values().cloned().collect();
         for shared in conns {
-            let mut st = shared.lock();
-            let now = st.now();
-            st.conn
-                .close(ErrorCode::SHUTTING_DOWN, "server shutting down", now);
-            st.wake_driver();
+            shared
+                .lock()
+                .close(ErrorCode::SHUTTING_DOWN, "server shutting down");
         }
         poll_fn(|cx| {
             let mut inner = self.lock();

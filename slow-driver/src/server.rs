@@ -288,7 +288,9 @@ impl<R: Reactor, L: Listener> Server<R, L> {
     ) where
         R: RunsServer<L::Stream, H, <R as Reactor>::Mode>,
     {
-        let Some((shared, entry)) = registry.accept(&self.config, R::now) else {
+        let span =
+            crate::trace::Span::connection("server", &addr, crate::trace::runtime_name::<R>());
+        let Some((shared, entry)) = registry.accept(&self.config, R::now, span) else {
             return; // the config was validated in bind_on
         };
         let dispatch = ServerDispatch {

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use slow_proto::{Connection, ConnectionError, Instant, RequestError, RequestId};
+use slow_proto::{Connection, ConnectionError, ErrorCode, Instant, RequestError, RequestId};
 
 use crate::error::Error;
 use crate::mode::{Cell, Lock, Mode};
+use crate::trace::Span;
 
 /// How many notifications wait for the application before the driver stops
 /// reading from the peer (back-pressure rather than loss or growth).
@@ -36,6 +37,8 @@ impl<M: Mode> Clone for Shared<M> {
 
 pub(crate) struct State<M: Mode> {
     pub(crate) conn: Connection,
+    /// The connection's span: what its tasks log is inside it.
+    pub(crate) span: Span,
     origin: std::time::Instant,
     /// The runtime's clock.
     clock: fn() -> std::time::Instant,
@@ -70,9 +73,14 @@ struct Waiter {
 impl<M: Mode> Shared<M> {
     /// The state of a connection whose core was made at `clock()`'s
     /// present (its time zero).
-    pub(crate) fn new(conn: Connection, clock: fn() -> std::time::Instant) -> Shared<M> {
+    pub(crate) fn new(
+        conn: Connection,
+        clock: fn() -> std::time::Instant,
+        span: Span,
+    ) -> Shared<M> {
         Shared(Cell::new(State {
             conn,
+            span,
             origin: clock(),
             clock,
             driver: None,
@@ -222,7 +230,19 @@ impl<M: Mode> State<M> {
     /// Keeps the socket's first error, for whoever asks how the connection
     /// was lost.
     pub(crate) fn socket_error(&mut self, e: io::Error) {
+        crate::trace::socket_error(&e);
         self.io_error.get_or_insert_with(|| Arc::new(e));
+    }
+
+    /// Closes gracefully with GOAWAY `code` (a no-op once closing), saying
+    /// so in the connection's span.
+    pub(crate) fn close(&mut self, code: ErrorCode, reason: &str) {
+        if !self.conn.is_draining() && self.closed.is_none() {
+            self.span.in_scope(|| crate::trace::closing(code, reason));
+        }
+        let now = self.now();
+        self.conn.close(code, reason, now);
+        self.wake_driver();
     }
 
     /// How the connection ended, as the application sees it: `None` while
@@ -234,6 +254,7 @@ impl<M: Mode> State<M> {
 
     /// Called once the connection is over: nobody waits forever.
     pub(crate) fn on_closed(&mut self, error: Option<ConnectionError>) {
+        crate::trace::closed(error.as_ref(), self.io_error.as_deref());
         self.closed = Some(error);
         for (_, h) in self.handlers.drain() {
             h.abort();
