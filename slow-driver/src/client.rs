@@ -297,9 +297,11 @@ impl<R: Reactor> Client<R> {
             shared: self.shared(),
             id: Some(id),
         };
-        let outcome = span
-            .instrument(poll_fn(|cx| self.shared().lock().poll_outcome(id, cx)))
-            .await;
+        let outcome = poll_fn(|cx| {
+            let _in_span = span.as_ref().map(|span| span.enter());
+            self.shared().lock().poll_outcome(id, cx)
+        })
+        .await;
         guard.defuse();
         outcome
     }

@@ -274,8 +274,8 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode> + Unpin> Future for Driver<R, S
         let this = self.get_mut();
         let shared = this.shared.clone();
         let mut st = shared.lock();
-        let span = st.span.clone();
-        let _in_span = span.enter();
+        let span = st.span.is_enabled().then(|| st.span.clone());
+        let _in_span = span.as_ref().map(|span| span.enter());
         st.register_driver(cx);
         // The clock is read once per wake-up (and again only when the timer
         // fires), not per read or write.

@@ -39,15 +39,16 @@ where
                 state.handlers.insert(id, abort.clone());
                 let deadline = deadline.map(|d| state.to_std(d));
                 let span = state.span.request(id);
-                span.in_scope(|| crate::trace::request(body.len()));
+                if let Some(span) = &span {
+                    span.in_scope(|| crate::trace::request(body.len()));
+                }
                 let request = Request::on(self.peer.clone(), id, body, deadline);
                 let task = HandlerTask {
                     shared: shared.clone(),
                     abort,
                     request,
-                    span,
                 };
-                self.runtime.spawn_handler(self.handler.clone(), task);
+                self.runtime.spawn_handler(self.handler.clone(), task, span);
             }
             // Cancelled, expired or closed: the handler stops either way.
             Event::RequestAbandoned { id, reason } => {
@@ -84,8 +85,6 @@ pub struct HandlerTask<M: Mode> {
     shared: Shared<M>,
     abort: AbortHandle<M>,
     request: Request<M>,
-    /// The request's span, which the handler runs in.
-    span: crate::trace::Span,
 }
 
 impl<M: Mode> HandlerTask<M> {
@@ -96,18 +95,7 @@ impl<M: Mode> HandlerTask<M> {
             shared,
             abort,
             request,
-            span,
         } = self;
-        span.instrument(Self::answer(shared, abort, request, handler))
-            .await
-    }
-
-    async fn answer<H: AnyHandler<M>>(
-        shared: Shared<M>,
-        abort: AbortHandle<M>,
-        request: Request<M>,
-        handler: M::Ptr<H>,
-    ) {
         let id = request.id;
         // Answers INTERNAL_ERROR if the handler panics.
         let _guard = Unanswered {

@@ -17,6 +17,7 @@ use crate::handler::{Handler, LocalHandler, Peer};
 use crate::mode::{Local, Mode, Threaded};
 use crate::runtime::{LocalRuntime, Reactor, Runtime, Stream};
 use crate::serving::{HandlerTask, ServerDispatch, deliver_notifications};
+use crate::trace::Span;
 
 mod sealed {
     pub trait Sealed<M> {}
@@ -62,14 +63,25 @@ impl<R: LocalRuntime, S: Stream> RunsClient<S, Local> for R {
 /// [`Handler`], every [`LocalRuntime`] with a [`LocalHandler`]. Sealed.
 pub trait RunsHandlers<H, M: Mode>: Reactor + sealed::Sealed<M> {
     #[doc(hidden)]
-    fn spawn_handler(&self, handler: M::Ptr<H>, task: HandlerTask<M>);
+    fn spawn_handler(&self, handler: M::Ptr<H>, task: HandlerTask<M>, span: Option<Span>);
     #[doc(hidden)]
     fn spawn_notifications(&self, handler: M::Ptr<H>, peer: Peer<M>);
 }
 
 impl<R: Runtime, H: Handler> RunsHandlers<H, Threaded> for R {
-    fn spawn_handler(&self, handler: std::sync::Arc<H>, task: HandlerTask<Threaded>) {
-        self.spawn(task.run(handler));
+    #[inline]
+    fn spawn_handler(
+        &self,
+        handler: std::sync::Arc<H>,
+        task: HandlerTask<Threaded>,
+        span: Option<Span>,
+    ) {
+        // In the request's span only when it is recorded: otherwise the
+        // task is spawned without the wrapper (and its size).
+        match span {
+            Some(span) => self.spawn(span.instrument(task.run(handler))),
+            None => self.spawn(task.run(handler)),
+        }
     }
 
     fn spawn_notifications(&self, handler: std::sync::Arc<H>, peer: Peer) {
@@ -78,8 +90,12 @@ impl<R: Runtime, H: Handler> RunsHandlers<H, Threaded> for R {
 }
 
 impl<R: LocalRuntime, H: LocalHandler> RunsHandlers<H, Local> for R {
-    fn spawn_handler(&self, handler: std::rc::Rc<H>, task: HandlerTask<Local>) {
-        self.spawn_local(task.run(handler));
+    #[inline]
+    fn spawn_handler(&self, handler: std::rc::Rc<H>, task: HandlerTask<Local>, span: Option<Span>) {
+        match span {
+            Some(span) => self.spawn_local(span.instrument(task.run(handler))),
+            None => self.spawn_local(task.run(handler)),
+        }
     }
 
     fn spawn_notifications(&self, handler: std::rc::Rc<H>, peer: Peer<Local>) {

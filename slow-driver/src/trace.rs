@@ -27,7 +27,7 @@ macro_rules! event {
 
 /// The span of one connection, or of one request on it.
 #[derive(Clone, Debug)]
-pub(crate) struct Span {
+pub struct Span {
     #[cfg(feature = "tracing")]
     inner: tracing::Span,
 }
@@ -48,7 +48,20 @@ impl Span {
         }
     }
 
+    /// Whether a subscriber records this span. A connection whose span is
+    /// not recorded skips its requests' spans and the per-poll entering,
+    /// so that tracing compiled in but not listened to costs nothing
+    /// measurable.
+    #[inline]
+    pub(crate) fn is_enabled(&self) -> bool {
+        #[cfg(feature = "tracing")]
+        return !self.inner.is_disabled();
+        #[cfg(not(feature = "tracing"))]
+        false
+    }
+
     /// Enters the span until the guard is dropped (not across an await).
+    #[inline]
     pub(crate) fn enter(&self) -> Entered<'_> {
         Entered {
             #[cfg(feature = "tracing")]
@@ -68,16 +81,23 @@ impl Span {
         span
     }
 
-    /// The span of request `id` on this connection.
+    /// The span of request `id` on this connection, or `None` when the
+    /// connection's is not recorded (then nothing per request is logged
+    /// either: all of it is at DEBUG, below the connection span's WARN).
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn request(&self, id: RequestId) -> Span {
-        Span {
+    #[inline]
+    pub(crate) fn request(&self, id: RequestId) -> Option<Span> {
+        if !self.is_enabled() {
+            return None;
+        }
+        Some(Span {
             #[cfg(feature = "tracing")]
             inner: tracing::debug_span!(parent: &self.inner, "request", id = %id),
-        }
+        })
     }
 
     /// Runs `f` inside this span (for the code it calls synchronously).
+    #[inline]
     pub(crate) fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
         #[cfg(feature = "tracing")]
         return self.inner.in_scope(f);
