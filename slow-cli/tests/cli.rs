@@ -28,7 +28,18 @@ impl Serve {
 
     /// `slow serve` with `extra` flags.
     fn start_with(runtime: &str, extra: &[&str]) -> Serve {
-        let mut child = Command::new(SLOW)
+        Serve::start_logging(runtime, extra, None)
+    }
+
+    /// `slow serve` with `extra` flags and `RUST_LOG` set to `log` (or
+    /// unset).
+    fn start_logging(runtime: &str, extra: &[&str], log: Option<&str>) -> Serve {
+        let mut command = Command::new(SLOW);
+        match log {
+            Some(log) => command.env("RUST_LOG", log),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--runtime",
@@ -553,4 +564,40 @@ fn bench_reports_a_latency_histogram() {
     }
     assert_eq!(sum, json["requests"].as_u64().expect("requests"), "{json}");
     assert_eq!(sum, 3000, "{json}");
+}
+
+/// `RUST_LOG=debug slow serve` shows each connection with its peer and
+/// each request's id on stderr; without `RUST_LOG`, only warnings (none
+/// here), on every runtime.
+#[test]
+fn rust_log_shows_connections_and_requests_and_the_default_is_warnings() {
+    for runtime in ["tokio", "smol", "async-std", "custom"] {
+        for log in [Some("debug"), None] {
+            let serve = Serve::start_logging(runtime, &[], log);
+            let out = slow(&["call", &serve.addr, "hello", "--runtime", runtime]);
+            assert!(out.status.success(), "{runtime}: {}", text(&out.stderr));
+            let addr = serve.addr.clone();
+            let (code, err) = serve.terminate(Duration::from_secs(10));
+            assert_eq!(code, Some(0), "{runtime}: {err}");
+            match log {
+                Some(_) => {
+                    let connection = "connection{role=\"server\" peer=127.0.0.1:";
+                    assert!(
+                        err.lines()
+                            .any(|l| l.contains("DEBUG") && l.contains(connection)),
+                        "{runtime}, RUST_LOG=debug, {addr}: {err}"
+                    );
+                    assert!(
+                        err.lines()
+                            .any(|l| l.contains("request") && l.contains("id=1")),
+                        "{runtime}, RUST_LOG=debug: {err}"
+                    );
+                }
+                None => assert!(
+                    !err.contains("DEBUG") && !err.contains(" INFO "),
+                    "{runtime}, no RUST_LOG: {err}"
+                ),
+            }
+        }
+    }
 }
