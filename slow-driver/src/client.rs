@@ -239,7 +239,7 @@ impl<R: Reactor> Client<R> {
         })
     }
 
-    fn shared(&self) -> &Shared<R::Mode> {
+    pub(crate) fn shared(&self) -> &Shared<R::Mode> {
         &self.inner.shared
     }
 
@@ -287,10 +287,7 @@ impl<R: Reactor> Client<R> {
     async fn send(&self, body: Bytes, timeout: Option<Duration>) -> Result<Bytes, Error> {
         let (id, span) = {
             let mut st = self.shared().lock();
-            let now = st.now();
-            let id = st.conn.send_request(body, timeout, now)?;
-            st.add_waiter(id);
-            st.wake_driver();
+            let id = st.start_request(body, timeout)?;
             (id, st.span.request(id))
         };
         let guard = CancelOnDrop {

@@ -44,6 +44,10 @@
 //! request; TRACE for keepalive PONGs and the socket's teardown. Nothing is
 //! logged per frame at INFO or above, and without a subscriber the cost is
 //! a check per event. Off (`default-features = false`), it compiles out.
+//!
+//! With the `tower` feature (the `tower-service` trait crate only),
+//! [`Client`] is a tower `Service` and any tower service can be a handler:
+//! see `tower`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -61,6 +65,8 @@ mod server;
 mod serving;
 mod shared;
 mod spawn;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod trace;
 
 pub use addr::Addr;

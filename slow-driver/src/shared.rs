@@ -62,6 +62,10 @@ pub(crate) struct State<M: Mode> {
     pub(crate) handlers: IdMap<AbortHandle<M>>,
     /// Server: a task is draining `notifications` into the handler.
     pub(crate) notification_task: bool,
+    /// Client, as a tower `Service`: callers of `poll_ready` waiting for a
+    /// request slot (woken when a request ends or the connection closes).
+    #[cfg(feature = "tower")]
+    pub(crate) slot_waiters: Vec<Waker>,
 }
 
 #[derive(Default)]
@@ -93,6 +97,8 @@ impl<M: Mode> Shared<M> {
             notification_waker: None,
             handlers: IdMap::default(),
             notification_task: false,
+            #[cfg(feature = "tower")]
+            slot_waiters: Vec::new(),
         }))
     }
 
@@ -148,11 +154,24 @@ impl<M: Mode> State<M> {
 
     // ---- client request outcomes --------------------------------------
 
-    pub(crate) fn add_waiter(&mut self, id: RequestId) {
+    /// Sends a request (the core queues it at once), registers who waits
+    /// for its outcome and wakes the driver to write it.
+    pub(crate) fn start_request(
+        &mut self,
+        body: Bytes,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<RequestId, slow_proto::SendError> {
+        let now = self.now();
+        let id = self.conn.send_request(body, timeout, now)?;
         self.waiters.insert(id, Waiter::default());
+        self.wake_driver();
+        Ok(id)
     }
 
     pub(crate) fn complete(&mut self, id: RequestId, outcome: Result<Bytes, RequestError>) {
+        // Its slot is free (also when its caller went away).
+        #[cfg(feature = "tower")]
+        self.wake_slot_waiters();
         // A caller that went away (cancelled by drop) has no waiter left.
         if let Some(w) = self.waiters.get_mut(&id) {
             w.outcome = Some(outcome);
@@ -256,6 +275,8 @@ impl<M: Mode> State<M> {
     pub(crate) fn on_closed(&mut self, error: Option<ConnectionError>) {
         crate::trace::closed(error.as_ref(), self.io_error.as_deref());
         self.closed = Some(error);
+        #[cfg(feature = "tower")]
+        self.wake_slot_waiters();
         for (_, h) in self.handlers.drain() {
             h.abort();
         }

@@ -415,5 +415,53 @@ macro_rules! __adapter_client {
             }
         }
 
+        // Evaluated in the adapter's crate: its own `tower` feature, which
+        // turns on slow-driver's.
+        #[cfg(feature = "tower")]
+        /// With the `tower` feature, the client is a tower service: a
+        /// request's body in, the response's body out, under any of tower's
+        /// layers. [`poll_ready`](slow_driver::tower::Service::poll_ready)
+        /// is ready while the server's MAX_CONCURRENT_REQUESTS leave a slot
+        /// free and pending until a request ends (back-pressure, not an
+        /// error); it fails once the connection takes no new requests. The
+        /// driver's client documents the details.
+        ///
+        /// ```
+        #[doc = $crate::__example_head!($main, echo: $krate, $spawn, $spawn_end)]
+        /// use std::future::poll_fn;
+        /// use slow_driver::tower::Service;
+        #[doc = concat!("use ", $krate, "::{Bytes, Client};")]
+        ///
+        /// let mut client = Client::connect(addr).await?;
+        /// poll_fn(|cx| client.poll_ready(cx)).await?; // a request slot is free
+        /// let answer = client.call(Bytes::from("hello")).await?;
+        /// assert_eq!(answer, "hello");
+        #[doc = concat!("# ", $main_end)]
+        /// ```
+        impl $crate::tower::Service<$crate::Bytes> for Client {
+            type Response = $crate::Bytes;
+            type Error = $crate::Error;
+            type Future = $crate::tower::ResponseFuture;
+
+            #[inline]
+            fn poll_ready(
+                &mut self,
+                cx: &mut ::core::task::Context<'_>,
+            ) -> ::core::task::Poll<::core::result::Result<(), $crate::Error>> {
+                <$crate::Client<$rt> as $crate::tower::Service<$crate::Bytes>>::poll_ready(
+                    &mut self.0,
+                    cx,
+                )
+            }
+
+            #[inline]
+            fn call(&mut self, body: $crate::Bytes) -> $crate::tower::ResponseFuture {
+                <$crate::Client<$rt> as $crate::tower::Service<$crate::Bytes>>::call(
+                    &mut self.0,
+                    body,
+                )
+            }
+        }
+
     };
 }

@@ -43,6 +43,12 @@ mod server;
 /// the `Addr` named `addr`) are code for the examples (doc tests), not
 /// for the adapter: `main` and `main_end` are hidden lines around each
 /// example, so its body may use `.await` and `?`.
+///
+/// The adapter declares a `tower` feature that turns on slow-driver's
+/// (`tower = ["slow-driver/tower"]`): with it, its `Client` is a tower
+/// `Service<Bytes>` and it re-exports `ServiceHandler` and
+/// `ResponseFuture`. (The `#[cfg(feature = "tower")]` in the expansion is
+/// the adapter's own.)
 #[doc(hidden)]
 #[macro_export]
 macro_rules! adapter_types {
@@ -136,6 +142,11 @@ macro_rules! adapter_types {
         /// What follows is the protocol core's documentation.
         #[doc(inline)]
         pub use $crate::RequestId;
+
+        // The adapter's own `tower` feature (cfg is evaluated in its crate).
+        #[cfg(feature = "tower")]
+        #[doc(inline)]
+        pub use $crate::tower::{ResponseFuture, ServiceHandler};
 
         $crate::__adapter_client! {
             runtime = $rt,

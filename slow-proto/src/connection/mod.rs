@@ -266,6 +266,45 @@ impl Connection {
         self.requests.queued
     }
 
+    /// (client) Whether a request sent now goes on the wire at once: the
+    /// connection is open (not in its handshake, draining or closed), ids
+    /// remain, and fewer than the server's MAX_CONCURRENT_REQUESTS are
+    /// outstanding or queued (§4). When false while open,
+    /// [`send_request`](Connection::send_request) still takes the request
+    /// and holds it in the local queue; this asks first, for callers that
+    /// would rather wait for a slot (back-pressure, as `tower`'s
+    /// `poll_ready`). A server is never asked: false.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use slow_proto::{Config, Connection, Event, Instant, Settings};
+    /// # let now = Instant::ZERO;
+    /// let two = Settings { max_concurrent_requests: 2, ..Settings::default() };
+    /// let mut client = Connection::client(Config::default(), now).unwrap();
+    /// let mut server = Connection::server(Config { settings: two, ..Config::default() }, now).unwrap();
+    /// # fn pump(from: &mut Connection, to: &mut Connection, now: Instant) {
+    /// #     let bytes: Vec<u8> = from.transmit().flatten().copied().collect();
+    /// #     from.advance_transmit(bytes.len());
+    /// #     to.recv(&bytes, now);
+    /// # }
+    /// assert!(!client.can_send_request()); // the handshake is not done
+    /// pump(&mut client, &mut server, now); // HELLO
+    /// pump(&mut server, &mut client, now); // WELCOME: at most 2 at once
+    /// assert!(client.can_send_request());
+    /// let first = client.send_request(Bytes::from_static(b"a"), None, now).unwrap();
+    /// client.send_request(Bytes::from_static(b"b"), None, now).unwrap();
+    /// assert!(!client.can_send_request()); // a third would wait in the queue
+    /// client.cancel(first, now).unwrap(); // a slot frees as CANCEL goes out
+    /// assert!(client.can_send_request());
+    /// ```
+    #[must_use]
+    pub fn can_send_request(&self) -> bool {
+        self.role == Role::Client
+            && self.phase == Phase::Open
+            && self.requests.next_id.is_some()
+            && self.requests.active.len() < self.peer().max_concurrent_requests as usize
+    }
+
     // ---- commands ------------------------------------------------------
 
     /// (client) Sends `body` as a new request and returns its id. With a

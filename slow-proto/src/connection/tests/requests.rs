@@ -227,6 +227,43 @@ fn client_queues_beyond_the_servers_concurrency_limit() {
 }
 
 #[test]
+fn a_client_can_send_a_request_while_a_slot_is_free_and_it_is_open() {
+    let two = Settings {
+        max_concurrent_requests: 2,
+        ..Settings::default()
+    };
+    let mut c = client_with(Settings::default(), two);
+    assert!(c.can_send_request());
+    c.send_request(Bytes::from_static(b"x"), None, T0).unwrap();
+    assert!(c.can_send_request());
+    c.send_request(Bytes::from_static(b"x"), None, T0).unwrap();
+    assert!(!c.can_send_request());
+    // A queued request holds a slot too: it goes out before any new one.
+    c.send_request(Bytes::from_static(b"x"), None, T0).unwrap();
+    let answer = |n| {
+        wire(&[Frame::Response {
+            id: id(n),
+            more: false,
+            body: Bytes::new(),
+        }])
+    };
+    c.recv(&answer(1), T0);
+    assert!(!c.can_send_request()); // the queued one took the slot
+    c.recv(&answer(2), T0);
+    assert!(c.can_send_request());
+    // Draining: nothing new opens, whatever the slots.
+    c.close(ErrorCode::NO_ERROR, "", T0);
+    assert!(!c.can_send_request());
+    // Nor before the handshake, nor as a server.
+    assert!(
+        !Connection::client(Config::default(), T0)
+            .unwrap()
+            .can_send_request()
+    );
+    assert!(!server().can_send_request());
+}
+
+#[test]
 fn server_refuses_requests_beyond_its_limit_and_stays_up() {
     let one = Settings {
         max_concurrent_requests: 1,
