@@ -309,6 +309,8 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
     for &(conn, id) in load.inflight.keys() {
         let _ = lp.cancel(conn, id);
     }
+    // As the load left them (the async clients' are read at the same point).
+    let stats = conns.iter().filter_map(|&conn| lp.stats(conn)).sum();
     for conn in conns {
         let _ = lp.close(conn);
     }
@@ -323,7 +325,7 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
         Some(a) => a.to_string(),
         None => format!("in-process {target}"),
     };
-    Ok((server, duration, load.recorder))
+    Ok((server, duration, load.recorder, stats))
 }
 
 fn wait_connected(

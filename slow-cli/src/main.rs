@@ -242,6 +242,8 @@ fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
         || {},
     )?;
     server.join()?;
+    let (connections, totals) = server.totals();
+    eprintln!("slow: {}", slow_cli::server::summary(connections, &totals));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use slow_driver::runtime::Runtime;
-use slow_driver::{Addr, Config, Server};
+use slow_driver::{Addr, Config, Server, ServerStats, Stats};
 use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
@@ -23,7 +23,14 @@ pub struct RunningServer {
     addr: Addr,
     runtime: RuntimeKind,
     stop: Stop,
+    stats: Served,
     thread: Option<JoinHandle<Result<(), CliError>>>,
+}
+
+/// Where the server's totals are kept.
+enum Served {
+    Async(ServerStats),
+    Custom(slow_custom_example::ServerStats),
 }
 
 /// How to ask the server's thread to shut down gracefully.
@@ -57,6 +64,16 @@ impl RunningServer {
     /// The runtime it runs on.
     pub fn runtime(&self) -> RuntimeKind {
         self.runtime
+    }
+
+    /// The connections served so far and their stats, added up (the
+    /// custom loop's: those that have finished; all of them once the
+    /// server has stopped).
+    pub fn totals(&self) -> (u64, Stats) {
+        match &self.stats {
+            Served::Async(stats) => (stats.connections(), stats.totals()),
+            Served::Custom(stats) => (stats.connections(), stats.totals()),
+        }
     }
 
     /// A handle that starts the graceful shutdown from any thread.
@@ -122,10 +139,11 @@ fn start_async(
         .spawn(move || runtime::block_on(kind, threads, job)?)
         .map_err(CliError::io("starting the server thread"))?;
     match ready_rx.recv_timeout(BIND_WAIT) {
-        Ok(Ok(addr)) => Ok(RunningServer {
+        Ok(Ok((addr, stats))) => Ok(RunningServer {
             addr,
             runtime: kind,
             stop: Stop::Async(stop),
+            stats: Served::Async(stats),
             thread: Some(thread),
         }),
         Ok(Err(e)) => {
@@ -152,7 +170,7 @@ struct ServeJob {
     config: Config,
     max_connections: usize,
     stop: Trigger,
-    ready: mpsc::Sender<Result<Addr, CliError>>,
+    ready: mpsc::Sender<Result<(Addr, ServerStats), CliError>>,
 }
 
 impl Job for ServeJob {
@@ -162,7 +180,7 @@ impl Job for ServeJob {
         let bound = Server::<R>::bind_on(runtime.clone(), &self.addr, self.config).await;
         let server = match bound.and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, server)) => {
-                let _ = self.ready.send(Ok(addr));
+                let _ = self.ready.send(Ok((addr, server.stats_handle())));
                 server.max_connections(self.max_connections)
             }
             Err(e) => {
@@ -225,6 +243,7 @@ fn run_custom<T: slow_custom_example::Transport>(
         ListenAddr::Unix(path) => Addr::Unix(Some(path)),
     };
     let handle = server.shutdown_handle();
+    let stats = server.stats_handle();
     let thread = std::thread::Builder::new()
         .name("slow-custom-server".into())
         .spawn(move || {
@@ -237,6 +256,54 @@ fn run_custom<T: slow_custom_example::Transport>(
         addr,
         runtime: RuntimeKind::Custom,
         stop: Stop::Custom(handle),
+        stats: Served::Custom(stats),
         thread: Some(thread),
     })
+}
+
+/// What `slow serve` says when it stops: the connections it served and
+/// their totals, on one line.
+///
+/// ```
+/// use slow_cli::server::summary;
+///
+/// let line = summary(1, &slow_driver::Stats::default());
+/// assert!(line.starts_with("served 1 connection: 0 requests (0 failed,"), "{line}");
+/// ```
+pub fn summary(connections: u64, totals: &Stats) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "served {}: {} ({} failed, {} cancelled, {} expired, {} interrupted), \
+         {} frames / {} bytes in, {} frames / {} bytes out",
+        plural(connections, "connection", "connections"),
+        plural(totals.requests, "request", "requests"),
+        totals.failed,
+        totals.cancelled,
+        totals.expired,
+        totals.interrupted,
+        totals.frames_received,
+        totals.bytes_received,
+        totals.frames_sent,
+        totals.bytes_sent,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_reads_as_a_sentence() {
+        use slow_proto::{Config, Connection, Instant};
+        // A client core that queued its HELLO (1 frame out).
+        let conn = Connection::client(Config::default(), Instant::ZERO).unwrap();
+        let mut totals = conn.stats();
+        totals += conn.stats();
+        assert_eq!(
+            summary(2, &totals),
+            "served 2 connections: 0 requests (0 failed, 0 cancelled, 0 expired, \
+             0 interrupted), 0 frames / 0 bytes in, 2 frames / 0 bytes out"
+        );
+        assert!(summary(1, &Stats::default()).starts_with("served 1 connection: 0 requests"));
+    }
 }

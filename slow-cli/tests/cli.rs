@@ -173,6 +173,36 @@ fn serve_call_bench_conformance_then_sigterm() {
     assert_eq!(json["errors"], 0, "{json}");
     assert!(json["requests"].as_u64().unwrap_or(0) > 0, "{json}");
     assert!(json["p50_us"].as_u64() <= json["p99_us"].as_u64());
+    // The client connections' own counters, added up: every measured
+    // request is one the core sent and got an answer to.
+    let stats = &json["stats"];
+    for key in [
+        "frames_sent",
+        "frames_received",
+        "bytes_sent",
+        "bytes_received",
+        "requests",
+        "responses",
+        "failed",
+        "cancelled",
+        "expired",
+        "interrupted",
+        "pings_sent",
+        "pongs_received",
+        "errors_received",
+        "goaways_received",
+    ] {
+        assert!(stats.get(key).is_some(), "no stats.{key} in {json}");
+    }
+    let measured = json["requests"].as_u64().unwrap_or(0);
+    assert!(stats["requests"].as_u64() >= Some(measured), "{json}");
+    assert!(stats["responses"].as_u64() >= Some(measured), "{json}");
+    assert_eq!(stats["failed"], 0, "{json}");
+    assert!(
+        stats["frames_sent"].as_u64() > stats["requests"].as_u64(),
+        "{json}"
+    );
+    assert!(stats["bytes_received"].as_u64() > Some(0), "{json}");
 
     let out = slow(&[
         "conformance",
@@ -193,6 +223,31 @@ fn serve_call_bench_conformance_then_sigterm() {
 
     let (code, stderr) = server.terminate(Duration::from_secs(10));
     assert_eq!(code, Some(0), "stderr: {stderr}");
+    // On its way out, what it served: at least the bench's requests, on at
+    // least the calls' and the bench's connections.
+    let served = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("slow: served "))
+        .unwrap_or_else(|| panic!("no totals in: {stderr}"));
+    let number = |after: &str| -> u64 {
+        served
+            .split(after)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number after {after:?} in {served:?}"))
+    };
+    let connections: u64 = served
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{served:?}"));
+    assert!(connections >= 5, "{served}");
+    assert!(number("connections: ") >= measured, "{served}");
+    assert!(
+        served.contains(" bytes in, ") && served.ends_with(" bytes out"),
+        "{served}"
+    );
 }
 
 #[test]
@@ -211,6 +266,9 @@ fn bench_without_an_address_serves_itself() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json["requests"], 2000);
     assert_eq!(json["threads"], 1);
+    // A fixed number of requests: exactly those, each answered once.
+    assert_eq!(json["stats"]["requests"], 2000, "{json}");
+    assert_eq!(json["stats"]["responses"], 2000, "{json}");
     // stderr is not a terminal here: no progress bar.
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 }

@@ -143,6 +143,20 @@ fn serve_call_bench_conformance_over_a_unix_socket_on_every_runtime() {
             !path.exists(),
             "{runtime}: the socket file is removed at exit"
         );
+        // What it served, every runtime alike: the call's, the bench's
+        // and the conformance checks' connections.
+        let served = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("slow: served "))
+            .unwrap_or_else(|| panic!("{runtime}: no totals in {stderr}"));
+        let requests: u64 = served
+            .split(": ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{runtime}: {served}"));
+        let measured = json["requests"].as_u64().unwrap_or(0);
+        assert!(requests > measured, "{runtime}: {served}");
     }
 }
 

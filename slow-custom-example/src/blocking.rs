@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_proto::{Config, ConnectionError, ErrorCode, RequestError, SendError, Settings};
+use slow_proto::{Config, ConnectionError, ErrorCode, RequestError, SendError, Settings, Stats};
 
 use crate::client::{ClientLoop, Completion, ConnId};
 use crate::error::{ClientError, ConnError};
@@ -26,6 +26,9 @@ pub struct BlockingClient {
     notifications: VecDeque<Bytes>,
     /// Set once the connection is over: how it ended.
     closed: Option<Option<ConnError>>,
+    /// The counts last read from the loop, for when the connection has
+    /// left it.
+    last_stats: Stats,
 }
 
 impl BlockingClient {
@@ -131,6 +134,7 @@ impl BlockingClient {
                         peer,
                         notifications: VecDeque::new(),
                         closed: None,
+                        last_stats: Stats::default(),
                     });
                 }
                 Some(Completion::Closed { error, .. }) => {
@@ -147,6 +151,35 @@ impl BlockingClient {
         &self.peer
     }
 
+    /// What the connection has counted so far (the core's [`Stats`]).
+    /// Once the connection is over and its socket closed, the counts as
+    /// the client last saw them.
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, Server};
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?.spawn()?;
+    /// let mut client = BlockingClient::connect(server.local_addr()).unwrap();
+    /// client.request("hi", Some(Duration::from_secs(5))).unwrap();
+    /// assert!(client.request("!error 300 no", Some(Duration::from_secs(5))).is_err());
+    /// let stats = client.stats();
+    /// assert_eq!((stats.requests, stats.responses, stats.failed), (2, 1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.lp.stats(self.conn).unwrap_or(self.last_stats)
+    }
+
+    /// The next completion from the loop, keeping the counts up to date.
+    fn next_completion(&mut self, timeout: Option<Duration>) -> io::Result<Option<Completion>> {
+        let next = self.lp.next_completion(timeout);
+        if let Some(stats) = self.lp.stats(self.conn) {
+            self.last_stats = stats;
+        }
+        next
+    }
+
     /// Sends a request and waits for its outcome. With a `timeout`, the
     /// request carries a DEADLINE and fails with [`RequestError::TimedOut`]
     /// when it passes. A request the connection refuses before sending is
@@ -158,7 +191,7 @@ impl BlockingClient {
     ) -> Result<Bytes, RequestError> {
         let id = self.lp.request(self.conn, body, timeout).map_err(refused)?;
         loop {
-            match self.lp.next_completion(None).map_err(loop_failed)? {
+            match self.next_completion(None).map_err(loop_failed)? {
                 Some(Completion::Response { id: done, body, .. }) if done == id => return Ok(body),
                 Some(Completion::Failed {
                     id: done, error, ..
@@ -228,7 +261,7 @@ impl BlockingClient {
             if left.is_some_and(|left| left.is_zero()) {
                 return Ok(None);
             }
-            match self.lp.next_completion(left)? {
+            match self.next_completion(left)? {
                 Some(completion) => self.keep(completion),
                 None => return Ok(ready(self)),
             }

@@ -13,7 +13,7 @@ use mio::Token;
 use mio::net::TcpStream;
 use slow_proto::{
     Config, Connection, ConnectionError, ErrorCode, Event, RequestError, RequestId, SendError,
-    Settings,
+    Settings, Stats,
 };
 
 use crate::error::{ClientError, ConnError};
@@ -301,6 +301,33 @@ impl ClientLoop {
     /// What the server advertised, once connected.
     pub fn peer_settings(&self, conn: ConnId) -> Option<Settings> {
         self.reactor.conn(Token(conn.0))?.peer_settings().copied()
+    }
+
+    /// What connection `conn` has counted so far (the core's [`Stats`]);
+    /// `None` once it has left the loop (its socket closed, after
+    /// [`Completion::Closed`]).
+    ///
+    /// ```
+    /// use slow_custom_example::{ClientLoop, Completion, Server};
+    /// use std::time::Duration;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?.spawn()?;
+    /// let mut client = ClientLoop::new()?;
+    /// let conn = client.connect(server.local_addr(), Default::default()).unwrap();
+    /// client.request(conn, "hello", Some(Duration::from_secs(5))).unwrap();
+    /// loop {
+    ///     match client.next_completion(Some(Duration::from_secs(5)))? {
+    ///         Some(Completion::Response { .. }) => break,
+    ///         Some(_) => continue, // Connected
+    ///         None => panic!("no response in time"),
+    ///     }
+    /// }
+    /// let stats = client.stats(conn).expect("still in the loop");
+    /// assert_eq!((stats.requests, stats.responses), (1, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats(&self, conn: ConnId) -> Option<Stats> {
+        self.reactor.conn(Token(conn.0)).map(Connection::stats)
     }
 
     /// How many connections the loop holds, including closed ones whose

@@ -66,6 +66,7 @@ mod service;
 mod shutdown;
 mod socket;
 mod socket_file;
+mod stats;
 mod timers;
 mod trace;
 
@@ -77,3 +78,4 @@ pub use error::{ClientError, ConnError, UnixSocketError};
 pub use options::{OptionsError, ServeOptions, USAGE};
 pub use server::{DEFAULT_MAX_CONNECTIONS, Server};
 pub use shutdown::ShutdownHandle;
+pub use stats::ServerStats;

@@ -12,7 +12,7 @@ use std::io;
 use std::time::Duration;
 
 use mio::{Events, Poll, Registry, Token};
-use slow_proto::{Connection, ConnectionError, Event, Instant};
+use slow_proto::{Connection, ConnectionError, Event, Instant, Stats};
 
 use crate::clock::Clock;
 use crate::link::Link;
@@ -54,6 +54,11 @@ pub(crate) trait App {
     fn on_timer(&mut self, cx: &mut Cx<'_>, state: &mut Self::State, key: u32);
     /// The connection's socket is closed and the link gone.
     fn on_dropped(&mut self, token: Token, state: Self::State);
+    /// Just before [`on_dropped`](App::on_dropped): the core's final
+    /// counts (nothing more is written or read).
+    fn on_finished(&mut self, state: &Self::State, stats: Stats) {
+        let _ = (state, stats);
+    }
 }
 
 /// What an application may touch while it handles one connection's event.
@@ -308,6 +313,7 @@ impl<A: App> Reactor<A> {
         slot.link.deregister(self.poll.registry());
         let key = TimerKey::Conn(token);
         self.timers.reschedule(key, slot.armed, None);
+        self.app.on_finished(&slot.state, slot.link.conn.stats());
         self.app.on_dropped(token, slot.state);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use mio::net::TcpListener;
 use mio::{Interest, Token, Waker};
 use slow_proto::limit::Admission;
-use slow_proto::{Config, ConnectionError, ConnectionLimit, ErrorCode, Event, RequestId};
+use slow_proto::{Config, ConnectionError, ConnectionLimit, ErrorCode, Event, RequestId, Stats};
 
 use crate::addr::{ListenAddr, Tcp, Transport, Unix};
 use crate::background::ServerThread;
@@ -17,6 +17,7 @@ use crate::reactor::{App, Cx, LISTENER, Reactor, WAKER};
 use crate::service::{self, Sleeps};
 use crate::shutdown::ShutdownHandle;
 use crate::socket::{Listener, Stream};
+use crate::stats::ServerStats;
 
 /// The connection limit unless [`Server::set_max_connections`] says
 /// otherwise (INTEROP.md's `--max-connections` default), the core's
@@ -70,6 +71,8 @@ pub struct Server<T: Transport = Tcp> {
 /// not count).
 struct Interop {
     limit: ConnectionLimit,
+    /// The admitted connections' counts, added up as each finishes.
+    stats: ServerStats,
 }
 
 /// One server connection's state.
@@ -106,6 +109,12 @@ impl App for Interop {
     fn on_dropped(&mut self, _: Token, peer: Peer) {
         if !peer.refused {
             self.limit.release();
+        }
+    }
+
+    fn on_finished(&mut self, peer: &Peer, stats: Stats) {
+        if !peer.refused {
+            self.stats.finished(stats);
         }
     }
 }
@@ -191,6 +200,7 @@ impl<T: Transport> Server<T> {
     fn new(mut listener: Listener, local_addr: T::Addr, config: Config) -> io::Result<Server<T>> {
         let reactor = Reactor::new(Interop {
             limit: ConnectionLimit::new(DEFAULT_MAX_CONNECTIONS),
+            stats: ServerStats::default(),
         })?;
         reactor
             .registry()
@@ -280,6 +290,24 @@ impl<T: Transport> Server<T> {
         self.shutdown.clone()
     }
 
+    /// A handle on what the server serves: the [`Stats`] of its
+    /// connections, added up as each finishes, readable from any thread
+    /// (see [`ServerStats`]). Take it before [`run`](Server::run).
+    ///
+    /// ```
+    /// use slow_custom_example::Server;
+    ///
+    /// let server = Server::bind("127.0.0.1:0".parse().unwrap(), Default::default())?;
+    /// let stats = server.stats_handle();
+    /// server.shutdown_handle().shutdown()?;
+    /// server.run()?;
+    /// assert_eq!(stats.connections(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stats_handle(&self) -> ServerStats {
+        self.reactor.app.stats.clone()
+    }
+
     /// Serves on the calling thread until shut down through a
     /// [`ShutdownHandle`] and every connection has drained (each bounded by
     /// the config's drain timeout). Fails only if the event loop itself
@@ -344,6 +372,9 @@ impl<T: Transport> Server<T> {
             return;
         };
         let refused = admission == Admission::Refused;
+        if !refused {
+            self.reactor.app.stats.admitted();
+        }
         self.reactor.add(
             stream,
             conn,

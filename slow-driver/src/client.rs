@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings};
+use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings, Stats};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
@@ -364,6 +364,27 @@ impl<R: Reactor> Client<R> {
     /// ```
     pub fn peer_settings(&self) -> Settings {
         self.inner.peer
+    }
+
+    /// What this connection has counted so far (the core's [`Stats`]):
+    /// frames and bytes each way, the requests sent and how they ended
+    /// (answered, failed, cancelled, expired, interrupted), notifications,
+    /// pings, and the codes of the ERROR and GOAWAY frames. A copy, taken
+    /// under the connection's lock; it keeps its last counts once the
+    /// connection is closed.
+    ///
+    /// ```
+    /// use slow_driver::Client;
+    /// use slow_driver::runtime::Runtime;
+    ///
+    /// /// How many of this client's requests timed out, as a share of all.
+    /// fn timeout_rate<R: Runtime>(client: &Client<R>) -> f64 {
+    ///     let stats = client.stats();
+    ///     stats.expired as f64 / stats.requests.max(1) as f64
+    /// }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.shared().lock().conn.stats()
     }
 
     /// Whether new requests are still accepted: false once either side

@@ -11,7 +11,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use slow_proto::{Config, Connection, ErrorCode, Instant, RequestId, Settings};
+use slow_proto::{Config, Connection, ErrorCode, Instant, RequestId, Settings, Stats};
 
 use crate::Addr;
 use crate::error::Error;
@@ -354,6 +354,29 @@ impl<M: Mode> Peer<M> {
             .peer_settings()
             .copied()
             .unwrap_or_default()
+    }
+
+    /// What this connection has counted so far (the core's [`Stats`], from
+    /// the server's side: requests received and how they were answered,
+    /// frames and bytes each way, ...). A [detached](Peer::is_detached)
+    /// peer has counted nothing: all zeros.
+    ///
+    /// ```
+    /// # use slow_driver::{Reply, Request, Stats};
+    /// /// Answers with how many requests this connection has brought so far.
+    /// async fn nth(req: Request) -> Reply {
+    ///     Ok(req.peer.stats().requests.to_string().into())
+    /// }
+    ///
+    /// let peer = Request::new(1.into(), "").peer;
+    /// assert_eq!(peer.stats(), Stats::default());
+    /// # let _ = nth;
+    /// ```
+    pub fn stats(&self) -> Stats {
+        if self.detached {
+            return Stats::default();
+        }
+        self.shared.lock().conn.stats()
     }
 
     /// Sends a notification to this client. Fails with [`Error::TooLarge`]

@@ -65,6 +65,7 @@ mod server;
 mod serving;
 mod shared;
 mod spawn;
+mod stats;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod trace;
@@ -75,4 +76,5 @@ pub use client::{Client, Notifications};
 pub use error::Error;
 pub use handler::{ErrorReply, Handler, LocalHandler, LocalRequest, Peer, Reply, Request};
 pub use server::{DEFAULT_MAX_CONNECTIONS, Server};
-pub use slow_proto::{Config, ErrorCode, RequestId, Settings};
+pub use slow_proto::{CodeCounts, Config, ErrorCode, RequestId, Settings, Stats};
+pub use stats::ServerStats;

@@ -1,12 +1,14 @@
 //! A server's live connections: counted against its limit (the core's
-//! [`ConnectionLimit`]) and reachable for graceful shutdown.
+//! [`ConnectionLimit`]), reachable for graceful shutdown, and summed into
+//! the server's statistics (the finished ones' stats are added up as each
+//! leaves).
 
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
 use slow_proto::limit::Admission;
-use slow_proto::{Config, ConnectionLimit, ErrorCode, Instant};
+use slow_proto::{Config, ConnectionLimit, ErrorCode, Instant, Stats};
 
 use crate::mode::{Cell, Lock, Mode};
 use crate::shared::Shared;
@@ -28,6 +30,8 @@ pub(crate) struct Inner<M: Mode> {
     next: u64,
     /// Woken when the last connection is gone.
     empty: Option<Waker>,
+    /// The stats of the connections that have left, added up.
+    finished: Stats,
 }
 
 /// An admitted connection's place in the registry; leaving frees it.
@@ -43,7 +47,38 @@ impl<M: Mode> Registry<M> {
             conns: HashMap::new(),
             next: 0,
             empty: None,
+            finished: Stats::default(),
         }))
+    }
+
+    /// Sets the connection limit (before serving starts).
+    pub(crate) fn set_max(&self, max_connections: usize) {
+        self.lock().limit.set_max(max_connections);
+    }
+
+    /// The stats of every connection admitted so far, finished or live
+    /// (each live one read now), and how many connections that is.
+    pub(crate) fn totals(&self) -> (Stats, u64) {
+        let (mut totals, live, admitted) = {
+            let inner = self.lock();
+            let live: Vec<Shared<M>> = inner.conns.values().cloned().collect();
+            (inner.finished, live, inner.next)
+        };
+        // Each connection's lock on its own, never under the registry's.
+        for shared in live {
+            totals += shared.lock().conn.stats();
+        }
+        (totals, admitted)
+    }
+
+    /// How many admitted connections are live (draining ones included).
+    pub(crate) fn live(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// How many connections were admitted so far.
+    pub(crate) fn admitted(&self) -> u64 {
+        self.lock().next
     }
 
     fn lock(&self) -> <M::Lock<Inner<M>> as Lock<Inner<M>>>::Guard<'_> {
@@ -105,9 +140,15 @@ impl<M: Mode> Registry<M> {
 
 impl<M: Mode> Drop for Entry<M> {
     fn drop(&mut self) {
+        // Its driver is done: its stats are final. Read under its own lock
+        // alone, then moved from the live ones to the finished in one step
+        // (so the totals count it once, and before shutdown returns).
+        let shared = self.registry.lock().conns.get(&self.key).cloned();
+        let stats = shared.map(|shared| shared.lock().conn.stats());
         let mut inner = self.registry.lock();
         if inner.conns.remove(&self.key).is_some() {
             inner.limit.release();
+            inner.finished += stats.unwrap_or_default();
         }
         if inner.conns.is_empty() {
             if let Some(w) = inner.empty.take() {

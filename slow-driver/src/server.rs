@@ -18,6 +18,7 @@ use crate::registry::Registry;
 use crate::runtime::{Listener, Reactor, Timer};
 use crate::serving::ServerDispatch;
 use crate::spawn::RunsServer;
+use crate::stats::ServerStats;
 
 /// The default limit on concurrent connections (INTEROP.md), the core's
 /// [`ConnectionLimit::DEFAULT_MAX`].
@@ -47,6 +48,8 @@ pub struct Server<R: Reactor, L = NetListener<R>> {
     listener: L,
     config: Config,
     max_connections: usize,
+    /// Its connections, from the start: where its stats are kept.
+    registry: Registry<R::Mode>,
 }
 
 impl<R: Reactor> Server<R> {
@@ -109,6 +112,7 @@ impl<R: Reactor> Server<R> {
             listener,
             config,
             max_connections: ConnectionLimit::DEFAULT_MAX,
+            registry: Registry::new(ConnectionLimit::DEFAULT_MAX),
         })
     }
 }
@@ -152,6 +156,7 @@ impl<R: Reactor, L: Listener> Server<R, L> {
             listener,
             config,
             max_connections: ConnectionLimit::DEFAULT_MAX,
+            registry: Registry::new(ConnectionLimit::DEFAULT_MAX),
         })
     }
 
@@ -189,6 +194,29 @@ impl<R: Reactor, L: Listener> Server<R, L> {
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
         self
+    }
+
+    /// A handle on what this server serves: the [`Stats`] of every
+    /// connection it admits, added up ([`ServerStats::totals`]), and how
+    /// many connections ([`ServerStats::connections`]). Take it before
+    /// serving (which takes the server); it works while the server serves
+    /// and after.
+    ///
+    /// ```
+    /// use slow_driver::runtime::Runtime;
+    /// use slow_driver::{Error, Request, Server};
+    ///
+    /// async fn run<R: Runtime>(server: Server<R>) -> Result<(), Error> {
+    ///     let stats = server.stats_handle();
+    ///     let served = server.serve(|req: Request| async move { Ok(req.body) }).await;
+    ///     eprintln!("{} requests on {} connections", stats.totals().requests, stats.connections());
+    ///     served
+    /// }
+    /// ```
+    ///
+    /// [`Stats`]: crate::Stats
+    pub fn stats_handle(&self) -> ServerStats<R::Mode> {
+        ServerStats::new(self.registry.clone())
     }
 
     /// Serves forever (until accepting fails).
@@ -241,7 +269,8 @@ impl<R: Reactor, L: Listener> Server<R, L> {
         R: RunsServer<L::Stream, H, <R as Reactor>::Mode>,
     {
         let handler = R::Mode::ptr(handler);
-        let registry = Registry::new(self.max_connections);
+        let registry = self.registry.clone();
+        registry.set_max(self.max_connections);
         let mut signal = pin!(signal);
         // While out of file descriptors, accepting waits on this timer
         // instead of spinning on the same error.

@@ -38,7 +38,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use slow_driver::runtime::{Listener, Local, LocalRuntime, Reactor, Stream, Timer};
 use slow_driver::{
-    Addr, Client, Config, Error, ErrorCode, LocalHandler, LocalRequest, Reply, Server, Settings,
+    Addr, Client, Config, Error, ErrorCode, ErrorReply, LocalHandler, LocalRequest, Reply, Server,
+    Settings, Stats,
 };
 
 // ---- the virtual runtime ------------------------------------------------
@@ -812,4 +813,104 @@ fn the_handshake_times_out_on_virtual_time() {
         closed_with(&outcome, ErrorCode::HANDSHAKE_TIMEOUT),
         "{outcome:?}"
     );
+}
+
+/// The core's counters through the driver on a local runtime: the
+/// client's, a handler's [`Peer`]'s and the server's totals (a
+/// `ServerStats<Local>`), each request counted once on each side and the
+/// bytes exactly those on the wire, also once the connection is over.
+///
+/// [`Peer`]: slow_driver::Peer
+#[test]
+fn stats_on_both_sides_and_the_server_totals() {
+    let world = World::start();
+    let (client_end, server_end, wire) = pipe();
+    let listener = PipeListener::default();
+    let server = Server::from_listener_on(world.rt(), listener.clone(), Config::default())
+        .expect("valid server config");
+    let served = server.stats_handle();
+    assert_eq!(
+        (served.connections(), served.totals()),
+        (0, Stats::default())
+    );
+    // What the handler's peer had counted when each request came.
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let handler = {
+        let seen = seen.clone();
+        move |req: LocalRequest| {
+            let seen = seen.clone();
+            async move {
+                seen.borrow_mut().push(req.peer.stats().requests);
+                match &req.body[..] {
+                    b"fail" => Err(ErrorReply::new(0x0100, "as asked")),
+                    b"hang" => std::future::pending().await,
+                    _ => Ok(req.body),
+                }
+            }
+        }
+    };
+    let _ = world.spawn(server.serve(handler));
+    listener.hand_over(server_end);
+    let connecting = world.spawn(Client::from_stream_on(
+        world.rt(),
+        client_end,
+        Config::default(),
+    ));
+    world.run_until_idle();
+    let client = connecting.take().expect("handshake");
+    assert_eq!((served.connections(), served.open()), (1, 1));
+
+    let asked = world.spawn({
+        let client = client.clone();
+        async move {
+            let ok = client.request("ok").await;
+            let failed = client.request("fail").await;
+            let hung = client.request_timeout("hang", secs(1.0)).await;
+            (ok, failed, hung)
+        }
+    });
+    world.run_until_idle();
+    world.advance(secs(1.5));
+    let (ok, failed, hung) = asked.take();
+    assert_eq!(ok.expect("answered"), "ok");
+    assert!(matches!(failed, Err(Error::Server { .. })), "{failed:?}");
+    assert!(matches!(hung, Err(Error::TimedOut)), "{hung:?}");
+    assert_eq!(*seen.borrow(), [1, 2, 3]);
+
+    let mine = client.stats();
+    assert_eq!(
+        (mine.requests, mine.responses, mine.failed, mine.expired),
+        (3, 1, 1, 1)
+    );
+    assert_eq!(mine.errors_received.application(), 1);
+    let theirs = served.totals();
+    assert_eq!(
+        (theirs.requests, theirs.responses, theirs.failed),
+        (3, 1, 1)
+    );
+    // The client's CANCEL and the server's own deadline come at the same
+    // virtual moment: the server counts one or the other.
+    assert_eq!(theirs.expired + theirs.cancelled, 1, "{theirs:?}");
+    assert_eq!(mine.bytes_sent, wire.sent_to_server() as u64);
+    assert_eq!(theirs.bytes_received, wire.sent_to_server() as u64);
+    assert_eq!(theirs.bytes_sent, wire.sent_to_client() as u64);
+    assert_eq!(mine.frames_sent, theirs.frames_received);
+
+    // Over: the connection's final counts stay in the totals.
+    let closing = world.spawn({
+        let client = client.clone();
+        async move { client.close().await }
+    });
+    world.run_until_idle();
+    assert!(closing.take().is_ok());
+    assert_eq!(world.live_tasks(), 1, "both drivers finished");
+    assert_eq!((served.connections(), served.open()), (1, 0));
+    let (mine, theirs) = (client.stats(), served.totals());
+    assert_eq!(theirs.requests, 3);
+    assert_eq!(mine.goaways_sent.get(ErrorCode::NO_ERROR), 1);
+    assert_eq!(theirs.goaways_received.get(ErrorCode::NO_ERROR), 1);
+    assert_eq!(mine.bytes_sent, wire.sent_to_server() as u64);
+    assert_eq!(theirs.bytes_sent, wire.sent_to_client() as u64);
+    assert_eq!(theirs.bytes_received, mine.bytes_sent);
+    assert_eq!(mine.bytes_received, theirs.bytes_sent);
 }

@@ -14,6 +14,7 @@ pub mod limit;
 pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stats;
 pub mod teardown;
 pub mod time;
 
@@ -23,5 +24,6 @@ pub use error::{ConnectionError, ErrorCode, FrameError, RequestError, SendError}
 pub use id::RequestId;
 pub use limit::ConnectionLimit;
 pub use settings::Settings;
+pub use stats::{CodeCounts, Stats};
 pub use teardown::{SocketAction, Teardown};
 pub use time::Instant;

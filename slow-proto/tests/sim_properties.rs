@@ -902,6 +902,123 @@ impl<'a> Run<'a> {
                 "extra notifications"
             );
         }
+        self.check_stats()
+    }
+
+    /// The core's own counters agree with the run: with the pipes' byte
+    /// counts, with the outcomes the harness saw, and with each other.
+    fn check_stats(&self) -> Result<(), TestCaseError> {
+        for side in [Side::Client, Side::Server] {
+            let i = side_index(side);
+            let conn = self.sim.connection(side);
+            let st = conn.stats();
+            let peer = self.sim.connection(side.peer()).stats();
+            // Every request on the wire is outstanding or ended one way.
+            let ended = st.responses + st.failed + st.cancelled + st.expired + st.interrupted;
+            check!(
+                self,
+                st.requests == ended + conn.outstanding() as u64,
+                "{side:?}: {} requests, {ended} ended, {} outstanding: {st:?}",
+                st.requests,
+                conn.outstanding()
+            );
+            // Bytes in are what was read from the peer's pipe (injected
+            // garbage included).
+            let (_, read) = self.sim.pipe(side.peer()).totals();
+            check!(
+                self,
+                st.bytes_received == read,
+                "{side:?} counted {} bytes in, its pipe handed it {read}",
+                st.bytes_received
+            );
+            // A server's ERROR answers are its failed and expired requests.
+            if side == Side::Server {
+                check!(
+                    self,
+                    st.errors_sent.total() == st.failed + st.expired,
+                    "server: {} ERRORs sent for {} failed and {} expired",
+                    st.errors_sent.total(),
+                    st.failed,
+                    st.expired
+                );
+            } else {
+                check!(
+                    self,
+                    st.failed <= st.errors_received.total(),
+                    "client: {} failed for {} ERRORs received",
+                    st.failed,
+                    st.errors_received.total()
+                );
+                let ok = self
+                    .sent
+                    .values()
+                    .filter(|s| s.outcome == Some(Ok(())))
+                    .count() as u64;
+                check!(
+                    self,
+                    st.responses == ok,
+                    "client counted {} responses, {ok} requests succeeded",
+                    st.responses
+                );
+            }
+            if !self.sc.strict {
+                continue;
+            }
+            // Bytes out are at least what this side's pipe took (a broken
+            // one drops them).
+            let (written, _) = self.sim.pipe(side).totals();
+            check!(
+                self,
+                st.bytes_sent >= written,
+                "{side:?} counted {} bytes out, its pipe took {written}",
+                st.bytes_sent
+            );
+            // Nothing arrives that the peer did not send.
+            check!(
+                self,
+                st.frames_received <= peer.frames_sent
+                    && st.bytes_received <= peer.bytes_sent
+                    && st.pings_received <= peer.pings_sent
+                    && st.notifications_received <= peer.notifications_sent
+                    && st.goaways_received.total() <= peer.goaways_sent.total()
+                    && st.errors_received.total() <= peer.errors_sent.total(),
+                "{side:?} received more than its peer sent: {st:?} from {peer:?}"
+            );
+            check!(
+                self,
+                st.notifications_received == self.received_notifies[i].len() as u64
+                    && st.notifications_sent == self.notified[i].len() as u64,
+                "{side:?}: notifications {}/{} counted, {}/{} seen",
+                st.notifications_sent,
+                st.notifications_received,
+                self.notified[i].len(),
+                self.received_notifies[i].len()
+            );
+            check!(
+                self,
+                st.goaways_received.total() == self.goaways[i].len() as u64,
+                "{side:?}: GOAWAYs {:?} counted, {:?} reported",
+                st.goaways_received,
+                self.goaways[i]
+            );
+            check!(
+                self,
+                st.goaways_sent.total() <= 2,
+                "{side:?} sent GOAWAYs {:?}",
+                st.goaways_sent
+            );
+        }
+        let (client, server) = (
+            self.sim.connection(Side::Client).stats(),
+            self.sim.connection(Side::Server).stats(),
+        );
+        check!(
+            self,
+            server.requests <= client.requests || !self.sc.strict,
+            "the server counted {} requests, the client sent {}",
+            server.requests,
+            client.requests
+        );
         Ok(())
     }
 }

@@ -85,6 +85,9 @@ macro_rules! scenario_tests {
                     $adapter::Peer,
                     $adapter::Request,
                     $adapter::Reply,
+                    $adapter::Stats,
+                    $adapter::CodeCounts,
+                    $adapter::ServerStats,
                 ),
             ) -> (
                 driver::Notifications,
@@ -96,6 +99,9 @@ macro_rules! scenario_tests {
                 driver::Peer,
                 driver::Request,
                 driver::Reply,
+                driver::Stats,
+                driver::CodeCounts,
+                driver::ServerStats,
             ) {
                 api
             }
@@ -161,6 +167,8 @@ macro_rules! scenario_tests {
             errors::errors_too_large_request_is_refused_locally,
             errors::errors_requests_after_close_are_not_processed,
             errors::errors_handler_panic_is_answered,
+            // the core's counters, on both sides
+            stats::stats_count_on_both_sides,
             // 11. the INTEROP service
             interop::interop_sleep,
             interop::interop_error,

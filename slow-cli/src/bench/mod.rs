@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slow_driver::runtime::Runtime;
-use slow_driver::{Client, Config, Server};
+use slow_driver::{Client, Config, Server, Stats};
 use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
@@ -103,7 +103,7 @@ pub fn run(
     if let Some(bar) = bar {
         bar.finish();
     }
-    let (server, duration, recorder) = result?;
+    let (server, duration, recorder, stats) = result?;
     Ok(Report {
         runtime: kind.name().into(),
         threads: if kind == RuntimeKind::Custom {
@@ -118,11 +118,13 @@ pub fn run(
         duration,
         interrupted: options.stop.is_fired(),
         recorder,
+        stats,
     })
 }
 
-/// (server description, measured duration, measurements)
-pub(crate) type LoadResult = Result<(String, Duration, Recorder), CliError>;
+/// (server description, measured duration, measurements, the client
+/// connections' stats added up)
+pub(crate) type LoadResult = Result<(String, Duration, Recorder, Stats), CliError>;
 
 struct LoadJob {
     addr: Option<String>,
@@ -146,13 +148,13 @@ impl Job for LoadJob {
             stop.fire();
             let _ = timeout_at(&rt, Instant::now() + SERVER_STOP_WAIT, done.wait()).await;
         }
-        let (duration, recorder) = result?;
+        let (duration, recorder, stats) = result?;
         let server = if self.addr.is_some() {
             addr
         } else {
             format!("in-process {addr}")
         };
-        Ok((server, duration, recorder))
+        Ok((server, duration, recorder, stats))
     }
 }
 
@@ -188,12 +190,14 @@ async fn unless<T, S: Future<Output = ()>>(
 }
 
 /// Connects, runs the workers until the limit (or the stop), closes.
+/// Returns the measured time, the measurements, and the connections'
+/// stats as the load left them (before closing).
 async fn load<R: Runtime>(
     rt: &R,
     addr: &str,
     options: &BenchOptions,
     live: &Arc<Live>,
-) -> Result<(Duration, Recorder), CliError> {
+) -> Result<(Duration, Recorder, Stats), CliError> {
     let mut clients = Vec::with_capacity(options.connections);
     let mut stopped = pin!(live.stop().wait());
     for _ in 0..options.connections {
@@ -234,11 +238,12 @@ async fn load<R: Runtime>(
     }
     finished.wait().await;
     let duration = started.elapsed();
+    let stats = clients.iter().map(Client::stats).sum();
     for client in clients {
         let _ = timeout_at(rt, Instant::now() + Duration::from_secs(2), client.close()).await;
     }
     let recorder = std::mem::take(&mut *total.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok((duration, recorder))
+    Ok((duration, recorder, stats))
 }
 
 /// One request at a time, back to back, until the limit.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use slow_driver::{CodeCounts, Stats};
 
 use crate::trigger::Trigger;
 
@@ -226,6 +227,9 @@ pub struct Report {
     pub interrupted: bool,
     /// What was measured.
     pub recorder: Recorder,
+    /// What the client's connections counted (the core's stats, added up
+    /// over the connections), as the load left them.
+    pub stats: Stats,
 }
 
 impl Report {
@@ -288,6 +292,7 @@ impl Report {
                 .map(|b| serde_json::json!({ "le_us": b.le_us, "count": b.count }))
                 .collect::<Vec<_>>(),
             "interrupted": self.interrupted,
+            "stats": stats_json(&self.stats),
         })
     }
 
@@ -333,6 +338,48 @@ impl Report {
         }
         out
     }
+}
+
+/// The core's counters as JSON: one key per counter, and each table of
+/// error codes as an object from the code's name (`application` and
+/// `unassigned` for the groups) to its count, with only the codes seen.
+pub fn stats_json(s: &Stats) -> serde_json::Value {
+    fn codes(counts: &CodeCounts) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for (code, n) in counts.iter() {
+            map.insert(code.name().unwrap_or("?").to_owned(), n.into());
+        }
+        for (group, n) in [
+            ("application", counts.application()),
+            ("unassigned", counts.unassigned()),
+        ] {
+            if n > 0 {
+                map.insert(group.to_owned(), n.into());
+            }
+        }
+        serde_json::Value::Object(map)
+    }
+    serde_json::json!({
+        "frames_sent": s.frames_sent,
+        "frames_received": s.frames_received,
+        "bytes_sent": s.bytes_sent,
+        "bytes_received": s.bytes_received,
+        "requests": s.requests,
+        "responses": s.responses,
+        "failed": s.failed,
+        "cancelled": s.cancelled,
+        "expired": s.expired,
+        "interrupted": s.interrupted,
+        "notifications_sent": s.notifications_sent,
+        "notifications_received": s.notifications_received,
+        "pings_sent": s.pings_sent,
+        "pings_received": s.pings_received,
+        "pongs_received": s.pongs_received,
+        "errors_sent": codes(&s.errors_sent),
+        "errors_received": codes(&s.errors_received),
+        "goaways_sent": codes(&s.goaways_sent),
+        "goaways_received": codes(&s.goaways_received),
+    })
 }
 
 /// The histogram's lines, like oha's: each bucket's bound, its count and a
@@ -416,6 +463,13 @@ mod tests {
             duration: Duration::from_secs(1),
             interrupted: false,
             recorder,
+            stats: {
+                // Non-exhaustive: made by the core, changed field by field.
+                let mut stats = Stats::default();
+                stats.requests = 3;
+                stats.responses = 2;
+                stats
+            },
         };
         let json = report.to_json();
         for key in [
@@ -435,12 +489,48 @@ mod tests {
             "max_us",
             "histogram",
             "interrupted",
+            "stats",
         ] {
             assert!(json.get(key).is_some(), "missing {key}");
         }
+        for key in [
+            "frames_sent",
+            "frames_received",
+            "bytes_sent",
+            "bytes_received",
+            "requests",
+            "responses",
+            "failed",
+            "cancelled",
+            "expired",
+            "interrupted",
+            "pings_sent",
+            "pongs_received",
+            "errors_received",
+            "goaways_sent",
+        ] {
+            assert!(json["stats"].get(key).is_some(), "missing stats.{key}");
+        }
+        assert_eq!(json["stats"]["requests"], 3);
+        assert_eq!(json["stats"]["responses"], 2);
+        assert_eq!(json["stats"]["goaways_sent"], serde_json::json!({}));
         assert_eq!(json["requests"], 2);
         assert_eq!(json["errors"], 1);
         assert!(report.to_text().contains("1 × timed out"));
+    }
+
+    #[test]
+    fn stats_json_names_the_codes() {
+        use slow_proto::{Config, Connection, ErrorCode, Instant};
+        let mut conn = Connection::client(Config::default(), Instant::ZERO).unwrap();
+        conn.close(ErrorCode::INTERNAL_ERROR, "test", Instant::ZERO);
+        let json = stats_json(&conn.stats());
+        assert_eq!(
+            json["goaways_sent"],
+            serde_json::json!({ "INTERNAL_ERROR": 1 })
+        );
+        assert_eq!(json["frames_sent"], 2); // HELLO, GOAWAY
+        assert_eq!(json["errors_sent"], serde_json::json!({}));
     }
 
     #[test]
@@ -545,6 +635,7 @@ mod tests {
             duration: Duration::from_millis(2_310),
             interrupted: true,
             recorder: recorded(&[100, 200]),
+            stats: Stats::default(),
         };
         let text = report.to_text();
         assert!(

@@ -303,6 +303,30 @@ macro_rules! __adapter_client {
                 self.0.peer_settings()
             }
 
+            /// What this connection has counted so far ([`Stats`]): frames
+            /// and bytes each way, the requests sent and how they ended
+            /// (answered, failed, cancelled, expired, interrupted),
+            /// notifications, pings, and the codes of the ERROR and GOAWAY
+            /// frames. A copy; it keeps its last counts once the
+            /// connection is closed.
+            ///
+            /// ```
+            #[doc = $crate::__example_head!($main, echo: $krate, $spawn, $spawn_end)]
+            #[doc = concat!("use ", $krate, "::Client;")]
+            ///
+            /// let client = Client::connect(addr).await?;
+            /// client.request("hello").await?;
+            /// let stats = client.stats();
+            /// assert_eq!((stats.requests, stats.responses), (1, 1));
+            /// assert_eq!(stats.frames_sent, 2); // HELLO, then the REQUEST
+            /// assert!(stats.bytes_received > 0);
+            #[doc = concat!("# ", $main_end)]
+            /// ```
+            #[inline]
+            pub fn stats(&self) -> $crate::Stats {
+                self.0.stats()
+            }
+
             /// Whether new requests are still accepted: false once either
             /// side has begun a graceful close (GOAWAY) or the connection is
             /// over. Requests already sent may still be answered while it

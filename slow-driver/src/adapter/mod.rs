@@ -66,8 +66,8 @@ macro_rules! adapter_types {
     ) => {
         #[doc(inline)]
         pub use $crate::{
-            Addr, Config, Error, ErrorReply, Handler, Notifications, Peer, Reply, Request,
-            Settings,
+            Addr, CodeCounts, Config, Error, ErrorReply, Handler, Notifications, Peer, Reply,
+            Request, ServerStats, Settings,
         };
 
         /// A request, response or notification body: `bytes::Bytes`,
@@ -126,6 +126,43 @@ macro_rules! adapter_types {
         /// What follows is the protocol core's documentation.
         #[doc(inline)]
         pub use $crate::ErrorCode;
+
+        /// What one connection has counted: frames and bytes each way,
+        /// requests and how they ended, notifications, pings, and the codes
+        /// of the ERROR and GOAWAY frames. A client's from
+        /// [`Client::stats`], a handler's connection's from
+        /// [`Peer::stats`], and a server's, added up over its connections,
+        /// from [`ServerStats::totals`]:
+        ///
+        /// ```
+        #[doc = $crate::__example_head!($main)]
+        #[doc = concat!("use ", $krate, "::{Client, ErrorReply, Request, Server, Stats};")]
+        ///
+        /// let server = Server::bind("127.0.0.1:0").await?;
+        /// let addr = server.local_addr()?;
+        /// let served = server.stats_handle();
+        #[doc = concat!($spawn, "server.serve(|req: Request| async move {")]
+        ///     match &req.body[..] {
+        ///         b"fail" => Err(ErrorReply::new(0x0100, "as asked")),
+        ///         _ => Ok(req.body),
+        ///     }
+        #[doc = concat!("})", $spawn_end)]
+        ///
+        /// let client = Client::connect(addr).await?;
+        /// client.request("ok").await?;
+        /// assert!(client.request("fail").await.is_err());
+        /// let mine: Stats = client.stats();
+        /// assert_eq!((mine.requests, mine.responses, mine.failed), (2, 1, 1));
+        /// assert_eq!(mine.errors_received.application(), 1);
+        /// // The server counted the same requests, from its side.
+        /// let theirs = served.totals();
+        /// assert_eq!((theirs.requests, theirs.responses, theirs.failed), (2, 1, 1));
+        #[doc = concat!("# ", $main_end)]
+        /// ```
+        ///
+        /// What follows is the protocol core's documentation.
+        #[doc(inline)]
+        pub use $crate::Stats;
 
         /// The id of a request, as a handler sees it in [`Request::id`]
         /// (e.g. to close the connection after answering it, with

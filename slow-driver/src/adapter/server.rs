@@ -214,6 +214,35 @@ macro_rules! __adapter_server {
                 Server(self.0.max_connections(n))
             }
 
+            /// A handle on what this server serves ([`ServerStats`]): the
+            /// [`Stats`] of every connection it admits, added up, and how
+            /// many connections. Take it before serving (which takes the
+            /// server); it works while the server serves and after.
+            ///
+            /// ```
+            #[doc = $crate::__example_head!($main)]
+            #[doc = concat!("use ", $krate, "::{Client, Request, Server};")]
+            ///
+            /// let server = Server::bind("127.0.0.1:0").await?;
+            /// let addr = server.local_addr()?;
+            /// let stats = server.stats_handle(); // before `serve` takes the server
+            #[doc = concat!(
+                $spawn, "server.serve(|req: Request| async move { Ok(req.body) })", $spawn_end
+            )]
+            ///
+            /// let client = Client::connect(addr).await?;
+            /// client.request("one").await?;
+            /// client.request("two").await?;
+            /// assert_eq!(stats.connections(), 1);
+            /// let totals = stats.totals();
+            /// assert_eq!((totals.requests, totals.responses), (2, 2));
+            #[doc = concat!("# ", $main_end)]
+            /// ```
+            #[inline]
+            pub fn stats_handle(&self) -> $crate::ServerStats {
+                self.0.stats_handle()
+            }
+
             /// Serves forever (until accepting fails): each connection's
             /// requests go to `handler`.
             ///

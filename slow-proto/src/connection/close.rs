@@ -8,6 +8,7 @@ use super::{
 };
 use crate::error::{ConnectionError, ErrorCode, RequestError};
 use crate::frame::Frame;
+use crate::stats::Ended;
 
 impl Connection {
     /// Starts a graceful close with GOAWAY `code` (idempotent).
@@ -29,6 +30,7 @@ impl Connection {
     }
 
     pub(super) fn on_goaway(&mut self, last_id: RequestId, code: ErrorCode, reason: String) {
+        self.stats.goaways_received.record(code);
         self.events.push_back(Event::GoAway {
             code,
             last_id,
@@ -113,6 +115,7 @@ impl Connection {
     fn send_goaway(&mut self, code: ErrorCode, reason: &str) {
         let reason = truncate_utf8(reason, self.peer().max_frame_size as usize - 2);
         let last_id = self.requests.highest;
+        self.stats.goaways_sent.record(code);
         self.tx.push(&Frame::GoAway {
             last_id,
             code,
@@ -143,6 +146,9 @@ impl Connection {
         let active = core::mem::take(&mut self.requests.active);
         self.requests.queued = 0;
         for (id, request) in active {
+            if request.stage != Stage::Queued {
+                self.stats.ended(Ended::Interrupted);
+            }
             self.events.push_back(match (self.role, request.stage) {
                 (Role::Client, Stage::Queued) => Event::RequestFailed {
                     id,

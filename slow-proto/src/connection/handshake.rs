@@ -46,6 +46,7 @@ impl Connection {
                     reason,
                 },
             ) => {
+                self.stats.goaways_received.record(code);
                 self.events.push_back(Event::GoAway {
                     code,
                     last_id,

@@ -54,6 +54,10 @@ impl Connection {
     pub fn handle_input(&mut self, now: Instant) {
         self.set_time(now);
         self.drop_scratch();
+        // What arrived since input was last processed (what was left then,
+        // an unfinished frame, is counted already).
+        let fresh = self.rx.len().saturating_sub(self.rx_seen);
+        self.stats.bytes_received += fresh as u64;
         if self.phase.is_closed() {
             // After a connection error, received bytes are ignored.
             self.rx.clear();
@@ -73,7 +77,11 @@ impl Connection {
         while !self.phase.is_closed() {
             let limit = self.local_frame_limit();
             match frame::decode(&mut self.rx, limit) {
-                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(Some(frame)) => {
+                    // Each type is counted where it is accepted.
+                    self.stats.frames_received += 1;
+                    self.on_frame(frame)
+                }
                 Ok(None) => break,
                 Err(e) if self.phase == Phase::Handshake && !self.first_bytes.looks_like_slow() => {
                     self.fail_not_slow(e.code, e.reason)
@@ -118,6 +126,7 @@ impl Connection {
 
     /// Marks `n` bytes of [`transmit`](Connection::transmit) as written.
     pub fn advance_transmit(&mut self, n: usize) {
+        self.stats.bytes_sent += n.min(self.tx.len()) as u64;
         self.tx.advance(n);
     }
 

@@ -91,6 +91,7 @@ use crate::error::{ErrorCode, RequestError, SendError};
 use crate::frame::Frame;
 use crate::id::RequestId;
 use crate::settings::Settings;
+use crate::stats::{Ended, Stats};
 use crate::time::Instant;
 
 pub use self::event::{AbandonReason, Event, Role};
@@ -131,6 +132,9 @@ pub struct Connection {
     /// so that the client reads the answer before the GOAWAY.
     close_after: Option<(RequestId, ErrorCode, String)>,
     requests: Requests,
+    /// What [`stats`](Connection::stats) reports (but `frames_sent`, which
+    /// the transmit queue counts, and `pings_sent`, the PING counter).
+    stats: Stats,
 }
 
 /// Per-request bookkeeping for either role.
@@ -208,6 +212,7 @@ impl Connection {
                 next_id: Some(RequestId::FIRST),
                 ..Requests::default()
             },
+            stats: Stats::default(),
         };
         if role == Role::Client {
             conn.send_hello();
@@ -305,6 +310,29 @@ impl Connection {
             && self.requests.active.len() < self.peer().max_concurrent_requests as usize
     }
 
+    /// What this connection has counted so far: frames and bytes each way,
+    /// requests and how they ended, notifications, pings, and the codes of
+    /// the ERROR and GOAWAY frames (see [`Stats`]). A copy, cheap to take
+    /// at any time, also after the connection closed.
+    ///
+    /// ```
+    /// use slow_proto::{Config, Connection, Instant};
+    ///
+    /// let client = Connection::client(Config::default(), Instant::ZERO).unwrap();
+    /// let stats = client.stats();
+    /// assert_eq!(stats.frames_sent, 1); // its HELLO, queued
+    /// assert_eq!(stats.bytes_sent, 0); // not written yet
+    /// assert_eq!(stats.requests, 0);
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        Stats {
+            frames_sent: self.tx.frames(),
+            pings_sent: self.pings_sent,
+            ..self.stats
+        }
+    }
+
     // ---- commands ------------------------------------------------------
 
     /// (client) Sends `body` as a new request and returns its id. With a
@@ -347,6 +375,7 @@ impl Connection {
         let sent = match self.check_message_size(body.len()) {
             Ok(()) => {
                 self.push_message(id, None, body);
+                self.stats.ended(Ended::Answered);
                 Ok(())
             }
             Err(e) => {
@@ -388,6 +417,7 @@ impl Connection {
         }
         self.last_activity = now;
         self.tx.push(&Frame::Notify { body });
+        self.stats.notifications_sent += 1;
         Ok(())
     }
 
@@ -556,11 +586,18 @@ impl Connection {
             (Role::Client, Frame::Response { id, more, body }) => self.on_response(id, more, body),
             (Role::Client, Frame::Error { id, code, message }) => self.on_error(id, code, message),
             (_, Frame::Notify { body }) => {
+                self.stats.notifications_received += 1;
                 self.last_activity = self.now;
                 self.events.push_back(Event::Notify { body });
             }
-            (_, Frame::Ping { data }) => self.tx.push_urgent(&Frame::Pong { data }),
-            (_, Frame::Pong { data }) => self.on_pong(data),
+            (_, Frame::Ping { data }) => {
+                self.stats.pings_received += 1;
+                self.tx.push_urgent(&Frame::Pong { data })
+            }
+            (_, Frame::Pong { data }) => {
+                self.stats.pongs_received += 1;
+                self.on_pong(data)
+            }
             (
                 _,
                 Frame::GoAway {

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::error::{ErrorCode, RequestError, SendError};
 use crate::frame::Frame;
+use crate::stats::Ended;
 
 impl Connection {
     // ---- client --------------------------------------------------------
@@ -50,6 +51,7 @@ impl Connection {
         };
         self.requests.set_stage(id, Stage::Sent);
         self.requests.highest = id;
+        self.stats.requests += 1;
         self.push_message(id, timeout_ms, body);
         if id == RequestId::MAX {
             // Ids ran out: open nothing more here, drain (§4).
@@ -78,6 +80,7 @@ impl Connection {
                 "ERROR for a request id never used",
             );
         }
+        self.stats.errors_received.record(code);
         self.last_activity = self.now;
         if self.requests.stage(id) == Some(Stage::Sent) {
             // A request refused while the server shuts down was never processed.
@@ -86,14 +89,39 @@ impl Connection {
             } else {
                 RequestError::Server { code, message }
             };
-            self.finish(id, Err(error));
+            // An ERROR answer, whatever the caller is told.
+            self.finish_as(id, Err(error), Ended::by_error(code));
         }
     }
 
     /// Ends client request `id` with its one outcome.
     pub(super) fn finish(&mut self, id: RequestId, outcome: Result<Bytes, RequestError>) {
-        if self.requests.untrack(id).is_none() {
+        let ended = match &outcome {
+            Ok(_) => Ended::Answered,
+            Err(RequestError::Cancelled) => Ended::Cancelled,
+            Err(RequestError::TimedOut) => Ended::Expired,
+            Err(RequestError::Server { code, .. }) => Ended::by_error(*code),
+            // Not processed (above a GOAWAY's last id), or a request that
+            // never went out (too large, still queued): only the former
+            // was on the wire, and is counted.
+            Err(_) => Ended::Interrupted,
+        };
+        self.finish_as(id, outcome, ended);
+    }
+
+    /// [`finish`](Connection::finish), counted as `ended` if it was on the
+    /// wire.
+    pub(super) fn finish_as(
+        &mut self,
+        id: RequestId,
+        outcome: Result<Bytes, RequestError>,
+        ended: Ended,
+    ) {
+        let Some(active) = self.requests.untrack(id) else {
             return;
+        };
+        if active.stage == Stage::Sent {
+            self.stats.ended(ended);
         }
         self.events.push_back(match outcome {
             Ok(body) => Event::Response { id, body },
@@ -140,6 +168,7 @@ impl Connection {
             );
         }
         self.requests.highest = id;
+        self.stats.requests += 1;
         self.last_activity = self.now;
         let refusal = if self.phase.goaway_sent() {
             Some(ErrorCode::SHUTTING_DOWN)
@@ -174,6 +203,7 @@ impl Connection {
     pub(super) fn on_cancel(&mut self, id: RequestId) {
         // CANCEL for an id that is not outstanding is ignored (§4).
         if self.requests.untrack(id).is_some() {
+            self.stats.ended(Ended::Cancelled);
             self.events.push_back(Event::RequestAbandoned {
                 id,
                 reason: AbandonReason::Cancelled,
@@ -278,7 +308,11 @@ impl Connection {
         self.last_activity = self.now;
     }
 
+    /// (server) Answers request `id` with ERROR: the end of that request,
+    /// counted as failed or expired by its code.
     pub(super) fn push_error(&mut self, id: RequestId, code: ErrorCode, message: &str) {
+        self.stats.errors_sent.record(code);
+        self.stats.ended(Ended::by_error(code));
         let message = truncate_utf8(message, self.peer().max_frame_size as usize - 2);
         self.tx.push(&Frame::Error {
             id,

@@ -40,11 +40,14 @@ pub(crate) struct TxQueue {
     urgent_pending: usize,
     /// Urgent frames not yet spliced into `chunks`.
     urgent_tail: BytesMut,
+    /// Frames queued since the start, urgent ones included.
+    frames: u64,
 }
 
 impl TxQueue {
     /// Queues a whole frame.
     pub(crate) fn push(&mut self, frame: &Frame) {
+        self.frames += 1;
         self.pending += HEADER_LEN + frame.payload_len();
         match frame.bulk() {
             Some(body) if body.len() >= BY_REFERENCE => {
@@ -67,6 +70,7 @@ impl TxQueue {
     /// are spliced in as one chunk when output is taken, so a flood of PINGs
     /// costs linear time, not quadratic.
     pub(crate) fn push_urgent(&mut self, frame: &Frame) {
+        self.frames += 1;
         self.pending += HEADER_LEN + frame.payload_len();
         self.urgent_pending += HEADER_LEN + frame.payload_len();
         frame.encode(&mut self.urgent_tail);
@@ -116,6 +120,11 @@ impl TxQueue {
     /// Unsent bytes of urgent frames.
     pub(crate) fn urgent_len(&self) -> usize {
         self.urgent_pending
+    }
+
+    /// Frames queued since the start.
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames
     }
 
     #[cfg(test)]

@@ -6,4 +6,5 @@ pub mod errors;
 pub mod interop;
 pub mod notifications;
 pub mod requests;
+pub mod stats;
 pub mod timers;
