@@ -154,6 +154,8 @@ impl Link {
     }
 
     fn on_write_error(&mut self, e: io::Error, now: Instant) {
+        // Nothing was taken: the bytes handed out need not stay first.
+        self.conn.advance_transmit(0);
         match e.kind() {
             // NotConnected: some systems say so for a connect in progress;
             // the writable event after it completes brings us back.

@@ -125,7 +125,12 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = st.conn.transmit_io_slices(&mut slices);
             match self.stream.poll_write_vectored(cx, &slices[..n]) {
-                Poll::Pending => break,
+                Poll::Pending => {
+                    // Nothing was taken: the bytes handed out need not stay
+                    // first (a PONG may go ahead of them next time).
+                    st.conn.advance_transmit(0);
+                    break;
+                }
                 Poll::Ready(Ok(written)) if written > 0 => {
                     st.conn.advance_transmit(written);
                     progress = true;

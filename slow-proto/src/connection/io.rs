@@ -106,9 +106,14 @@ impl Connection {
     // ---- output --------------------------------------------------------
 
     /// The bytes to send, in order, as slices for a vectored write. Report
-    /// what was written with [`advance_transmit`](Connection::advance_transmit).
+    /// what was written with [`advance_transmit`](Connection::advance_transmit)
+    /// after every write attempt, with 0 when nothing was taken: until then
+    /// the bytes handed out stay first, and frames the core must send at
+    /// once (a PONG) go after them. So a driver whose write is in flight
+    /// while input arrives (a completion-based one: io_uring) never sees
+    /// the queue change under the bytes it submitted.
     pub fn transmit(&mut self) -> impl Iterator<Item = &[u8]> {
-        self.tx.slices()
+        self.tx.slices(usize::MAX)
     }
 
     /// Fills `dst` with [`transmit`](Connection::transmit)'s slices, for
@@ -117,14 +122,16 @@ impl Connection {
     #[must_use]
     pub fn transmit_io_slices<'a>(&'a mut self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (slot, chunk) in dst.iter_mut().zip(self.tx.slices()) {
+        let max = dst.len();
+        for (slot, chunk) in dst.iter_mut().zip(self.tx.slices(max)) {
             *slot = std::io::IoSlice::new(chunk);
             n += 1;
         }
         n
     }
 
-    /// Marks `n` bytes of [`transmit`](Connection::transmit) as written.
+    /// Marks `n` bytes of [`transmit`](Connection::transmit) as written (0
+    /// when a write took nothing, as `WouldBlock`).
     pub fn advance_transmit(&mut self, n: usize) {
         self.stats.bytes_sent += n.min(self.tx.len()) as u64;
         self.tx.advance(n);

@@ -5,7 +5,10 @@
 //! never a copy), behind a header written into the buffer. The adapter sees
 //! the queue as a list of slices it can hand to `write_vectored`.
 //!
-//! Urgent frames (PONG) jump the queue at the next frame boundary.
+//! Urgent frames (PONG) jump the queue at the next frame boundary that
+//! follows every byte handed out since the last `advance`: those may be in
+//! the kernel already (a completion-based driver submits them and reports
+//! how many were taken later), so they stay first.
 
 use alloc::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
@@ -42,6 +45,9 @@ pub(crate) struct TxQueue {
     urgent_tail: BytesMut,
     /// Frames queued since the start, urgent ones included.
     frames: u64,
+    /// Bytes from the front handed out by `slices` since the last
+    /// `advance`: possibly taken already, so nothing goes in front of them.
+    handed_out: usize,
 }
 
 impl TxQueue {
@@ -83,16 +89,7 @@ impl TxQueue {
         if self.urgent_tail.is_empty() {
             return;
         }
-        let at = if self.offset == 0 && !self.front_mid_frame {
-            0
-        } else {
-            // After the frame in progress; the last chunk always ends a frame,
-            // so there is such a position. A frame spans at most two chunks.
-            self.chunks
-                .iter()
-                .position(|c| c.ends_frame)
-                .map_or(self.chunks.len(), |i| i + 1)
-        };
+        let at = self.urgent_position();
         let fresh = self.urgent_tail.split().freeze();
         match self.chunks.get_mut(at) {
             Some(chunk) if chunk.urgent => {
@@ -110,6 +107,23 @@ impl TxQueue {
                 },
             ),
         }
+    }
+
+    /// Where urgent frames go: the first frame boundary after the frame in
+    /// progress and after every byte handed out since the last advance
+    /// (the last chunk always ends a frame, so there is one).
+    fn urgent_position(&self) -> usize {
+        if self.handed_out == 0 && self.offset == 0 && !self.front_mid_frame {
+            return 0;
+        }
+        let mut passed = 0;
+        for (i, c) in self.chunks.iter().enumerate() {
+            passed += c.bytes.len() - if i == 0 { self.offset } else { 0 };
+            if c.ends_frame && passed >= self.handed_out {
+                return i + 1;
+            }
+        }
+        self.chunks.len()
     }
 
     /// Unsent bytes.
@@ -132,12 +146,21 @@ impl TxQueue {
         self.chunks.is_empty() && self.tail.is_empty() && self.urgent_tail.is_empty()
     }
 
-    /// The unsent bytes, in order, as slices.
-    pub(crate) fn slices(&mut self) -> impl Iterator<Item = &[u8]> {
+    /// The unsent bytes, in order, as at most `max` slices. They count as
+    /// handed out (they stay first) until the next [`advance`](Self::advance).
+    pub(crate) fn slices(&mut self, max: usize) -> impl Iterator<Item = &[u8]> {
         self.seal_tail(true);
         self.seal_urgent();
         let offset = self.offset;
-        self.chunks.iter().enumerate().map(move |(i, c)| {
+        let exposed: usize = self
+            .chunks
+            .iter()
+            .take(max)
+            .map(|c| c.bytes.len())
+            .sum::<usize>()
+            .saturating_sub(offset);
+        self.handed_out = self.handed_out.max(exposed);
+        self.chunks.iter().take(max).enumerate().map(move |(i, c)| {
             if i == 0 {
                 &c.bytes[offset..]
             } else {
@@ -146,10 +169,14 @@ impl TxQueue {
         })
     }
 
-    /// Marks `n` bytes as written.
+    /// Marks `n` bytes as written (0 for a write that took nothing): the
+    /// outcome of what was handed out, which is no longer held first.
     pub(crate) fn advance(&mut self, mut n: usize) {
         self.seal_tail(true);
+        // Urgent frames queued since the bytes were handed out go after
+        // them, before those bytes are consumed.
         self.seal_urgent();
+        self.handed_out = 0;
         debug_assert!(
             n <= self.pending,
             "advanced past the end of the transmit queue"
@@ -195,7 +222,7 @@ mod tests {
     use alloc::vec::Vec;
 
     fn drain(q: &mut TxQueue) -> Vec<u8> {
-        let out: Vec<u8> = q.slices().flatten().copied().collect();
+        let out: Vec<u8> = q.slices(usize::MAX).flatten().copied().collect();
         q.advance(out.len());
         out
     }
@@ -209,7 +236,7 @@ mod tests {
             more: false,
             body: body.clone(),
         });
-        let slices: Vec<&[u8]> = q.slices().collect();
+        let slices: Vec<&[u8]> = q.slices(usize::MAX).collect();
         assert_eq!(slices.len(), 2);
         assert_eq!(slices[1].as_ptr(), body.as_ptr());
     }

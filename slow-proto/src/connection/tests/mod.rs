@@ -5,6 +5,7 @@
 
 mod close;
 mod close_after;
+mod completion;
 mod framing;
 mod handshake;
 mod keepalive;
