@@ -1,7 +1,7 @@
 //! Bytes in and bytes out: the receive buffer, end of stream, the transmit
 //! queue as slices for vectored writes, and back-pressure.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::{Connection, Event, Phase, Role};
 use crate::error::ConnectionError;
@@ -38,6 +38,48 @@ impl Connection {
     pub fn recv_commit(&mut self, n: usize, now: Instant) {
         let n = n.min(self.rx_scratch);
         self.rx_scratch -= n;
+        self.handle_input(now);
+    }
+
+    /// Lends the receive buffer out, for completion-based IO (io_uring),
+    /// where the kernel owns the buffer while a read is in flight: what is
+    /// buffered (an unfinished frame) stays at its front, and at least
+    /// `read_chunk` bytes of spare capacity follow for the read to fill.
+    /// Give it back, with what was read appended, to
+    /// [`recv_owned`](Connection::recv_owned); meanwhile the connection
+    /// takes no other input. Frame payloads are slices of it, without a
+    /// copy, as with [`recv_buffer`](Connection::recv_buffer).
+    ///
+    /// ```
+    /// use slow_proto::{Config, Connection, Instant};
+    ///
+    /// let mut client = Connection::client(Config::default(), Instant::ZERO).unwrap();
+    /// let mut server = Connection::server(Config::default(), Instant::ZERO).unwrap();
+    /// let hello: Vec<u8> = client.transmit().flatten().copied().collect();
+    /// client.advance_transmit(hello.len());
+    ///
+    /// let mut buf = server.take_recv_buffer(); // submitted with a read...
+    /// assert!(buf.capacity() - buf.len() >= Config::default().read_chunk);
+    /// buf.extend_from_slice(&hello); // ...which the kernel completes
+    /// server.recv_owned(buf, Instant::ZERO);
+    /// assert!(server.transmit_len() > 0); // the WELCOME
+    /// ```
+    #[must_use]
+    pub fn take_recv_buffer(&mut self) -> BytesMut {
+        self.drop_scratch();
+        self.rx.reserve(self.config.read_chunk);
+        core::mem::take(&mut self.rx)
+    }
+
+    /// Takes back the buffer [`take_recv_buffer`](Connection::take_recv_buffer)
+    /// lent, with the bytes read appended (none: end of stream is
+    /// [`recv_eof`](Connection::recv_eof)), and processes the input.
+    pub fn recv_owned(&mut self, buf: BytesMut, now: Instant) {
+        debug_assert!(
+            self.rx.is_empty(),
+            "input arrived while the receive buffer was lent out"
+        );
+        self.rx = buf;
         self.handle_input(now);
     }
 
@@ -128,6 +170,42 @@ impl Connection {
             n += 1;
         }
         n
+    }
+
+    /// The bytes to send as at most `max` owned chunks, in order, for
+    /// completion-based IO that hands the kernel buffers it owns: small
+    /// frames come coalesced, a large body (1 KiB and more) as the very
+    /// `Bytes` the application gave (by reference, not copied). Handed out
+    /// as [`transmit`](Connection::transmit)'s: they stay first until
+    /// [`advance_transmit`](Connection::advance_transmit) reports what the
+    /// kernel took.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use slow_proto::{Config, Connection, Instant};
+    ///
+    /// # let now = Instant::ZERO;
+    /// # let mut client = Connection::client(Config::default(), now).unwrap();
+    /// # let mut server = Connection::server(Config::default(), now).unwrap();
+    /// # for _ in 0..2 {
+    /// #     let b: Vec<u8> = client.transmit().flatten().copied().collect();
+    /// #     client.advance_transmit(b.len());
+    /// #     server.recv(&b, now);
+    /// #     let b: Vec<u8> = server.transmit().flatten().copied().collect();
+    /// #     server.advance_transmit(b.len());
+    /// #     client.recv(&b, now);
+    /// # }
+    /// let body = Bytes::from(vec![7u8; 64 * 1024]);
+    /// client.send_request(body.clone(), None, now).unwrap();
+    /// let chunks: Vec<Bytes> = client.transmit_chunks(64).collect();
+    /// // The body goes out as the application's own bytes, not a copy.
+    /// assert!(chunks.iter().any(|c| c.as_ptr() == body.as_ptr() && c.len() == body.len()));
+    /// let written: usize = chunks.iter().map(Bytes::len).sum();
+    /// client.advance_transmit(written); // the write completed
+    /// assert_eq!(client.transmit_len(), 0);
+    /// ```
+    pub fn transmit_chunks(&mut self, max: usize) -> impl Iterator<Item = Bytes> + '_ {
+        self.tx.chunks(max)
     }
 
     /// Marks `n` bytes of [`transmit`](Connection::transmit) as written (0

@@ -169,6 +169,22 @@ impl TxQueue {
         })
     }
 
+    /// The unsent bytes as at most `max` owned chunks (a clone of each
+    /// chunk's `Bytes`, the front one sliced past what was written),
+    /// handed out as [`slices`](Self::slices)'.
+    pub(crate) fn chunks(&mut self, max: usize) -> impl Iterator<Item = Bytes> + '_ {
+        let offset = self.offset;
+        // Seals and counts what is handed out, as `slices` does.
+        let _ = self.slices(max);
+        self.chunks.iter().take(max).enumerate().map(move |(i, c)| {
+            if i == 0 {
+                c.bytes.slice(offset..)
+            } else {
+                c.bytes.clone()
+            }
+        })
+    }
+
     /// Marks `n` bytes as written (0 for a write that took nothing): the
     /// outcome of what was handed out, which is no longer held first.
     pub(crate) fn advance(&mut self, mut n: usize) {

@@ -150,7 +150,10 @@ proptest! {
     /// requests, the client reads a valid stream: every response whole and
     /// right, every PING answered, no violation.
     #[test]
-    fn any_interleaving_keeps_the_stream_in_sync(ops in proptest::collection::vec(op(), 1..80)) {
+    fn any_interleaving_keeps_the_stream_in_sync(
+        ops in proptest::collection::vec(op(), 1..80),
+        owned in any::<bool>(),
+    ) {
         let (mut c, mut s) = pair();
         let mut in_flight: Option<Vec<u8>> = None;
         let mut bodies = Vec::new();
@@ -159,14 +162,26 @@ proptest! {
         for op in ops {
             match op {
                 Op::Submit if in_flight.is_none() => {
-                    in_flight = Some(s.transmit().flatten().copied().collect());
+                    in_flight = Some(if owned {
+                        // The owned path: chunks as `Bytes`, up to 8 of them.
+                        s.transmit_chunks(8).flat_map(|c| c.to_vec()).collect()
+                    } else {
+                        s.transmit().flatten().copied().collect()
+                    });
                 }
                 Op::Submit => {}
                 Op::Complete(share) => {
                     if let Some(bytes) = in_flight.take() {
                         let n = bytes.len() * usize::from(share) / 1000;
                         s.advance_transmit(n);
-                        c.recv(&bytes[..n], T0);
+                        if owned {
+                            // The client's read, into a lent buffer.
+                            let mut buf = c.take_recv_buffer();
+                            buf.extend_from_slice(&bytes[..n]);
+                            c.recv_owned(buf, T0);
+                        } else {
+                            c.recv(&bytes[..n], T0);
+                        }
                     }
                 }
                 Op::Ping => {
@@ -204,4 +219,37 @@ proptest! {
         prop_assert_eq!(c.stats().pongs_received, pings as u64);
         prop_assert_eq!(s.stats().pings_received, pings as u64);
     }
+}
+
+#[test]
+fn owned_chunks_hand_large_bodies_out_by_reference() {
+    let (mut c, mut s) = pair();
+    let big = body(64 * 1024, 9);
+    let id = c.send_request(big.clone(), None, T0).unwrap();
+    // The client's request body goes out as the application's own bytes.
+    let chunks: Vec<Bytes> = c.transmit_chunks(64).collect();
+    assert!(
+        chunks
+            .iter()
+            .any(|ch| ch.as_ptr() == big.as_ptr() && ch.len() == big.len()),
+        "the body was copied"
+    );
+    // The server reads into its lent buffer, in two completions.
+    let wire: Vec<u8> = chunks.iter().flat_map(|ch| ch.to_vec()).collect();
+    c.advance_transmit(wire.len());
+    for part in [&wire[..5_000], &wire[5_000..]] {
+        let mut buf = s.take_recv_buffer();
+        buf.extend_from_slice(part);
+        s.recv_owned(buf, T0);
+    }
+    answer_all(&mut s);
+    let answer: Vec<u8> = s.transmit_chunks(64).flat_map(|ch| ch.to_vec()).collect();
+    s.advance_transmit(answer.len());
+    c.recv(&answer, T0);
+    let got = events(&mut c);
+    assert!(
+        got.iter()
+            .any(|e| matches!(e, Event::Response { id: r, body } if *r == id && *body == big)),
+        "{got:?}"
+    );
 }
