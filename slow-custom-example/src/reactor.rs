@@ -169,7 +169,9 @@ impl<A: App> Reactor<A> {
     }
 
     /// Runs `f` on connection `token` (a command from the application:
-    /// request, close, ...), then drives it so the command takes effect.
+    /// request, close, ...). The link is driven on the loop's next turn
+    /// (which then does not wait), so that commands issued between turns
+    /// go out in one write rather than one each.
     pub(crate) fn with_conn<R>(
         &mut self,
         token: Token,
@@ -184,7 +186,7 @@ impl<A: App> Reactor<A> {
             timers: &mut self.timers,
         };
         let result = f(&mut cx, &mut slot.state);
-        self.drive(token, now);
+        self.again.push(token);
         Some(result)
     }
 
