@@ -47,7 +47,6 @@ pub struct Server<R: Reactor, L = NetListener<R>> {
     runtime: R,
     listener: L,
     config: Config,
-    max_connections: usize,
     /// Its connections, from the start: where its stats are kept.
     registry: Registry<R::Mode>,
 }
@@ -111,7 +110,6 @@ impl<R: Reactor> Server<R> {
             runtime,
             listener,
             config,
-            max_connections: ConnectionLimit::DEFAULT_MAX,
             registry: Registry::new(ConnectionLimit::DEFAULT_MAX),
         })
     }
@@ -155,7 +153,6 @@ impl<R: Reactor, L: Listener> Server<R, L> {
             runtime,
             listener,
             config,
-            max_connections: ConnectionLimit::DEFAULT_MAX,
             registry: Registry::new(ConnectionLimit::DEFAULT_MAX),
         })
     }
@@ -191,8 +188,8 @@ impl<R: Reactor, L: Listener> Server<R, L> {
     ///     Ok(Server::bind("127.0.0.1:0").await?.max_connections(100))
     /// }
     /// ```
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
+    pub fn max_connections(self, n: usize) -> Self {
+        self.registry.set_max(n);
         self
     }
 
@@ -270,7 +267,6 @@ impl<R: Reactor, L: Listener> Server<R, L> {
     {
         let handler = R::Mode::ptr(handler);
         let registry = self.registry.clone();
-        registry.set_max(self.max_connections);
         let mut signal = pin!(signal);
         // While out of file descriptors, accepting waits on this timer
         // instead of spinning on the same error.
