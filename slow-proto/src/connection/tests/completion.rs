@@ -42,13 +42,33 @@ fn body(len: usize, seed: u8) -> Bytes {
         .into()
 }
 
-#[test]
-fn a_pong_queued_while_a_write_is_in_flight_goes_after_it() {
+/// A pair whose server has answered a request of `big` (its answer queued,
+/// not yet sent).
+fn answered(big: Bytes) -> (Connection, Connection, RequestId, Bytes) {
     let (mut c, mut s) = pair();
-    let big = body(10_000, 7);
     let id = c.send_request(big.clone(), None, T0).unwrap();
     deliver(&mut c, &mut s);
     answer_all(&mut s);
+    (c, s, id, big)
+}
+
+/// The client got request `id`'s whole answer, `big`, and a PONG.
+fn assert_response_and_pong(c: &mut Connection, id: RequestId, big: &Bytes) {
+    let got = events(c);
+    assert!(
+        got.iter()
+            .any(|e| matches!(e, Event::Response { id: r, body } if *r == id && body == big)),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|e| matches!(e, Event::Pong { .. })),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_pong_queued_while_a_write_is_in_flight_goes_after_it() {
+    let (mut c, mut s, id, big) = answered(body(10_000, 7));
 
     // The driver copies what transmit hands out and submits it.
     let in_flight: Vec<u8> = s.transmit().flatten().copied().collect();
@@ -60,26 +80,13 @@ fn a_pong_queued_while_a_write_is_in_flight_goes_after_it() {
     c.recv(&in_flight, T0);
     deliver(&mut s, &mut c);
 
-    let got = events(&mut c);
-    assert!(
-        got.iter()
-            .any(|e| matches!(e, Event::Response { id: r, body } if *r == id && *body == big)),
-        "{got:?}"
-    );
-    assert!(
-        got.iter().any(|e| matches!(e, Event::Pong { .. })),
-        "{got:?}"
-    );
+    assert_response_and_pong(&mut c, id, &big);
     assert!(!c.is_closed() && !s.is_closed());
 }
 
 #[test]
 fn a_partial_completion_keeps_the_rest_first() {
-    let (mut c, mut s) = pair();
-    let big = body(10_000, 3);
-    let id = c.send_request(big.clone(), None, T0).unwrap();
-    deliver(&mut c, &mut s);
-    answer_all(&mut s);
+    let (mut c, mut s, id, big) = answered(body(10_000, 3));
 
     let in_flight: Vec<u8> = s.transmit().flatten().copied().collect();
     c.ping(T0).unwrap();
@@ -93,24 +100,12 @@ fn a_partial_completion_keeps_the_rest_first() {
     s.advance_transmit(rest.len());
     c.recv(&rest, T0);
 
-    let got = events(&mut c);
-    assert!(
-        got.iter()
-            .any(|e| matches!(e, Event::Response { id: r, body } if *r == id && *body == big)),
-        "{got:?}"
-    );
-    assert!(
-        got.iter().any(|e| matches!(e, Event::Pong { .. })),
-        "{got:?}"
-    );
+    assert_response_and_pong(&mut c, id, &big);
 }
 
 #[test]
 fn a_write_that_took_nothing_lets_a_pong_go_first() {
-    let (mut c, mut s) = pair();
-    c.send_request(body(10_000, 1), None, T0).unwrap();
-    deliver(&mut c, &mut s);
-    answer_all(&mut s);
+    let (mut c, mut s, _, _) = answered(body(10_000, 1));
     let _offered: Vec<u8> = s.transmit().flatten().copied().collect();
     // A readiness driver's write would block: it says so.
     s.advance_transmit(0);
