@@ -11,7 +11,7 @@ use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
 use crate::mode::{Mode, Threaded};
 use crate::net::{self, NetStream};
-use crate::runtime::{Reactor, Stream};
+use crate::runtime::{Reactor, Transport};
 use crate::shared::{Shared, State};
 use crate::spawn::RunsClient;
 
@@ -170,8 +170,11 @@ impl<R: Reactor> Client<R> {
 
     /// Runs a connection over a stream you already have, with `config`,
     /// on the runtime the caller is on: a Unix socket, a TLS stream, an
-    /// in-memory pipe, anything that implements [`Stream`] (and is `Send`,
-    /// on a threaded [`Runtime`](crate::runtime::Runtime)). The handshake
+    /// in-memory pipe, anything that implements
+    /// [`Stream`](crate::runtime::Stream) or, for completion-based IO,
+    /// [`CompletionStream`](crate::runtime::CompletionStream) wrapped in
+    /// [`Completion`](crate::runtime::Completion) (and is `Send`, on a
+    /// threaded [`Runtime`](crate::runtime::Runtime)). The handshake
     /// is completed before this returns; the stream is shut down and
     /// dropped when the connection is over.
     ///
@@ -184,7 +187,7 @@ impl<R: Reactor> Client<R> {
     ///     Client::from_stream(stream, Config::default()).await
     /// }
     /// ```
-    pub async fn from_stream<S: Stream>(stream: S, config: Config) -> Result<Self, Error>
+    pub async fn from_stream<S: Transport>(stream: S, config: Config) -> Result<Self, Error>
     where
         R: RunsClient<S, <R as Reactor>::Mode>,
     {
@@ -202,7 +205,7 @@ impl<R: Reactor> Client<R> {
     ///     Client::from_stream_on(runtime, stream, Config::default()).await
     /// }
     /// ```
-    pub async fn from_stream_on<S: Stream>(
+    pub async fn from_stream_on<S: Transport>(
         runtime: R,
         stream: S,
         config: Config,
@@ -214,7 +217,7 @@ impl<R: Reactor> Client<R> {
     }
 
     /// Runs the connection over `stream` to `peer` (for its span).
-    async fn start<S: Stream>(
+    async fn start<S: Transport>(
         runtime: R,
         stream: S,
         config: Config,

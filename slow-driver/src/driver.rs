@@ -2,18 +2,15 @@
 //! and the core, fires the core's one timer, and hands events out.
 
 use std::future::Future;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use slow_proto::{Event, Instant, SocketAction, Teardown};
 
 use crate::mode::Mode;
-use crate::runtime::{Reactor, Stream, Timer};
+use crate::runtime::{Reactor, Timer, Transport};
 use crate::shared::{Shared, State};
 
-/// At most this many slices per vectored write.
-const MAX_SLICES: usize = 64;
 /// Reads per wake-up before yielding, so one busy connection cannot starve
 /// the other tasks of its worker.
 const READ_BUDGET: usize = 32;
@@ -27,7 +24,8 @@ pub(crate) trait Dispatch<M: Mode>: 'static {
 }
 
 /// Drives one connection over `S`, any byte stream (the runtime's own TCP
-/// stream or one the application brought), on runtime `R`'s timer.
+/// stream or one the application brought, of either IO shape), on runtime
+/// `R`'s timer.
 pub struct Driver<R: Reactor, S, D> {
     shared: Shared<R::Mode>,
     stream: S,
@@ -49,7 +47,7 @@ pub struct Driver<R: Reactor, S, D> {
 // `Driver` is named (not nameable) by the public spawn traits' hidden
 // methods; its inherent methods stay the crate's own.
 #[allow(private_bounds)]
-impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
+impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     pub(crate) fn new(shared: Shared<R::Mode>, stream: S, runtime: R, dispatch: D) -> Self {
         Driver {
             shared,
@@ -92,15 +90,11 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
             if !st.conn.wants_read() || st.notifications_full() {
                 return progress;
             }
-            match self.stream.poll_read_buf(cx, st.conn.recv_buffer()) {
+            match self.stream.poll_read(cx, &mut st.conn, now) {
                 Poll::Pending => return progress,
-                Poll::Ready(Ok(n)) => {
-                    if n == 0 {
-                        st.conn.recv_eof(now);
-                    } else {
-                        st.conn.handle_input(now);
-                    }
-                }
+                // The input was processed.
+                Poll::Ready(Ok(1..)) => {}
+                Poll::Ready(Ok(_)) => st.conn.recv_eof(now),
                 Poll::Ready(Err(e)) => {
                     // Reset or similar: the stream is gone, as at end of
                     // stream; the error is the cause the callers get.
@@ -122,19 +116,10 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
     fn write(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         while !self.broken && st.conn.transmit_len() > 0 {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let n = st.conn.transmit_io_slices(&mut slices);
-            match self.stream.poll_write_vectored(cx, &slices[..n]) {
-                Poll::Pending => {
-                    // Nothing was taken: the bytes handed out need not stay
-                    // first (a PONG may go ahead of them next time).
-                    st.conn.advance_transmit(0);
-                    break;
-                }
-                Poll::Ready(Ok(written)) if written > 0 => {
-                    st.conn.advance_transmit(written);
-                    progress = true;
-                }
+            // The stream advances the queue by what it took.
+            match self.stream.poll_write(cx, &mut st.conn) {
+                Poll::Pending => break,
+                Poll::Ready(Ok(1..)) => progress = true,
                 Poll::Ready(result) => {
                     // The peer is gone; what we had to say is lost with it.
                     let e = result
@@ -238,16 +223,11 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
                     Poll::Ready(Err(_)) => teardown.on_write_error(),
                 },
                 // Read into the core's buffer, which drops input once closed.
-                SocketAction::Discard => {
-                    match self.stream.poll_read_buf(cx, st.conn.recv_buffer()) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Ok(0) | Err(_)) => teardown.on_eof(),
-                        Poll::Ready(Ok(_)) => {
-                            st.conn.handle_input(now);
-                            teardown.on_input(now);
-                        }
-                    }
-                }
+                SocketAction::Discard => match self.stream.poll_read(cx, &mut st.conn, now) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0) | Err(_)) => teardown.on_eof(),
+                    Poll::Ready(Ok(_)) => teardown.on_input(now),
+                },
                 _ => {
                     crate::trace::socket_closed();
                     return Poll::Ready(());
@@ -272,7 +252,7 @@ impl<R: Reactor, S: Stream, D: Dispatch<R::Mode>> Driver<R, S, D> {
     }
 }
 
-impl<R: Reactor, S: Stream, D: Dispatch<R::Mode> + Unpin> Future for Driver<R, S, D> {
+impl<R: Reactor, S: Transport, D: Dispatch<R::Mode> + Unpin> Future for Driver<R, S, D> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

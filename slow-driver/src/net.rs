@@ -5,16 +5,16 @@
 //! file afterwards) is done here once, for every runtime.
 
 use std::io;
-use std::io::IoSlice;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
+use slow_proto::Connection;
 
 use crate::Addr;
 use crate::error::Error;
-use crate::runtime::{Listener, Reactor, Stream};
+use crate::runtime::io_shape::Io;
+use crate::runtime::{Listener, Reactor, Transport};
 
 /// The prefix that makes an address a Unix socket path (`unix:PATH`).
 pub(crate) const UNIX_PREFIX: &str = "unix:";
@@ -32,26 +32,27 @@ pub enum NetStream<T, U> {
     Unix(U),
 }
 
-impl<T: Stream, U: Stream> Stream for NetStream<T, U> {
-    fn poll_read_buf(
+impl<T: Transport, U: Transport> Io for NetStream<T, U> {
+    fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
-        buf: &mut BytesMut,
+        conn: &mut Connection,
+        now: slow_proto::Instant,
     ) -> Poll<io::Result<usize>> {
         match self {
-            NetStream::Tcp(s) => s.poll_read_buf(cx, buf),
-            NetStream::Unix(s) => s.poll_read_buf(cx, buf),
+            NetStream::Tcp(s) => s.poll_read(cx, conn, now),
+            NetStream::Unix(s) => s.poll_read(cx, conn, now),
         }
     }
 
-    fn poll_write_vectored(
+    fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
+        conn: &mut Connection,
     ) -> Poll<io::Result<usize>> {
         match self {
-            NetStream::Tcp(s) => s.poll_write_vectored(cx, bufs),
-            NetStream::Unix(s) => s.poll_write_vectored(cx, bufs),
+            NetStream::Tcp(s) => s.poll_write(cx, conn),
+            NetStream::Unix(s) => s.poll_write(cx, conn),
         }
     }
 

@@ -23,11 +23,19 @@
 //! source of accepted streams that implements [`Listener`] feeds a server
 //! (`Server::from_listener`). The runtime's own are what `connect` and
 //! `bind` open.
+//!
+//! Streams come in the two shapes IO has: *readiness* ([`Stream`]: poll,
+//! then read into or write from borrowed memory; epoll, kqueue) and
+//! *completion* ([`CompletionStream`]: submit a buffer the kernel owns
+//! until the operation completes; io_uring, IOCP). Either is a
+//! [`Transport`], which is what the driver runs a connection over; a
+//! completion stream becomes one wrapped in [`Completion`].
 
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -36,9 +44,11 @@ use crate::Addr;
 pub use crate::mode::Lock;
 pub use crate::mode::{Local, Mode, Threaded};
 pub use crate::spawn::{RunsClient, RunsHandlers, RunsServer};
+use bytes::Bytes;
 /// The receive buffer [`Stream::poll_read_buf`] appends to (`bytes`'s,
 /// re-exported so that a runtime's crate need not depend on `bytes`).
 pub use bytes::BytesMut;
+use slow_proto::Connection;
 
 /// What every runtime provides: TCP and Unix sockets, a timer, a clock.
 /// A runtime implements this and one of [`Runtime`] (its tasks are
@@ -51,11 +61,11 @@ pub trait Reactor: Clone + Unpin + 'static {
     /// how a connection's state is shared between its tasks.
     type Mode: Mode;
     /// A connected TCP stream.
-    type Stream: Stream;
+    type Stream: Transport;
     /// A bound TCP listener.
     type Listener: Listener<Stream = Self::Stream>;
     /// A connected Unix domain socket stream.
-    type UnixStream: Stream;
+    type UnixStream: Transport;
     /// A bound Unix domain socket listener.
     type UnixListener: Listener<Stream = Self::UnixStream>;
     /// A resettable one-shot timer.
@@ -171,11 +181,243 @@ pub trait Stream: Unpin + 'static {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
+/// A connected stream with completion-based IO (io_uring, IOCP): a read or
+/// a write is *submitted* with a buffer that the kernel owns until the
+/// operation completes, and the future returns it. Poll-based IO traits
+/// (`AsyncRead`) cannot say this; the driver needs no more than it.
+///
+/// The connection hands reads its own receive buffer (the payloads of the
+/// frames read are slices of it, not copies) and writes its queued bytes as
+/// `Bytes` (a large body is the application's own, by reference). At most
+/// one read and one write are in flight at a time, so the futures must not
+/// borrow the stream: hold the file descriptor by a shared handle.
+/// Dropping a future cancels its operation. Wrap the stream in
+/// [`Completion`] to run a connection over it.
+///
+/// ```
+/// use std::future::{Ready, ready};
+/// use std::io;
+/// use slow_driver::Bytes;
+/// use slow_driver::runtime::{BytesMut, Completion, CompletionStream, Transport};
+///
+/// /// A stream that reads end of stream and takes every write whole.
+/// struct Sink;
+///
+/// impl CompletionStream for Sink {
+///     type Read = Ready<(io::Result<usize>, BytesMut)>;
+///     type Write = Ready<(io::Result<usize>, Vec<Bytes>)>;
+///     type Shutdown = Ready<io::Result<()>>;
+///
+///     fn read(&mut self, buf: BytesMut) -> Self::Read {
+///         ready((Ok(0), buf))
+///     }
+///     fn write(&mut self, bufs: Vec<Bytes>) -> Self::Write {
+///         let n = bufs.iter().map(Bytes::len).sum();
+///         ready((Ok(n), bufs))
+///     }
+///     fn shutdown(&mut self) -> Self::Shutdown {
+///         ready(Ok(()))
+///     }
+/// }
+///
+/// fn carries(_: impl Transport) {}
+/// carries(Completion::new(Sink));
+/// ```
+pub trait CompletionStream: 'static {
+    /// A read in flight: the count read into the spare capacity of the
+    /// buffer (0 is end of stream), and the buffer back with those bytes
+    /// appended.
+    type Read: Future<Output = (io::Result<usize>, BytesMut)> + Unpin + 'static;
+    /// A write in flight: how many bytes of the chunks, in order, the
+    /// kernel took, and the chunks back (their vector is reused).
+    type Write: Future<Output = (io::Result<usize>, Vec<Bytes>)> + Unpin + 'static;
+    /// A shutdown of the write side (a FIN) in flight.
+    type Shutdown: Future<Output = io::Result<()>> + Unpin + 'static;
+
+    /// Submits a read into the spare capacity of `buf`.
+    fn read(&mut self, buf: BytesMut) -> Self::Read;
+    /// Submits a (vectored) write of `bufs`, in order.
+    fn write(&mut self, bufs: Vec<Bytes>) -> Self::Write;
+    /// Submits a shutdown of the write side: the peer reads end of stream,
+    /// and this side may still read what it sends.
+    fn shutdown(&mut self) -> Self::Shutdown;
+}
+
+/// At most this many chunks per completion write (as the readiness path's
+/// slices per vectored write).
+const MAX_CHUNKS: usize = 64;
+
+/// A [`CompletionStream`] as a [`Transport`]: keeps its operations in
+/// flight across the driver's wake-ups and lends them the connection's
+/// buffers.
+pub struct Completion<S: CompletionStream> {
+    stream: S,
+    read: Option<S::Read>,
+    write: Option<S::Write>,
+    shutdown: Option<S::Shutdown>,
+    /// The vector chunks are submitted in, kept between writes.
+    chunks: Vec<Bytes>,
+}
+
+impl<S: CompletionStream> Completion<S> {
+    /// Wraps `stream`.
+    pub fn new(stream: S) -> Self {
+        Completion {
+            stream,
+            read: None,
+            write: None,
+            shutdown: None,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl<S: CompletionStream> From<S> for Completion<S> {
+    fn from(stream: S) -> Self {
+        Completion::new(stream)
+    }
+}
+
+impl<S: CompletionStream + std::fmt::Debug> std::fmt::Debug for Completion<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completion")
+            .field("stream", &self.stream)
+            .field("reading", &self.read.is_some())
+            .field("writing", &self.write.is_some())
+            .finish()
+    }
+}
+
+/// What a connection runs over: any [`Stream`], or a [`CompletionStream`]
+/// in [`Completion`]. Sealed: it follows from those two.
+pub trait Transport: io_shape::Io + Unpin + 'static {}
+
+impl<T: io_shape::Io + Unpin + 'static> Transport for T {}
+
+pub(crate) mod io_shape {
+    use super::*;
+
+    /// The three things the driver does with a stream, whatever its shape.
+    pub trait Io {
+        /// Reads into the connection and processes the input. `Ok(0)` is end
+        /// of stream (the connection is left to the caller).
+        fn poll_read(
+            &mut self,
+            cx: &mut Context<'_>,
+            conn: &mut Connection,
+            now: slow_proto::Instant,
+        ) -> Poll<io::Result<usize>>;
+        /// Writes from the connection's queue and advances it by what was
+        /// taken; `Ok(0)` is a write that took nothing.
+        fn poll_write(
+            &mut self,
+            cx: &mut Context<'_>,
+            conn: &mut Connection,
+        ) -> Poll<io::Result<usize>>;
+        /// Shuts down the write side.
+        fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    }
+
+    impl<S: Stream> Io for S {
+        fn poll_read(
+            &mut self,
+            cx: &mut Context<'_>,
+            conn: &mut Connection,
+            now: slow_proto::Instant,
+        ) -> Poll<io::Result<usize>> {
+            let result = self.poll_read_buf(cx, conn.recv_buffer());
+            if let Poll::Ready(Ok(1..)) = result {
+                conn.handle_input(now);
+            }
+            result
+        }
+
+        fn poll_write(
+            &mut self,
+            cx: &mut Context<'_>,
+            conn: &mut Connection,
+        ) -> Poll<io::Result<usize>> {
+            let mut slices = [IoSlice::new(&[]); MAX_CHUNKS];
+            let n = conn.transmit_io_slices(&mut slices);
+            let result = self.poll_write_vectored(cx, &slices[..n]);
+            // Pending: nothing was taken, and the bytes handed out need not
+            // stay first (a PONG may go ahead of them next time).
+            let written = match result {
+                Poll::Ready(Ok(n)) => n,
+                _ => 0,
+            };
+            conn.advance_transmit(written);
+            result
+        }
+
+        fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Stream::poll_shutdown(self, cx)
+        }
+    }
+
+    impl<S: CompletionStream> Io for Completion<S> {
+        fn poll_read(
+            &mut self,
+            cx: &mut Context<'_>,
+            conn: &mut Connection,
+            now: slow_proto::Instant,
+        ) -> Poll<io::Result<usize>> {
+            let read = self
+                .read
+                .get_or_insert_with(|| self.stream.read(conn.take_recv_buffer()));
+            let Poll::Ready((result, buf)) = Pin::new(read).poll(cx) else {
+                return Poll::Pending;
+            };
+            self.read = None;
+            // The buffer comes back whatever happened; what was read (if
+            // anything) is processed.
+            conn.recv_owned(buf, now);
+            Poll::Ready(result)
+        }
+
+        fn poll_write(
+            &mut self,
+            cx: &mut Context<'_>,
+            conn: &mut Connection,
+        ) -> Poll<io::Result<usize>> {
+            let write = match &mut self.write {
+                Some(write) => write,
+                None => {
+                    let mut chunks = std::mem::take(&mut self.chunks);
+                    chunks.extend(conn.transmit_chunks(MAX_CHUNKS));
+                    self.write.insert(self.stream.write(chunks))
+                }
+            };
+            // In flight, the bytes handed out stay first (no advance).
+            let Poll::Ready((result, mut chunks)) = Pin::new(write).poll(cx) else {
+                return Poll::Pending;
+            };
+            self.write = None;
+            chunks.clear();
+            self.chunks = chunks;
+            conn.advance_transmit(*result.as_ref().unwrap_or(&0));
+            Poll::Ready(result)
+        }
+
+        fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let shutdown = self.shutdown.get_or_insert_with(|| self.stream.shutdown());
+            let result = std::task::ready!(Pin::new(shutdown).poll(cx));
+            self.shutdown = None;
+            Poll::Ready(result)
+        }
+    }
+}
+
 /// A source of accepted streams: a runtime's TCP listener, or any other
 /// (a Unix listener, a channel of streams handed out by an acceptor).
 pub trait Listener: 'static {
     /// The stream type it accepts.
-    type Stream: Stream;
+    type Stream: Transport;
     /// Accepts the next connection, with its peer's address
     /// ([`Addr::Unknown`] when there is none to tell).
     ///

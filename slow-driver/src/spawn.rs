@@ -15,7 +15,7 @@ use crate::client::ClientDispatch;
 use crate::driver::Driver;
 use crate::handler::{Handler, LocalHandler, Peer};
 use crate::mode::{Local, Mode, Threaded};
-use crate::runtime::{LocalRuntime, Reactor, Runtime, Stream};
+use crate::runtime::{LocalRuntime, Reactor, Runtime, Transport};
 use crate::serving::{HandlerTask, ServerDispatch, deliver_notifications};
 use crate::trace::Span;
 
@@ -30,14 +30,14 @@ mod sealed {
 /// [`LocalRuntime`] for any stream. Sealed; it follows from those two.
 ///
 /// ```
-/// use slow_driver::runtime::{Reactor, RunsClient, Stream};
+/// use slow_driver::runtime::{Reactor, RunsClient, Transport};
 /// use slow_driver::{Client, Config, Error};
 ///
 /// /// A client over `stream`, on a threaded or a local runtime alike.
 /// async fn over<R, S>(runtime: R, stream: S) -> Result<Client<R>, Error>
 /// where
 ///     R: Reactor + RunsClient<S, <R as Reactor>::Mode>,
-///     S: Stream,
+///     S: Transport,
 /// {
 ///     Client::from_stream_on(runtime, stream, Config::default()).await
 /// }
@@ -47,13 +47,13 @@ pub trait RunsClient<S, M: Mode>: Reactor + sealed::Sealed<M> {
     fn spawn_client(&self, driver: Driver<Self, S, ClientDispatch>);
 }
 
-impl<R: Runtime, S: Stream + Send> RunsClient<S, Threaded> for R {
+impl<R: Runtime, S: Transport + Send> RunsClient<S, Threaded> for R {
     fn spawn_client(&self, driver: Driver<Self, S, ClientDispatch>) {
         self.spawn(driver);
     }
 }
 
-impl<R: LocalRuntime, S: Stream> RunsClient<S, Local> for R {
+impl<R: LocalRuntime, S: Transport> RunsClient<S, Local> for R {
     fn spawn_client(&self, driver: Driver<Self, S, ClientDispatch>) {
         self.spawn_local(driver);
     }
@@ -125,13 +125,13 @@ pub trait RunsServer<S, H, M: Mode>: RunsHandlers<H, M> {
     fn spawn_connection(&self, driver: Driver<Self, S, ServerDispatch<Self, H>>);
 }
 
-impl<R: Runtime, S: Stream + Send, H: Handler> RunsServer<S, H, Threaded> for R {
+impl<R: Runtime, S: Transport + Send, H: Handler> RunsServer<S, H, Threaded> for R {
     fn spawn_connection(&self, driver: Driver<Self, S, ServerDispatch<Self, H>>) {
         self.spawn(driver);
     }
 }
 
-impl<R: LocalRuntime, S: Stream, H: LocalHandler> RunsServer<S, H, Local> for R {
+impl<R: LocalRuntime, S: Transport, H: LocalHandler> RunsServer<S, H, Local> for R {
     fn spawn_connection(&self, driver: Driver<Self, S, ServerDispatch<Self, H>>) {
         self.spawn_local(driver);
     }

@@ -21,8 +21,12 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// spawns a detached task and sleeps on it. Implemented once per adapter, in
 /// its `tests/scenarios.rs`.
 pub trait TestRuntime: 'static {
-    /// The adapter's runtime, which `Client` and `Server` are bound to.
-    type Runtime: slow_driver::runtime::Runtime;
+    /// The adapter's runtime, which `Client` and `Server` are bound to. Its
+    /// streams are readiness-based: the raw peers use them directly.
+    type Runtime: slow_driver::runtime::Runtime<
+            Stream: slow_driver::runtime::Stream,
+            UnixStream: slow_driver::runtime::Stream,
+        >;
     /// Runs one test's future to completion, on a runtime of its own or the
     /// adapter's global one.
     fn block_on(f: impl Future<Output = ()>);
