@@ -111,7 +111,7 @@ impl ThreadPerCore {
     ///     .threads(2)
     ///     .serve(|| |req: LocalRequest| async move { Ok(req.body) })?;
     /// let totals = server.shutdown()?; // both threads have ended
-    /// assert_eq!(totals.requests_received, 0);
+    /// assert_eq!(totals.requests, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(mut self) -> Result<Stats, Error> {
