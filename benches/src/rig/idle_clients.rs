@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Exec, Imp, SmolExec, TokioExec, config, custom};
+use super::{CompioExec, Exec, Imp, SmolExec, TokioExec, compio_clients, config, custom};
 use crate::baseline;
 
 /// Clients of one implementation that connect and then stay idle, with
@@ -20,6 +20,8 @@ pub enum IdleClients {
     BaselineSmol(SmolExec, Vec<baseline::smol::Client>),
     /// `slow-async-std` clients.
     SlowAsyncStd(Vec<slow_async_std::Client>),
+    /// `slow-compio` clients on the bench thread's compio runtime.
+    SlowCompio(CompioExec, Vec<slow_compio::Client>),
     /// Connections of one custom-loop `ClientLoop`.
     Custom(
         slow_custom_example::ClientLoop,
@@ -39,6 +41,7 @@ impl IdleClients {
             Imp::SlowSmol => IdleClients::SlowSmol(smol(), Vec::with_capacity(n)),
             Imp::BaselineSmol => IdleClients::BaselineSmol(smol(), Vec::with_capacity(n)),
             Imp::SlowAsyncStd => IdleClients::SlowAsyncStd(Vec::with_capacity(n)),
+            Imp::SlowCompio => IdleClients::SlowCompio(CompioExec::new(), Vec::with_capacity(n)),
             Imp::Custom => IdleClients::Custom(
                 slow_custom_example::ClientLoop::new().expect("client loop"),
                 Vec::with_capacity(n),
@@ -81,6 +84,7 @@ impl IdleClients {
                     .await
                     .expect("connect")
             })),
+            IdleClients::SlowCompio(exec, v) => v.extend(compio_clients(exec, addr, 1)),
             IdleClients::Custom(client, v) => v.push(custom::connect(client, addr)),
         }
     }
@@ -97,6 +101,7 @@ impl IdleClients {
                 })
             }
             IdleClients::SlowAsyncStd(_) => std::thread::sleep(d),
+            IdleClients::SlowCompio(exec, _) => exec.0.block_on(compio::time::sleep(d)),
             IdleClients::Custom(client, _) => {
                 let end = Instant::now() + d;
                 while let Some(left) = end.checked_duration_since(Instant::now()) {

@@ -12,6 +12,8 @@
 //! - **async-std** (SLOW only): client and server tasks on async-std's
 //!   global executor (its default: one worker per core, two here); the bench
 //!   thread only waits.
+//! - **compio** (SLOW only): a compio runtime (its own io_uring) per side,
+//!   the server's on its own thread, the client's on the bench thread.
 //! - **custom** (SLOW only): the mio event loop of `slow-custom-example`, its
 //!   server on its own thread, its client loop on the bench thread.
 //!
@@ -23,6 +25,7 @@
 
 mod async_rig;
 mod async_std;
+mod compio;
 pub mod custom;
 mod idle_clients;
 mod server_thread;
@@ -35,11 +38,13 @@ use std::time::Duration;
 use slow_proto::Config;
 
 use self::async_std::async_std_rig;
+use self::compio::compio_rig;
 use self::smol::smol_rig;
 use self::tokio::tokio_rig;
 
 pub use self::async_rig::{AsyncRig, BoxFut, Exec, Requester};
 pub use self::async_std::{AsyncStdExec, async_std_server};
+pub use self::compio::{CompioExec, compio_clients, compio_server};
 pub use self::idle_clients::IdleClients;
 pub use self::server_thread::{ServerThread, StopSignal};
 pub use self::smol::{SmolExec, smol_server};
@@ -113,18 +118,21 @@ pub enum Imp {
     BaselineSmol,
     /// `slow-async-std`.
     SlowAsyncStd,
+    /// `slow-compio` (io_uring).
+    SlowCompio,
     /// `slow-custom-example`'s mio loop.
     Custom,
 }
 
 impl Imp {
     /// Every implementation, each SLOW adapter followed by its baseline.
-    pub const ALL: [Imp; 6] = [
+    pub const ALL: [Imp; 7] = [
         Imp::SlowTokio,
         Imp::BaselineTokio,
         Imp::SlowSmol,
         Imp::BaselineSmol,
         Imp::SlowAsyncStd,
+        Imp::SlowCompio,
         Imp::Custom,
     ];
 
@@ -136,6 +144,7 @@ impl Imp {
             Imp::SlowSmol => "slow_smol",
             Imp::BaselineSmol => "baseline_smol",
             Imp::SlowAsyncStd => "slow_async_std",
+            Imp::SlowCompio => "slow_compio",
             Imp::Custom => "slow_custom",
         }
     }
@@ -171,6 +180,7 @@ pub fn start(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
         Imp::SlowSmol => smol_rig(true, scenario),
         Imp::BaselineSmol => smol_rig(false, scenario),
         Imp::SlowAsyncStd => async_std_rig(scenario),
+        Imp::SlowCompio => compio_rig(scenario),
         Imp::Custom => custom::start(scenario),
     }
 }
@@ -206,6 +216,7 @@ pub fn start_server(imp: Imp) -> (SocketAddr, AnyServer) {
         Imp::SlowSmol => smol_server(true),
         Imp::BaselineSmol => smol_server(false),
         Imp::SlowAsyncStd => async_std_server(),
+        Imp::SlowCompio => compio_server(),
         Imp::Custom => unreachable!(),
     };
     (addr, AnyServer::Async(server))

@@ -44,7 +44,8 @@ impl Connection {
     /// Lends the receive buffer out, for completion-based IO (io_uring),
     /// where the kernel owns the buffer while a read is in flight: what is
     /// buffered (an unfinished frame) stays at its front, and at least
-    /// `read_chunk` bytes of spare capacity follow for the read to fill.
+    /// `read_chunk` bytes of spare capacity follow for the read to fill
+    /// (room for the whole rest of the frame, once its header is in).
     /// Give it back, with what was read appended, to
     /// [`recv_owned`](Connection::recv_owned); meanwhile the connection
     /// takes no other input. Frame payloads are slices of it, without a

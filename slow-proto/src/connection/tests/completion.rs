@@ -248,3 +248,41 @@ fn owned_chunks_hand_large_bodies_out_by_reference() {
         "{got:?}"
     );
 }
+
+/// The spare room after `recv_buffer` on a server with `config`, once
+/// `buffered` bytes of a frame announcing `len` payload bytes have arrived.
+fn room_with(config: Config, len: u32, buffered: usize) -> usize {
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    let mut s = Connection::server(config, T0).unwrap();
+    exchange(&mut c, &mut s, T0);
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[0x03, 0, 0, 0, 0, 1]); // REQUEST id 1
+    frame.resize(buffered, 7);
+    s.recv(&frame, T0);
+    let buf = s.recv_buffer();
+    assert_eq!(buf.len(), buffered, "the unfinished frame stays");
+    buf.capacity() - buf.len()
+}
+
+fn room_for(len: u32, buffered: usize) -> usize {
+    room_with(Config::default(), len, buffered)
+}
+
+/// Once a frame's header is in, the buffer (lent or not) has room for the
+/// rest of it: a completion driver's next read can take a large body whole.
+#[test]
+fn a_read_has_room_for_the_rest_of_a_large_frame() {
+    let chunk = Config::default().read_chunk;
+    // A small frame: the usual chunk.
+    assert!(room_for(100, 14) >= chunk);
+    // 40,000 bytes announced, 100 here: room for the other 39,910 at once.
+    assert!(room_for(40_000, 100) >= 40_010 - 100);
+    // The lent buffer has the same room.
+    let (_, mut s) = pair();
+    let mut head = 40_000u32.to_be_bytes().to_vec();
+    head.extend_from_slice(&[0x03, 0, 0, 0, 0, 1]);
+    s.recv(&head, T0);
+    let buf = s.take_recv_buffer();
+    assert!(buf.capacity() - buf.len() >= 40_000);
+}
