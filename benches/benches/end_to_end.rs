@@ -31,7 +31,7 @@ fn main() {
         } else {
             Throughput::Elements(1)
         });
-        for imp in Imp::ALL {
+        for imp in Imp::runnable() {
             let mut bench = None;
             let mut latencies = Vec::new();
             group.bench_function(imp.name(), |b| {
@@ -63,7 +63,7 @@ fn main() {
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let mut paired_results = Vec::new();
     for scenario in SCENARIOS {
-        for imp in Imp::ALL {
+        for imp in Imp::runnable() {
             let Some(base) = imp.baseline() else { continue };
             let group = format!("e2e_{}/", scenario.name);
             if filter_matches(&format!("{group}{}", imp.name()))

@@ -136,6 +136,20 @@ impl Imp {
         Imp::Custom,
     ];
 
+    /// The implementations that can run on this machine: all of them, but
+    /// `slow-compio` only where io_uring is available (it says why not,
+    /// once, on stderr).
+    pub fn runnable() -> impl Iterator<Item = Imp> {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        let uring = slow_compio::available();
+        if let Err(why) = &uring {
+            SAID.call_once(|| eprintln!("slow_compio skipped: {why}"));
+        }
+        Imp::ALL
+            .into_iter()
+            .filter(move |&imp| imp != Imp::SlowCompio || uring.is_ok())
+    }
+
     /// The criterion function name.
     pub fn name(self) -> &'static str {
         match self {
