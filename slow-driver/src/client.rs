@@ -516,6 +516,99 @@ impl<M: Mode> Notifications<M> {
     }
 }
 
+/// The stream a TLS client connects over: TCP or a Unix socket, TLS on it.
+#[cfg(feature = "tls")]
+pub type TlsNetStream<R> = NetStream<
+    crate::tls::TlsStream<<R as Reactor>::Stream>,
+    crate::tls::TlsStream<<R as Reactor>::UnixStream>,
+>;
+
+#[cfg(feature = "tls")]
+impl<R> Client<R>
+where
+    R: Reactor<Stream: crate::runtime::Stream, UnixStream: crate::runtime::Stream>,
+{
+    /// Connects to `addr` over TLS (`tls` feature), on the runtime the
+    /// caller is on, with the default [`Config`]. The server's certificate
+    /// must be valid for the name `tls` sets, else the host of `addr` (a
+    /// DNS name or an IP address; `localhost` for `unix:PATH`). A failed
+    /// handshake is an [`Error::Tls`] saying why (an untrusted or expired
+    /// certificate, a wrong name, a client certificate the server
+    /// refused); the connection's handshake timeout covers TLS and HELLO.
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Runtime, Stream};
+    /// use slow_driver::tls::ClientTls;
+    /// use slow_driver::{Client, Error};
+    ///
+    /// async fn secure<R>(addr: &str, ca_pem: &[u8]) -> Result<Client<R>, Error>
+    /// where
+    ///     R: Runtime<Stream: Stream, UnixStream: Stream>,
+    /// {
+    ///     let tls = ClientTls::from_ca_pem(ca_pem)?;
+    ///     Client::connect_tls(addr, &tls).await
+    /// }
+    /// ```
+    pub async fn connect_tls(addr: impl Display, tls: &crate::tls::ClientTls) -> Result<Self, Error>
+    where
+        R: RunsClient<TlsNetStream<R>, <R as Reactor>::Mode>,
+    {
+        Self::connect_tls_on(R::current()?, addr, tls, Config::default()).await
+    }
+
+    /// Connects over TLS on the given runtime with `config`.
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Runtime, Stream};
+    /// use slow_driver::tls::ClientTls;
+    /// use slow_driver::{Client, Config, Error};
+    ///
+    /// async fn secure<R>(runtime: R, addr: &str, tls: &ClientTls) -> Result<Client<R>, Error>
+    /// where
+    ///     R: Runtime<Stream: Stream, UnixStream: Stream>,
+    /// {
+    ///     Client::connect_tls_on(runtime, addr, tls, Config::default()).await
+    /// }
+    /// ```
+    pub async fn connect_tls_on(
+        runtime: R,
+        addr: impl Display,
+        tls: &crate::tls::ClientTls,
+        config: Config,
+    ) -> Result<Self, Error>
+    where
+        R: RunsClient<TlsNetStream<R>, <R as Reactor>::Mode>,
+    {
+        config.validate()?;
+        let addr = addr.to_string();
+        if let Some(path) = net::unix_path(&addr) {
+            let name = tls.name_for("localhost")?;
+            let stream = runtime
+                .connect_unix(path.to_owned())
+                .await
+                .map_err(|source| Error::Unix {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            let stream = tls.connect(stream, name)?;
+            return Self::start(runtime, NetStream::Unix(stream), config, &addr).await;
+        }
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr.as_str(), |(host, _)| host);
+        let name = tls.name_for(host)?;
+        let stream = connect_any(&runtime, addr.clone()).await?;
+        let stream = tls.connect(stream, name)?;
+        Self::start(runtime, NetStream::Tcp(stream), config, &addr).await
+    }
+
+    /// The server's verified certificate chain (`tls` feature; `None` on a
+    /// connection without TLS).
+    pub fn tls_identity(&self) -> Option<crate::tls::TlsIdentity> {
+        self.shared().lock().tls_identity.clone()
+    }
+}
+
 async fn connect_any<R: Reactor>(runtime: &R, addr: String) -> Result<R::Stream, Error> {
     let mut last = None;
     for a in runtime.resolve(addr.clone()).await? {

@@ -67,6 +67,10 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
             match event {
                 Event::Connected { peer } => {
                     crate::trace::connected(&peer);
+                    #[cfg(feature = "tls")]
+                    {
+                        st.tls_identity = self.stream.tls_identity();
+                    }
                     st.wake_watchers()
                 }
                 Event::GoAway {

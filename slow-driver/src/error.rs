@@ -104,6 +104,22 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The TLS handshake or a TLS record failed (`tls` feature): an
+    /// untrusted, expired or wrong-name certificate, a missing or refused
+    /// client certificate, a peer that does not speak TLS (its alert
+    /// received is `AlertReceived`).
+    #[cfg(feature = "tls")]
+    #[error("TLS: {source}")]
+    Tls {
+        /// rustls's error.
+        #[source]
+        source: rustls::Error,
+    },
+    /// A TLS configuration could not be built (`tls` feature): which file
+    /// and what is wrong with it.
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    TlsConfig(#[from] crate::tls::TlsConfigError),
     /// Connecting, binding or accepting failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -150,9 +166,18 @@ impl Error {
                     Error::Closed { code, reason }
                 }
             }
-            _ => Error::ConnectionLost {
-                cause: cause.map(|e| copy_io_error(e)),
-            },
+            _ => {
+                #[cfg(feature = "tls")]
+                if let Some(tls) = cause.and_then(|e| e.get_ref()?.downcast_ref::<rustls::Error>())
+                {
+                    return Error::Tls {
+                        source: tls.clone(),
+                    };
+                }
+                Error::ConnectionLost {
+                    cause: cause.map(|e| copy_io_error(e)),
+                }
+            }
         }
     }
 }

@@ -319,6 +319,24 @@ impl<M: Mode> Peer<M> {
         &self.addr
     }
 
+    /// The client's verified TLS certificate (`tls` feature), on a server
+    /// that requires client certificates (mutual TLS); `None` otherwise.
+    ///
+    /// ```
+    /// use slow_driver::{Reply, Request};
+    ///
+    /// async fn who(req: Request) -> Reply {
+    ///     match req.peer.tls_identity() {
+    ///         Some(id) => Ok(format!("{} bytes of certificate", id.certificate().len()).into()),
+    ///         None => Ok("anonymous".into()),
+    ///     }
+    /// }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_identity(&self) -> Option<crate::tls::TlsIdentity> {
+        self.shared.lock().tls_identity.clone()
+    }
+
     /// Whether this peer came from [`Request::new`] rather than a
     /// connection.
     ///

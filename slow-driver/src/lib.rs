@@ -66,6 +66,8 @@ mod serving;
 mod shared;
 mod spawn;
 mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
 mod trace;

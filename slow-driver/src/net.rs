@@ -62,6 +62,14 @@ impl<T: Transport, U: Transport> Io for NetStream<T, U> {
             NetStream::Unix(s) => s.poll_shutdown(cx),
         }
     }
+
+    #[cfg(feature = "tls")]
+    fn tls_identity(&self) -> Option<crate::tls::TlsIdentity> {
+        match self {
+            NetStream::Tcp(s) => s.tls_identity(),
+            NetStream::Unix(s) => s.tls_identity(),
+        }
+    }
 }
 
 /// What `Server::bind` listens on: a TCP listener, or a Unix socket whose

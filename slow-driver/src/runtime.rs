@@ -179,6 +179,14 @@ pub trait Stream: Unpin + 'static {
     /// Shuts down the write side (a TCP FIN): the peer reads end of stream,
     /// and this side may still read what it sends.
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Who the peer is, for a stream that authenticates it (TLS: the
+    /// certificates it presented and that were verified). Asked once the
+    /// SLOW handshake is done; `None` by default.
+    #[cfg(feature = "tls")]
+    fn tls_identity(&self) -> Option<crate::tls::TlsIdentity> {
+        None
+    }
 }
 
 /// A connected stream with completion-based IO (io_uring, IOCP): a read or
@@ -321,6 +329,11 @@ pub(crate) mod io_shape {
         ) -> Poll<io::Result<usize>>;
         /// Shuts down the write side.
         fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+        /// The peer's verified identity, if the stream has one.
+        #[cfg(feature = "tls")]
+        fn tls_identity(&self) -> Option<crate::tls::TlsIdentity> {
+            None
+        }
     }
 
     impl<S: Stream> Io for S {
@@ -357,6 +370,11 @@ pub(crate) mod io_shape {
 
         fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Stream::poll_shutdown(self, cx)
+        }
+
+        #[cfg(feature = "tls")]
+        fn tls_identity(&self) -> Option<crate::tls::TlsIdentity> {
+            Stream::tls_identity(self)
         }
     }
 

@@ -157,6 +157,35 @@ impl<R: Reactor, L: Listener> Server<R, L> {
         })
     }
 
+    /// Serves over TLS (`tls` feature): each accepted stream gets TLS with
+    /// `tls`, its handshake run by the connection (so the accept loop never
+    /// waits for one, and the handshake timeout covers it). With a client
+    /// CA, clients must present a certificate it signed, and handlers see
+    /// it in [`Peer::tls_identity`](crate::Peer::tls_identity).
+    ///
+    /// ```
+    /// use slow_driver::runtime::{Listener, Runtime};
+    /// use slow_driver::tls::{ServerTls, TlsListener};
+    /// use slow_driver::{Error, Server};
+    ///
+    /// async fn secure<R: Runtime>(tls: ServerTls) -> Result<Server<R, TlsListener<slow_driver::net::NetListener<R>>>, Error>
+    /// where
+    ///     R::Stream: slow_driver::runtime::Stream,
+    ///     R::UnixStream: slow_driver::runtime::Stream,
+    /// {
+    ///     Ok(Server::bind("127.0.0.1:0").await?.tls(tls))
+    /// }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(self, tls: crate::tls::ServerTls) -> Server<R, crate::tls::TlsListener<L>> {
+        Server {
+            runtime: self.runtime,
+            listener: crate::tls::TlsListener::new(self.listener, tls),
+            config: self.config,
+            registry: self.registry,
+        }
+    }
+
     /// The address the server listens on (where clients connect when it
     /// was bound to port 0): a TCP address, a Unix socket path, or
     /// [`Addr::Unknown`] for a listener that has none. It displays as

@@ -62,6 +62,10 @@ pub(crate) struct State<M: Mode> {
     pub(crate) handlers: IdMap<AbortHandle<M>>,
     /// Server: a task is draining `notifications` into the handler.
     pub(crate) notification_task: bool,
+    /// The peer's verified TLS identity, taken from the stream once the
+    /// SLOW handshake is done.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_identity: Option<crate::tls::TlsIdentity>,
     /// Client, as a tower `Service`: callers of `poll_ready` waiting for a
     /// request slot (woken when a request ends or the connection closes).
     #[cfg(feature = "tower")]
@@ -97,6 +101,8 @@ impl<M: Mode> Shared<M> {
             notification_waker: None,
             handlers: IdMap::default(),
             notification_task: false,
+            #[cfg(feature = "tls")]
+            tls_identity: None,
             #[cfg(feature = "tower")]
             slot_waiters: Vec::new(),
         }))

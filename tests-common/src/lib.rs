@@ -32,6 +32,7 @@
 
 mod combinators;
 mod fixtures;
+pub mod pki;
 mod raw;
 mod runner;
 pub mod scenarios;

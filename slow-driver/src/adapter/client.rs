@@ -416,6 +416,63 @@ macro_rules! __adapter_client {
             pub fn into_inner(self) -> $crate::Client<$rt> {
                 self.0
             }
+
+            /// Connects to `addr` over TLS (the `tls` feature) with the
+            /// default [`Config`]. The server's certificate must be valid
+            /// for the name `tls` sets, else for the host of `addr`; a
+            /// failed handshake is [`Error::Tls`] saying why.
+            ///
+            /// ```
+            #[doc = concat!("use ", $krate, "::tls::ClientTls;")]
+            #[doc = concat!("use ", $krate, "::{Client, Error};")]
+            ///
+            /// async fn call(ca: &str) -> Result<(), Error> {
+            ///     let tls = ClientTls::from_ca_pem_file(ca)?.server_name("localhost")?;
+            ///     let client = Client::connect_tls("127.0.0.1:7000", &tls).await?;
+            ///     client.request("hello").await?;
+            ///     client.close().await
+            /// }
+            /// ```
+            #[cfg(feature = "tls")]
+            #[inline]
+            pub async fn connect_tls(
+                addr: impl ::core::fmt::Display,
+                tls: &$crate::tls::ClientTls,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::Client::<$rt>::connect_tls(addr, tls).await.map(Client)
+            }
+
+            /// Connects over TLS with `config`, on `runtime`.
+            ///
+            /// ```
+            #[doc = concat!("use ", $krate, "::tls::ClientTls;")]
+            #[doc = concat!("use ", $krate, "::{Client, Config, Error};")]
+            ///
+            /// async fn call(tls: &ClientTls) -> Result<Client, Error> {
+            #[doc = concat!("    let runtime = ", $here, ";")]
+            ///     Client::connect_tls_on(runtime, "127.0.0.1:7000", tls, Config::default()).await
+            /// }
+            /// ```
+            #[cfg(feature = "tls")]
+            #[inline]
+            pub async fn connect_tls_on(
+                runtime: $rt,
+                addr: impl ::core::fmt::Display,
+                tls: &$crate::tls::ClientTls,
+                config: $crate::Config,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::Client::<$rt>::connect_tls_on(runtime, addr, tls, config)
+                    .await
+                    .map(Client)
+            }
+
+            /// The server's verified certificate chain (the `tls` feature;
+            /// `None` without TLS).
+            #[cfg(feature = "tls")]
+            #[inline]
+            pub fn tls_identity(&self) -> ::core::option::Option<$crate::tls::TlsIdentity> {
+                self.0.tls_identity()
+            }
         }
 
         impl ::core::convert::From<$crate::Client<$rt>> for Client {

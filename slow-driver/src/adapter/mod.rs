@@ -185,6 +185,11 @@ macro_rules! adapter_types {
         #[doc(inline)]
         pub use $crate::tower::{ResponseFuture, ServiceHandler};
 
+        // The adapter's own `tls` feature.
+        #[cfg(feature = "tls")]
+        #[doc(inline)]
+        pub use $crate::tls;
+
         $crate::__adapter_client! {
             runtime = $rt,
             krate = $krate,

@@ -333,6 +333,33 @@ macro_rules! __adapter_server {
             pub fn into_inner(self) -> $crate::Server<$rt, L> {
                 self.0
             }
+
+            /// Serves over TLS (the `tls` feature): each accepted stream
+            /// gets TLS, its handshake run by the connection (the accept
+            /// loop never waits for one; the handshake timeout covers it).
+            /// With a client CA, clients must present a certificate it
+            /// signed, and handlers see it in `req.peer.tls_identity()`.
+            ///
+            /// ```
+            #[doc = concat!("use ", $krate, "::tls::ServerTls;")]
+            #[doc = concat!("use ", $krate, "::{Error, Request, Server};")]
+            ///
+            /// async fn serve_tls(cert: &str, key: &str, clients_ca: &str) -> Result<(), Error> {
+            ///     let tls = ServerTls::from_pem_files_with_client_ca(cert, key, Some(clients_ca))?;
+            ///     let server = Server::bind("127.0.0.1:7000").await?.tls(tls);
+            ///     server
+            ///         .serve(|req: Request| async move {
+            ///             let who = req.peer.tls_identity().map(|id| id.certificate().len());
+            ///             Ok(format!("{who:?}").into())
+            ///         })
+            ///         .await
+            /// }
+            /// ```
+            #[cfg(feature = "tls")]
+            #[inline]
+            pub fn tls(self, tls: $crate::tls::ServerTls) -> Server<$crate::tls::TlsListener<L>> {
+                Server(self.0.tls(tls))
+            }
         }
 
         impl<L> ::core::convert::From<$crate::Server<$rt, L>> for Server<L> {
