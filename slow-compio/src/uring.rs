@@ -118,13 +118,34 @@ pub fn runtime() -> Result<compio::runtime::Runtime, Unavailable> {
 /// Whether a compio runtime can start here: `Err` says why not. Tests that
 /// need io_uring ask this first and say why they skip.
 ///
+/// The answer is found once per process, on a thread of its own: a ring
+/// torn down on a thread leaves the kernel work to finish there, which
+/// interrupts that thread's next blocking call with a timeout (`EINTR`,
+/// which std's `read` does not retry). So asking never disturbs the
+/// caller's thread. (Dropping a compio runtime of your own does, once.)
+///
 /// ```
 /// if let Err(why) = slow_compio::available() {
 ///     eprintln!("skipped: {why}");
 /// }
 /// ```
 pub fn available() -> Result<(), Unavailable> {
-    runtime().map(drop)
+    static ANSWER: std::sync::OnceLock<Result<(), (Cause, i32)>> = std::sync::OnceLock::new();
+    let answer = ANSWER.get_or_init(|| {
+        let probe = std::thread::Builder::new()
+            .name("slow-compio-probe".into())
+            .spawn(|| runtime().map(drop))
+            .and_then(|t| t.join().map_err(|_| io::Error::other("the probe panicked")));
+        match probe {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err((e.cause, e.source.raw_os_error().unwrap_or(0))),
+            Err(e) => Err((Cause::Other, e.raw_os_error().unwrap_or(0))),
+        }
+    });
+    answer.map_err(|(cause, errno)| Unavailable {
+        cause,
+        source: io::Error::from_raw_os_error(errno),
+    })
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod custom;
 mod idle_clients;
 mod server_thread;
 mod smol;
+pub mod tls;
 mod tokio;
 
 use std::net::SocketAddr;
