@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use slow_driver::Config;
 
 use crate::scenarios::{self, Cell, Outcome};
-use crate::servers::{ASYNC_STD, CUSTOM, LOCAL, SMOL, SmolPool, TOKIO};
+use crate::servers::{ASYNC_STD, COMPIO, CUSTOM, LOCAL, SMOL, SmolPool, TOKIO};
 use crate::util::with_watchdog;
 
 /// How long one cell may take in all before it counts as hung.
@@ -28,6 +28,10 @@ pub enum ClientRuntime {
     /// executor on the cell's own thread (it is not `Send`, so it is made
     /// there, per cell).
     Local,
+    /// slow-compio: a compio runtime (its own io_uring) on the cell's own
+    /// thread (it is not `Send` either, so it is made there, per cell).
+    /// Needs io_uring: ask [`crate::util::io_uring`] first.
+    Compio,
 }
 
 impl ClientRuntime {
@@ -63,6 +67,11 @@ impl ClientRuntime {
         ClientRuntime::Local
     }
 
+    /// compio's client.
+    pub fn compio() -> ClientRuntime {
+        ClientRuntime::Compio
+    }
+
     /// Its name in the matrix.
     pub fn name(&self) -> &'static str {
         match self {
@@ -71,6 +80,7 @@ impl ClientRuntime {
             ClientRuntime::AsyncStd => ASYNC_STD,
             ClientRuntime::Custom => CUSTOM,
             ClientRuntime::Local => LOCAL,
+            ClientRuntime::Compio => COMPIO,
         }
     }
 
@@ -97,6 +107,9 @@ impl ClientRuntime {
                 let rt = slow_local_example::PerCore::new();
                 rt.block_on(scenarios::run_all(rt.clone(), addr, config))
             }
+            ClientRuntime::Compio => slow_compio::runtime()
+                .expect("a compio runtime (io_uring was available when the matrix started)")
+                .block_on(scenarios::run_all(slow_compio::Compio::new(), addr, config)),
         }
     }
 
@@ -105,7 +118,10 @@ impl ClientRuntime {
         match self {
             ClientRuntime::Tokio(rt) => rt.shutdown_timeout(Duration::from_secs(1)),
             ClientRuntime::Smol(pool) => pool.stop(),
-            ClientRuntime::AsyncStd | ClientRuntime::Custom | ClientRuntime::Local => {}
+            ClientRuntime::AsyncStd
+            | ClientRuntime::Custom
+            | ClientRuntime::Local
+            | ClientRuntime::Compio => {}
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
+use slow_driver::runtime::Reactor;
 use slow_driver::{Client, Config, Settings};
 
 use crate::threads::Threads;
@@ -42,7 +42,7 @@ pub fn server_config() -> Config {
 
 /// One task's share of the load: [`PER_TASK`] concurrent requests that
 /// only end when cancelled. One that ends anyway is counted in `finished`.
-pub async fn task<R: Runtime>(client: Client<R>, finished: Arc<AtomicUsize>) {
+pub async fn task<R: Reactor>(client: Client<R>, finished: Arc<AtomicUsize>) {
     let requests = (0..PER_TASK).map(|_| {
         let client = &client;
         let finished = &finished;

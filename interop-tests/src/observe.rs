@@ -5,10 +5,10 @@
 //! records the name of the thread it is polled on, at every poll. Sockets,
 //! timers and the spawn itself are the wrapped runtime's, unchanged.
 //!
-//! [`Counting`] wraps a [`Handler`]: it counts requests in flight at the
-//! server (a request counts from the moment its handler starts until the
-//! handler's future finishes or is dropped) and records the threads
-//! handlers run on.
+//! [`Counting`] wraps a [`Handler`] (or a [`LocalHandler`]): it counts
+//! requests in flight at the server (a request counts from the moment its
+//! handler starts until the handler's future finishes or is dropped) and
+//! records the threads handlers run on.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,8 +21,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use slow_driver::runtime::{Reactor, Runtime, Threaded};
-use slow_driver::{Handler, Peer, Reply, Request};
+use slow_driver::runtime::{Local, Reactor, Runtime, Threaded};
+use slow_driver::{Handler, LocalHandler, LocalRequest, Peer, Reply, Request};
 
 /// Thread name → how many polls (or handler starts) ran there.
 #[derive(Default, Debug)]
@@ -174,17 +174,18 @@ pub struct Counting<H> {
     stats: Arc<Stats>,
 }
 
-impl<H: Handler> Counting<H> {
-    /// Wraps `inner`; the counters are in the returned [`Stats`].
+impl<H> Counting<H> {
+    /// Wraps `inner` (a [`Handler`], or a [`LocalHandler`] on a local
+    /// runtime); the counters are in the returned [`Stats`].
     pub fn new(inner: H) -> (Self, Arc<Stats>) {
         let stats = Arc::new(Stats::default());
-        (
-            Counting {
-                inner,
-                stats: stats.clone(),
-            },
-            stats,
-        )
+        (Counting::with_stats(inner, stats.clone()), stats)
+    }
+
+    /// Wraps `inner`, counting into `stats`: the handlers of a server on
+    /// many threads, each made on its own thread, count into one.
+    pub fn with_stats(inner: H, stats: Arc<Stats>) -> Self {
+        Counting { inner, stats }
     }
 }
 
@@ -196,18 +197,37 @@ impl Drop for InFlight<'_> {
     }
 }
 
+impl Stats {
+    /// A handler starts: counted until the guard is dropped.
+    fn start(&self) -> InFlight<'_> {
+        self.threads.record();
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+}
+
 impl<H: Handler> Handler for Counting<H> {
     async fn request(&self, request: Request) -> Reply {
-        let stats = &*self.stats;
-        stats.threads.record();
-        stats.started.fetch_add(1, Ordering::SeqCst);
-        let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        stats.peak.fetch_max(now, Ordering::SeqCst);
-        let _guard = InFlight(stats);
+        let _guard = self.stats.start();
         self.inner.request(request).await
     }
 
     async fn notification(&self, body: Bytes, peer: Peer) {
+        self.stats.threads.record();
+        self.stats.notifications.fetch_add(1, Ordering::SeqCst);
+        self.inner.notification(body, peer).await
+    }
+}
+
+impl<H: LocalHandler> LocalHandler for Counting<H> {
+    async fn request(&self, request: LocalRequest) -> Reply {
+        let _guard = self.stats.start();
+        self.inner.request(request).await
+    }
+
+    async fn notification(&self, body: Bytes, peer: Peer<Local>) {
         self.stats.threads.record();
         self.stats.notifications.fetch_add(1, Ordering::SeqCst);
         self.inner.notification(body, peer).await

@@ -18,6 +18,9 @@ pub const ASYNC_STD: &str = "async-std";
 pub const CUSTOM: &str = "custom";
 /// `slow-local-example`'s thread-per-core runtime (tasks not `Send`).
 pub const LOCAL: &str = "local";
+/// slow-compio: compio's thread-per-core runtime on io_uring (tasks not
+/// `Send`, completion-based IO).
+pub const COMPIO: &str = "compio";
 
 /// How long [`RunningServer::shutdown`] waits for the graceful shutdown.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
@@ -276,6 +279,31 @@ pub fn local(threads: usize, prefix: &str) -> RunningServer {
         Box::new(move || {
             crate::util::with_watchdog("local-shutdown", SHUTDOWN_LIMIT, move || server.shutdown())?
                 .map_err(|e| format!("local server: {e}"))
+        }),
+    )
+}
+
+/// slow-compio's interop server: a `ThreadPerCore` on `threads` threads
+/// named `{prefix}-N`, each with its own compio runtime (its own
+/// io_uring), listener (one port, `SO_REUSEPORT`) and `LocalHandler`.
+/// Needs io_uring: ask [`crate::util::io_uring`] first.
+pub fn compio(threads: usize, prefix: &str) -> RunningServer {
+    let server = slow_compio::ThreadPerCore::builder(([127, 0, 0, 1], 0).into())
+        .threads(threads)
+        .thread_name(prefix)
+        .config(server_config())
+        .serve(|| slow_interop::driver::InteropService::new(slow_compio::Compio::new()))
+        .expect("serve on every thread");
+    let addr = server.local_addr();
+    RunningServer::new(
+        COMPIO,
+        addr,
+        Box::new(move || {
+            crate::util::with_watchdog("compio-shutdown", SHUTDOWN_LIMIT, move || {
+                server.shutdown()
+            })?
+            .map(drop)
+            .map_err(|e| format!("compio server: {e}"))
         }),
     )
 }

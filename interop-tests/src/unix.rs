@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use slow_compio::Compio;
 use slow_driver::runtime::Reactor;
 use slow_driver::{Addr, Client, Error, ErrorCode, Server};
 use slow_interop::driver::InteropService;
@@ -16,9 +17,20 @@ use slow_local_example::PerCore;
 /// How long a server may take to start listening.
 const LISTENING: Duration = Duration::from_secs(60);
 
-/// The async adapters and the thread-per-core runtime (whose tasks are not
-/// `Send`).
-pub const RUNTIMES: [&str; 4] = ["tokio", "smol", "async-std", "local"];
+/// The async adapters and the two thread-per-core runtimes (whose tasks
+/// are not `Send`): `slow-local-example`'s and compio's (io_uring). Use
+/// [`runtimes`], which leaves compio out where io_uring is unavailable.
+pub const RUNTIMES: [&str; 5] = ["tokio", "smol", "async-std", "local", "compio"];
+
+/// [`RUNTIMES`] that can run here: all of them, or all but compio where
+/// io_uring is unavailable (`what` then says so).
+pub fn runtimes(what: &str) -> Vec<&'static str> {
+    let compio = crate::util::io_uring(what);
+    RUNTIMES
+        .into_iter()
+        .filter(|&r| compio || r != "compio")
+        .collect()
+}
 
 /// A directory of this test's own for socket files, removed when dropped.
 pub struct SocketDir(PathBuf);
@@ -89,6 +101,16 @@ pub fn serve_at(server: &str, path: &Path) -> Addr {
                         .expect("serve");
                 })
             }
+            "compio" => slow_compio::runtime()
+                .expect("a compio runtime")
+                .block_on(async {
+                    let server = Server::<Compio>::bind(&addr).await.expect("bind");
+                    ready.send(server.local_addr().expect("addr")).unwrap();
+                    server
+                        .serve(InteropService::new(Compio::new()))
+                        .await
+                        .expect("serve");
+                }),
             other => panic!("no runtime {other}"),
         })
         .expect("server thread");
@@ -113,6 +135,9 @@ pub fn call_at(client: &str, path: &Path) -> Result<(), Error> {
         }),
         "local" => PerCore::new()
             .block_on(async { exercise(Client::<PerCore>::connect(&addr).await?).await }),
+        "compio" => slow_compio::runtime()
+            .expect("a compio runtime")
+            .block_on(async { exercise(Client::<Compio>::connect(&addr).await?).await }),
         other => panic!("no runtime {other}"),
     }
 }

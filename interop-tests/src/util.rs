@@ -112,3 +112,18 @@ pub async fn wait_until<R: Reactor>(
         sleep(rt, Duration::from_millis(5)).await;
     }
 }
+
+/// Whether io_uring is available here, so that compio (slow-compio) can
+/// run. If it is not, prints why `what` skips its compio part (or all of
+/// it) and returns `false`: no test fails for lack of io_uring.
+/// (`slow_compio::available` probes once per process on a thread of its
+/// own, so asking never disturbs the caller's thread.)
+pub fn io_uring(what: &str) -> bool {
+    match slow_compio::available() {
+        Ok(()) => true,
+        Err(why) => {
+            println!("{what}: compio skipped, io_uring is unavailable: {why}");
+            false
+        }
+    }
+}

@@ -13,8 +13,14 @@
 //! `slow-local-example`'s thread-per-core runtime, whose tasks are not
 //! `Send`: its server on 2 threads `srv-local-N`, each with its own
 //! executor and listener, its client a `PerCore` executor on the cell's
-//! thread. Each cell is bounded by `CELL_LIMIT` and each
-//! scenario by `SCENARIO_LIMIT`: a hang fails, it does not block.
+//! thread. The sixth is slow-compio, compio's thread-per-core runtime on
+//! io_uring (completion-based IO, tasks not `Send`): its server a
+//! `ThreadPerCore` on 2 threads `srv-compio-N`, each with its own runtime,
+//! io_uring and listener, its client a compio runtime on the cell's thread.
+//! Where io_uring is unavailable, the compio row and column are skipped
+//! (the test says why) and the other 5 × 5 cells run. Each cell is bounded
+//! by `CELL_LIMIT` and each scenario by `SCENARIO_LIMIT`: a hang fails, it
+//! does not block.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,25 +28,31 @@ use std::time::Instant;
 use interop_tests::clients::{ClientRuntime, run_cell};
 use interop_tests::scenarios::{SCENARIOS, table};
 use interop_tests::servers::{self, RunningServer};
+use interop_tests::util::io_uring;
 use slow_driver::Config;
 
 #[test]
 fn cross_runtime_matrix() {
     let start = Instant::now();
-    let servers: Vec<RunningServer> = vec![
+    let compio = io_uring("cross_runtime_matrix");
+    let mut servers: Vec<RunningServer> = vec![
         servers::tokio(2, "srv-tokio"),
         servers::smol(2, "srv-smol"),
         servers::async_std(),
         servers::custom(),
         servers::local(2, "srv-local"),
     ];
-    let clients: Vec<Arc<ClientRuntime>> = vec![
+    let mut clients: Vec<Arc<ClientRuntime>> = vec![
         Arc::new(ClientRuntime::tokio()),
         Arc::new(ClientRuntime::smol()),
         Arc::new(ClientRuntime::async_std()),
         Arc::new(ClientRuntime::custom()),
         Arc::new(ClientRuntime::local()),
     ];
+    if compio {
+        servers.push(servers::compio(2, "srv-compio"));
+        clients.push(Arc::new(ClientRuntime::compio()));
+    }
 
     let mut cells = Vec::new();
     for client in &clients {

@@ -5,9 +5,12 @@
 //!   (`Server::from_listener`) and every client runs over a `UnixStream`
 //!   it connected itself (`Client::from_stream`).
 //!
-//! Each is a 4 × 4 matrix (tokio, smol, async-std and the thread-per-core
-//! `local` runtime), each cell answering the INTEROP service's echo,
-//! `!bytes`, `!notify`, `!error` and graceful close. Then the socket file's
+//! Each is a 5 × 5 matrix (tokio, smol, async-std and the thread-per-core
+//! runtimes `local` and `compio`; 4 × 4 without compio where io_uring is
+//! unavailable, which the test then says), each cell answering the INTEROP
+//! service's echo, `!bytes`, `!notify`, `!error` and graceful close; on
+//! compio the own streams are `Completion<CompioStream<UnixStream>>` and
+//! `CompioUnixListener` over compio's Unix sockets. Then the socket file's
 //! life (removed after serving, stale replaced, live refused) and bad
 //! paths, each a typed error naming the path.
 
@@ -16,8 +19,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use interop_tests::unix::{RUNTIMES, SocketDir, call_at, exercise, serve_at};
+use interop_tests::unix::{SocketDir, call_at, exercise, runtimes, serve_at};
 use interop_tests::util::with_watchdog;
+use slow_compio::{Compio, CompioStream, CompioUnixListener};
+use slow_driver::runtime::Completion;
 use slow_driver::{Addr, Client, Config, Error, Server};
 use slow_interop::driver::InteropService;
 use slow_local_example::PerCore;
@@ -98,6 +103,19 @@ fn serve(server: &str, path: &Path, way: Way) -> Addr {
                         .expect("serve");
                 })
             }
+            "compio" => slow_compio::runtime()
+                .expect("a compio runtime")
+                .block_on(async {
+                    let listener = compio::net::UnixListener::bind(&path).await.expect("bind");
+                    let listener = CompioUnixListener::new(listener);
+                    let server = Server::<Compio, _>::from_listener(listener, Config::default())
+                        .expect("server");
+                    ready.send(server.local_addr().expect("addr")).unwrap();
+                    server
+                        .serve(InteropService::new(Compio::new()))
+                        .await
+                        .expect("serve");
+                }),
             other => panic!("no runtime {other}"),
         })
         .expect("server thread");
@@ -140,6 +158,14 @@ fn call(client: &str, path: &Path, way: Way) -> Result<(), Error> {
             let stream = slow_smol::SmolStream::from(stream);
             exercise(Client::<PerCore>::from_stream(stream, Config::default()).await?).await
         }),
+        "compio" => slow_compio::runtime()
+            .expect("a compio runtime")
+            .block_on(async {
+                let stream = compio::net::UnixStream::connect(path).await?;
+                let stream: Completion<CompioStream<compio::net::UnixStream>> =
+                    Completion::new(CompioStream(stream));
+                exercise(Client::<Compio>::from_stream(stream, Config::default()).await?).await
+            }),
         other => panic!("no runtime {other}"),
     }
 }
@@ -147,8 +173,9 @@ fn call(client: &str, path: &Path, way: Way) -> Result<(), Error> {
 fn matrix(way: Way) {
     with_watchdog("unix", LIMIT, move || {
         let dir = SocketDir::new(&format!("{way:?}"));
+        let runtimes = runtimes(&format!("unix matrix, {way:?}"));
         let mut failed = Vec::new();
-        for server in RUNTIMES {
+        for &server in &runtimes {
             let path = dir.path(&format!("{server}.sock"));
             let addr = serve(server, &path, way);
             assert_eq!(
@@ -157,7 +184,7 @@ fn matrix(way: Way) {
                 "{server}'s local_addr"
             );
             assert_eq!(addr.to_string(), format!("unix:{}", path.display()));
-            for client in RUNTIMES {
+            for &client in &runtimes {
                 match call(client, &path, way) {
                     Ok(()) => println!("{client} client → {server} server, {way:?}: ok"),
                     Err(e) => failed.push(format!("{client} → {server}: {e}")),
@@ -311,7 +338,7 @@ fn a_peer_closing_mid_frame_does_not_stop_the_server() {
     use std::io::Write;
     with_watchdog("unix", LIMIT, move || {
         let dir = SocketDir::new("midframe");
-        for server in RUNTIMES {
+        for server in runtimes("a peer closing mid-frame") {
             let path = dir.path(&format!("{server}.sock"));
             serve(server, &path, Way::Address);
             for _ in 0..3 {

@@ -2,11 +2,12 @@
 //! `slow-custom-example`'s mio event loop, both ways:
 //!
 //! - its server (`Server::bind_unix`) against the tokio, smol, async-std
-//!   and thread-per-core clients (`Client::connect("unix:PATH")`) and its
-//!   own completion-queue client;
+//!   and both thread-per-core clients (`local`, and `compio` where
+//!   io_uring is available) (`Client::connect("unix:PATH")`) and its own
+//!   completion-queue client;
 //! - its client (`ClientLoop::connect_unix`, through
 //!   [`LoopClient::connect_unix`]) against the tokio, smol, async-std and
-//!   thread-per-core servers (`Server::bind("unix:PATH")`).
+//!   both thread-per-core servers (`Server::bind("unix:PATH")`).
 //!
 //! Every cell answers what `tests/unix.rs` checks on the async adapters:
 //! echo, `!bytes`, `!notify`, `!error` and a graceful close. Then the
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use interop_tests::custom::{self, LoopClient};
 use interop_tests::servers::server_config;
-use interop_tests::unix::{RUNTIMES, SocketDir, call_at, serve_at};
+use interop_tests::unix::{SocketDir, call_at, runtimes, serve_at};
 use interop_tests::util::with_watchdog;
 use slow_driver::{Addr, Config, Error, ErrorCode};
 use slow_proto::RequestError;
@@ -103,7 +104,7 @@ fn every_client_with_the_custom_server_over_unix() {
         let path = dir.path("custom.sock");
         let server = custom_server(&path);
         let mut failed = Vec::new();
-        for client in RUNTIMES {
+        for client in runtimes("every client with the custom server") {
             let p = path.clone();
             failed.extend(cell(
                 format!("{client} client → custom server"),
@@ -126,7 +127,7 @@ fn the_custom_client_with_every_server_over_unix() {
     with_watchdog("unix-custom", LIMIT, || {
         let dir = SocketDir::new("client");
         let mut failed = Vec::new();
-        for server in RUNTIMES {
+        for server in runtimes("the custom client with every server") {
             let path = dir.path(&format!("{server}.sock"));
             let addr = serve_at(server, &path);
             assert_eq!(
@@ -153,7 +154,7 @@ fn the_custom_client_runs_every_scenario_over_unix() {
         let custom_path = dir.path("custom.sock");
         let custom = custom_server(&custom_path);
         let mut targets = vec![("custom", custom_path.clone())];
-        for server in RUNTIMES {
+        for server in runtimes("the custom client runs every scenario") {
             let path = dir.path(&format!("{server}.sock"));
             serve_at(server, &path);
             targets.push((server, path));

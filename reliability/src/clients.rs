@@ -16,7 +16,9 @@ pub fn tokio_runtime(name: &str) -> tokio::runtime::Runtime {
 /// [`Counted`](crate::tasks::Counted) runtime of kind `$kind`), on that
 /// runtime and returns its output. Client runtimes are tokio (a runtime of
 /// its own, 2 workers), smol (the global executor) and async-std (the
-/// global runtime); the custom loop has no async client.
+/// global runtime); the custom loop has no async client, and compio's is
+/// local (its futures are not `Send`), which the client code of these
+/// tests (generic over `Runtime`) does not take.
 ///
 /// ```ignore
 /// let n = reliability::on_runtime!(Kind::Smol, |rt| async move {
@@ -46,6 +48,9 @@ macro_rules! on_runtime {
                 $crate::deps::async_std::task::block_on($body)
             }
             $crate::servers::Kind::Custom => panic!("the custom example has no async client"),
+            $crate::servers::Kind::Compio => {
+                panic!("compio's client is local: these tests' clients run on `Send` runtimes")
+            }
         }
     };
 }

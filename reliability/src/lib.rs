@@ -8,8 +8,9 @@
 //!   half-way), independent of the runtime under test;
 //! - [`raw`]: a raw peer that sends any bytes and reads frames, for
 //!   garbage, slowloris and peers that never read;
-//! - [`servers`]: the INTEROP service on tokio, smol, async-std and the
-//!   custom mio loop, with tasks and handlers counted;
+//! - [`servers`]: the INTEROP service on tokio, smol, async-std, the
+//!   custom mio loop and compio (io_uring, thread-per-core), with tasks
+//!   and handlers counted;
 //! - [`chaos`]: mixed traffic through the proxy, each request's outcome
 //!   checked against the fault its connection suffered;
 //! - [`probe`]: a well-behaved client that must keep being served;

@@ -9,10 +9,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
-use slow_driver::{Config, Handler, Peer, Reply, Request};
+use slow_driver::runtime::{Local, Runtime};
+use slow_driver::{Config, Handler, LocalHandler, LocalRequest, Peer, Reply, Request};
 
-use crate::tasks::{Counted, TaskCount};
+use crate::tasks::{Counted, CountedLocal, TaskCount};
 
 /// A runtime under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,10 +25,21 @@ pub enum Kind {
     AsyncStd,
     /// slow-custom-example's mio loop (server only).
     Custom,
+    /// slow-compio: compio on io_uring, thread-per-core (server only here:
+    /// its client is local, and the client code of these tests is written
+    /// for `Send` runtimes). Needs io_uring: ask [`Kind::runs_here`].
+    Compio,
 }
 
-/// Every server runtime.
-pub const SERVERS: [Kind; 4] = [Kind::Tokio, Kind::Smol, Kind::AsyncStd, Kind::Custom];
+/// Every server runtime (compio only where io_uring is available: see
+/// [`Kind::runs_here`]).
+pub const SERVERS: [Kind; 5] = [
+    Kind::Tokio,
+    Kind::Smol,
+    Kind::AsyncStd,
+    Kind::Custom,
+    Kind::Compio,
+];
 
 impl Kind {
     /// The runtime's name.
@@ -38,7 +49,15 @@ impl Kind {
             Kind::Smol => "smol",
             Kind::AsyncStd => "async-std",
             Kind::Custom => "custom",
+            Kind::Compio => "compio",
         }
+    }
+
+    /// Whether this runtime can run on this machine: all can but compio
+    /// where io_uring is unavailable, in which case `test` says why it
+    /// skips (what needs compio first asks this, and returns if not).
+    pub fn runs_here(self, test: &str) -> bool {
+        self != Kind::Compio || interop_tests::util::io_uring(test)
     }
 }
 
@@ -85,19 +104,40 @@ impl Drop for Running<'_> {
     }
 }
 
+impl HandlerStats {
+    /// A handler starts: it ends as dropped unless marked done.
+    fn start(&self) -> Running<'_> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        Running {
+            stats: self,
+            done: false,
+        }
+    }
+}
+
 impl<H: Handler> Handler for Counting<H> {
     async fn request(&self, request: Request) -> Reply {
-        self.stats.started.fetch_add(1, Ordering::SeqCst);
-        let mut running = Running {
-            stats: &self.stats,
-            done: false,
-        };
+        let mut running = self.stats.start();
         let reply = self.inner.request(request).await;
         running.done = true;
         reply
     }
 
     async fn notification(&self, body: Bytes, peer: Peer) {
+        self.inner.notification(body, peer).await
+    }
+}
+
+/// The same count on a local runtime (the compio server's handlers).
+impl<H: LocalHandler> LocalHandler for Counting<H> {
+    async fn request(&self, request: LocalRequest) -> Reply {
+        let mut running = self.stats.start();
+        let reply = self.inner.request(request).await;
+        running.done = true;
+        reply
+    }
+
+    async fn notification(&self, body: Bytes, peer: Peer<Local>) {
         self.inner.notification(body, peer).await
     }
 }
@@ -112,7 +152,8 @@ pub struct TestServer {
     pub kind: Kind,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its live tasks (`None` for the custom loop, which has no tasks).
+    /// Its live tasks (`None` for the custom loop, which has no tasks; for
+    /// compio, those of all its threads).
     pub tasks: Option<Arc<TaskCount>>,
     /// What its handlers did (`None` for the custom loop).
     pub handlers: Option<Arc<HandlerStats>>,
@@ -134,6 +175,7 @@ impl TestServer {
             Kind::Smol => smol_server(config, max_connections),
             Kind::AsyncStd => async_std_server(config, max_connections),
             Kind::Custom => custom_server(config, max_connections),
+            Kind::Compio => compio_server(config, max_connections),
         }
     }
 
@@ -370,4 +412,100 @@ fn custom_server(config: Config, max_connections: usize) -> TestServer {
             wait_served("custom", &done, drain + SHUTDOWN_SLACK)
         })),
     }
+}
+
+/// How many threads the compio server runs on, each its own runtime.
+const COMPIO_THREADS: usize = 2;
+
+/// The compio server: as slow-compio's `ThreadPerCore`, on
+/// [`COMPIO_THREADS`] threads (`server-compio-N`) that share nothing, each
+/// with its own compio runtime and io_uring, its own listener on the one
+/// port (`SO_REUSEPORT`; the kernel spreads connections over them) and its
+/// own driver `Server`; built here rather than with `ThreadPerCore` so that
+/// each thread's runtime is wrapped in a task counter ([`CountedLocal`],
+/// one count for all) and its handler in [`Counting`] (one
+/// [`HandlerStats`] for all). `max_connections` is each thread's limit, as
+/// `ThreadPerCore`'s config is each thread's. Shut down together: every
+/// thread sends GOAWAY to its connections and drains. Needs io_uring
+/// ([`Kind::runs_here`]).
+fn compio_server(config: Config, max_connections: usize) -> TestServer {
+    let drain = config.drain_timeout;
+    let tasks = Arc::<TaskCount>::default();
+    let handlers = Arc::<HandlerStats>::default();
+    let first = reuse_port_listener("127.0.0.1:0".parse().expect("addr"));
+    let addr = first.local_addr().expect("local_addr");
+    let mut listeners = vec![first];
+    listeners.extend((1..COMPIO_THREADS).map(|_| reuse_port_listener(addr)));
+    // Dropping the sender stops every thread.
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let (done_tx, done) = mpsc::channel();
+    let mut threads = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let (tasks, handlers, config) = (tasks.clone(), handlers.clone(), config.clone());
+        let (stopped, done_tx) = (stopped.clone(), done_tx.clone());
+        let (ready_tx, ready) = mpsc::channel();
+        let thread = thread::Builder::new()
+            .name(format!("server-compio-{i}"))
+            .spawn(move || {
+                let runtime = slow_compio::runtime().expect("a compio runtime (io_uring)");
+                runtime.block_on(async move {
+                    let rt = CountedLocal::with_count(slow_compio::Compio::new(), tasks);
+                    let listener = compio::net::TcpListener::from_std(listener).expect("listener");
+                    let server = slow_driver::Server::from_listener_on(
+                        rt.clone(),
+                        slow_compio::CompioListener::new(listener),
+                        config,
+                    )
+                    .expect("server")
+                    .max_connections(max_connections);
+                    let _ = ready_tx.send(());
+                    let service = Counting {
+                        inner: slow_interop::driver::InteropService::new(rt),
+                        stats: handlers,
+                    };
+                    let signal = async move {
+                        let _ = stopped.recv().await;
+                    };
+                    let r = server.serve_with_shutdown(service, signal).await;
+                    let _ = done_tx.send(r.map_err(|e| e.to_string()));
+                })
+            })
+            .expect("spawn a compio server thread");
+        ready
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the compio server thread started serving");
+        threads.push(thread);
+    }
+    TestServer {
+        kind: Kind::Compio,
+        addr,
+        tasks: Some(tasks),
+        handlers: Some(handlers),
+        stop: Some(Box::new(move || {
+            drop(stop);
+            // The threads drain at once: each has the whole limit.
+            let limit = drain + SHUTDOWN_SLACK;
+            let results: Vec<_> = (0..COMPIO_THREADS)
+                .map(|_| wait_served("compio", &done, limit))
+                .collect();
+            for thread in threads {
+                if thread.join().is_err() {
+                    return Err("compio server: a thread panicked".into());
+                }
+            }
+            results.into_iter().collect()
+        })),
+    }
+}
+
+/// A listening socket on `addr` that other sockets may share
+/// (`SO_REUSEPORT`), as `ThreadPerCore` binds each thread's.
+fn reuse_port_listener(addr: SocketAddr) -> std::net::TcpListener {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket.set_reuse_port(true).expect("SO_REUSEPORT");
+    socket.bind(&addr.into()).expect("bind");
+    socket.listen(1024).expect("listen");
+    socket.into()
 }

@@ -16,6 +16,9 @@ use reliability::{Kind, TestServer, on_runtime, rng};
 
 fn chaos_against(server: Kind, client: Kind, default_seed: u64) {
     let name = format!("chaos {} server, {} client", server.name(), client.name());
+    if !server.runs_here(&name) {
+        return;
+    }
     let seed = rng::seed(&name, default_seed);
     let srv = TestServer::start(server, chaos::server_config());
     let proxy = Proxy::start(srv.addr, seed, chaos::plan).expect("proxy");
@@ -89,4 +92,9 @@ fn chaos_async_std_server_tokio_client() {
 #[test]
 fn chaos_custom_server_tokio_client() {
     chaos_against(Kind::Custom, Kind::Tokio, 14);
+}
+
+#[test]
+fn chaos_compio_server_smol_client() {
+    chaos_against(Kind::Compio, Kind::Smol, 15);
 }

@@ -517,6 +517,9 @@ fn random_streams(
 }
 
 fn garbage(kind: Kind, default_seed: u64) {
+    if !kind.runs_here(&format!("garbage {}", kind.name())) {
+        return;
+    }
     let seed = rng::seed(&format!("garbage {}", kind.name()), default_seed);
     let mut rng = Rng::new(seed);
     let srv = TestServer::start(kind, config());
@@ -584,4 +587,9 @@ fn garbage_async_std() {
 #[test]
 fn garbage_custom() {
     garbage(Kind::Custom, 64);
+}
+
+#[test]
+fn garbage_compio() {
+    garbage(Kind::Compio, 65);
 }

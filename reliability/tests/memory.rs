@@ -101,6 +101,9 @@ const RESPONSE: usize = 1_000_000;
 const FLOOD: Duration = Duration::from_millis(1000);
 
 fn server_vs_client_that_never_reads(kind: Kind) {
+    if !kind.runs_here(&format!("non-reading client vs {} server", kind.name())) {
+        return;
+    }
     let _turn = exclusive();
     let config = Config {
         settings: Settings {
@@ -213,6 +216,11 @@ fn non_reading_client_vs_async_std_server() {
 #[test]
 fn non_reading_client_vs_custom_server() {
     server_vs_client_that_never_reads(Kind::Custom);
+}
+
+#[test]
+fn non_reading_client_vs_compio_server() {
+    server_vs_client_that_never_reads(Kind::Compio);
 }
 
 // ---- a server that never reads --------------------------------------------
@@ -402,6 +410,11 @@ fn smol_client_vs_server_that_never_reads() {
 fn async_std_client_vs_server_that_never_reads() {
     client_vs_server_that_never_reads(Kind::AsyncStd);
 }
+
+// No compio client here (nor in the PING flood below): these two are
+// client-side scenarios, run by clients on `Send` runtimes (`on_runtime!`,
+// code generic over `Runtime`); compio's client is local. Its server is
+// under test above and in many_connections.
 
 async fn idle_under_ping_flood<R: slow_driver::runtime::Runtime>(
     rt: reliability::tasks::Counted<R>,
@@ -699,6 +712,9 @@ fn many_connections_client_side() {
 }
 
 fn many_connections(kind: Kind) {
+    if !kind.runs_here(&format!("many connections to the {} server", kind.name())) {
+        return;
+    }
     let _turn = exclusive();
     let n = connections();
     let want = n as u64 + 512;
@@ -803,4 +819,9 @@ fn many_connections_async_std() {
 #[test]
 fn many_connections_custom() {
     many_connections(Kind::Custom);
+}
+
+#[test]
+fn many_connections_compio() {
+    many_connections(Kind::Compio);
 }

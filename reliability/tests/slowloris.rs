@@ -31,6 +31,9 @@ struct Attacker {
 }
 
 fn slowloris(kind: Kind, default_seed: u64) {
+    if !kind.runs_here(&format!("slowloris {}", kind.name())) {
+        return;
+    }
     let seed = rng::seed(&format!("slowloris {}", kind.name()), default_seed);
     let mut rng = Rng::new(seed);
     let config = Config {
@@ -171,4 +174,9 @@ fn slowloris_async_std() {
 #[test]
 fn slowloris_custom() {
     slowloris(Kind::Custom, 24);
+}
+
+#[test]
+fn slowloris_compio() {
+    slowloris(Kind::Compio, 25);
 }
