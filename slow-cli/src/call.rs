@@ -12,7 +12,7 @@ use slow_driver::runtime::Runtime;
 use slow_driver::{Client, Config, Error};
 
 use crate::error::CliError;
-use crate::runtime::{self, Job, RuntimeKind, timeout_at};
+use crate::runtime::{self, Connects, Job, RuntimeKind, timeout_at};
 
 /// How long a graceful close after the call may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -88,6 +88,7 @@ pub struct CallOutcome {
 pub fn call(kind: RuntimeKind, options: &CallOptions) -> Result<CallOutcome, CliError> {
     match kind {
         RuntimeKind::Custom => crate::custom::call(options),
+        RuntimeKind::Compio => crate::compio_rt::call(options),
         // One connection needs one thread.
         _ => runtime::block_on(kind, Some(1), CallJob(options.clone())).and_then(|r| r),
     }
@@ -99,37 +100,41 @@ impl Job for CallJob {
     type Output = Result<CallOutcome, CliError>;
 
     async fn run<R: Runtime>(self, rt: R) -> Result<CallOutcome, CliError> {
-        let o = self.0;
-        let client = connect(&rt, &o.addr, o.connect_timeout).await?;
-        let body = o.body.take(body_limit(&client.peer_settings(), o.notify))?;
-        let outcome = if o.notify {
-            client.notify(body)?;
-            CallOutcome::default()
-        } else {
-            let mut notes = client.notifications();
-            let response = match o.timeout {
-                Some(t) => client.request_timeout(body, t).await,
-                None => client.request(body).await,
-            }?;
-            let mut notifications = Vec::new();
-            while let Some(Some(n)) = now_or_never(notes.recv()) {
-                notifications.push(n);
-            }
-            CallOutcome {
-                body: Some(response),
-                notifications,
-            }
-        };
-        // Graceful: a notification still queued goes out before the FIN.
-        match timeout_at(&rt, Instant::now() + CLOSE_WAIT, client.close()).await {
-            Some(Err(e)) if o.notify => Err(e.into()),
-            _ => Ok(outcome),
+        call_on(rt, self.0).await
+    }
+}
+
+/// The call, on a runtime of either kind.
+pub(crate) async fn call_on<R: Connects>(rt: R, o: CallOptions) -> Result<CallOutcome, CliError> {
+    let client = connect(&rt, &o.addr, o.connect_timeout).await?;
+    let body = o.body.take(body_limit(&client.peer_settings(), o.notify))?;
+    let outcome = if o.notify {
+        client.notify(body)?;
+        CallOutcome::default()
+    } else {
+        let mut notes = client.notifications();
+        let response = match o.timeout {
+            Some(t) => client.request_timeout(body, t).await,
+            None => client.request(body).await,
+        }?;
+        let mut notifications = Vec::new();
+        while let Some(Some(n)) = now_or_never(notes.recv()) {
+            notifications.push(n);
         }
+        CallOutcome {
+            body: Some(response),
+            notifications,
+        }
+    };
+    // Graceful: a notification still queued goes out before the FIN.
+    match timeout_at(&rt, Instant::now() + CLOSE_WAIT, client.close()).await {
+        Some(Err(e)) if o.notify => Err(e.into()),
+        _ => Ok(outcome),
     }
 }
 
 /// Connects within `limit`, with an error that says where to.
-pub(crate) async fn connect<R: Runtime>(
+pub(crate) async fn connect<R: Connects>(
     rt: &R,
     addr: &str,
     limit: Duration,

@@ -11,14 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
+use slow_driver::runtime::{Reactor, Runtime};
 use slow_driver::{Client, Error, ErrorCode};
 
 use crate::bench::{self, BenchOptions, Limit};
 use crate::call::connect;
 use crate::error::CliError;
 use crate::options::ServeOptions;
-use crate::runtime::{self, Job, RuntimeKind, timeout_at};
+use crate::runtime::{self, Connects, Job, RuntimeKind, timeout_at};
 use crate::server::RunningServer;
 use crate::trigger::Countdown;
 
@@ -59,7 +59,7 @@ pub struct Throughput {
 impl Default for Throughput {
     fn default() -> Self {
         Throughput {
-            duration: Duration::from_millis(500),
+            duration: Duration::from_millis(300),
             in_flight: 64,
         }
     }
@@ -127,6 +127,7 @@ pub fn run(runtimes: &[RuntimeKind], throughput: Throughput) -> Result<Vec<Cell>
 pub fn scenarios(kind: RuntimeKind, addr: &str) -> Vec<ScenarioResult> {
     let result = match kind {
         RuntimeKind::Custom => Ok(crate::custom::scenarios(addr)),
+        RuntimeKind::Compio => crate::compio_rt::scenarios(addr),
         _ => runtime::block_on(kind, None, ScenarioJob { addr: addr.into() }),
     };
     result.unwrap_or_else(|e| vec![("setup", Err(e.to_string()))])
@@ -217,32 +218,70 @@ impl Job for ScenarioJob {
     type Output = Vec<ScenarioResult>;
 
     async fn run<R: Runtime>(self, rt: R) -> Vec<ScenarioResult> {
-        let client = match connect(&rt, &self.addr, SCENARIO_LIMIT).await {
-            Ok(c) => c,
-            Err(e) => return vec![("connect", Err(e.to_string()))],
-        };
-        let mut results = Vec::new();
-        for name in SCENARIOS {
-            let outcome = timeout_at(
-                &rt,
-                Instant::now() + SCENARIO_LIMIT,
-                scenario(&rt, &client, &self.addr, name),
-            );
-            let outcome = outcome
-                .await
-                .unwrap_or_else(|| Err(format!("not done within {SCENARIO_LIMIT:?}")));
-            results.push((name, outcome));
-        }
-        let _ = timeout_at(&rt, Instant::now() + Duration::from_secs(2), client.close()).await;
-        results
+        let spawner = rt.clone();
+        let spawn = move |request: ConcurrentRequest<R>| spawner.spawn(request.run());
+        scenarios_on(rt, &self.addr, &spawn).await
     }
 }
 
-async fn scenario<R: Runtime>(
+/// The scenarios with a client on `rt`, a runtime of either kind; `spawn`
+/// runs each of the `concurrent` scenario's requests as a task of its own
+/// (the runtime's own way: `Send` tasks or local ones).
+pub(crate) async fn scenarios_on<R: Connects>(
+    rt: R,
+    addr: &str,
+    spawn: &impl Fn(ConcurrentRequest<R>),
+) -> Vec<ScenarioResult> {
+    let client = match connect(&rt, addr, SCENARIO_LIMIT).await {
+        Ok(c) => c,
+        Err(e) => return vec![("connect", Err(e.to_string()))],
+    };
+    let mut results = Vec::new();
+    for name in SCENARIOS {
+        let outcome = timeout_at(
+            &rt,
+            Instant::now() + SCENARIO_LIMIT,
+            scenario(&rt, &client, addr, name, spawn),
+        );
+        let outcome = outcome
+            .await
+            .unwrap_or_else(|| Err(format!("not done within {SCENARIO_LIMIT:?}")));
+        results.push((name, outcome));
+    }
+    let _ = timeout_at(&rt, Instant::now() + Duration::from_secs(2), client.close()).await;
+    results
+}
+
+/// One request of the `concurrent` scenario, to run as a task of its own.
+pub(crate) struct ConcurrentRequest<R: Reactor> {
+    client: Client<R>,
+    i: usize,
+    done: Countdown,
+    ok: Arc<AtomicUsize>,
+}
+
+impl<R: Reactor> ConcurrentRequest<R> {
+    /// Sends it and counts a right echo.
+    pub(crate) async fn run(self) {
+        let body = format!("concurrent {}", self.i);
+        if self
+            .client
+            .request(body.clone())
+            .await
+            .is_ok_and(|b| b[..] == *body.as_bytes())
+        {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        }
+        self.done.done();
+    }
+}
+
+async fn scenario<R: Connects>(
     rt: &R,
     client: &Client<R>,
     addr: &str,
     name: &str,
+    spawn: &impl Fn(ConcurrentRequest<R>),
 ) -> Result<(), String> {
     match name {
         "echo" => expect_body(client.request("hello").await, b"hello"),
@@ -288,7 +327,7 @@ async fn scenario<R: Runtime>(
             client.notify("yo").map_err(|e| e.to_string())?;
             expect_notification(notes.recv().await, b"yo")
         }
-        "concurrent" => concurrent(rt, client).await,
+        "concurrent" => concurrent(client, spawn).await,
         "close" => {
             let own = connect(rt, addr, SCENARIO_LIMIT)
                 .await
@@ -303,21 +342,18 @@ async fn scenario<R: Runtime>(
     }
 }
 
-async fn concurrent<R: Runtime>(rt: &R, client: &Client<R>) -> Result<(), String> {
+async fn concurrent<R: Reactor>(
+    client: &Client<R>,
+    spawn: &impl Fn(ConcurrentRequest<R>),
+) -> Result<(), String> {
     let done = Countdown::new(CONCURRENT);
     let ok = Arc::new(AtomicUsize::new(0));
     for i in 0..CONCURRENT {
-        let (client, done, ok) = (client.clone(), done.clone(), ok.clone());
-        rt.spawn(async move {
-            let body = format!("concurrent {i}");
-            if client
-                .request(body.clone())
-                .await
-                .is_ok_and(|b| b[..] == *body.as_bytes())
-            {
-                ok.fetch_add(1, Ordering::Relaxed);
-            }
-            done.done();
+        spawn(ConcurrentRequest {
+            client: client.clone(),
+            i,
+            done: done.clone(),
+            ok: ok.clone(),
         });
     }
     done.wait().await;

@@ -45,9 +45,33 @@ pub enum CliError {
     /// The arguments make no sense together.
     #[error("{0}")]
     Usage(String),
+    /// The runtime asked for cannot run on this machine: compio without
+    /// io_uring (the message names why: the kernel, its sysctl, a seccomp
+    /// filter). Like a usage error, exit status 2: no retry will help.
+    #[error(
+        "compio cannot run here: {0} (compio needs io_uring and has no epoll fallback; use --runtime tokio or smol)"
+    )]
+    Unavailable(#[from] slow_compio::Unavailable),
 }
 
 impl CliError {
+    /// The exit status it ends `slow` with: 2 for a command line that
+    /// cannot work (a usage error, a runtime this machine cannot run), 1
+    /// for anything else.
+    ///
+    /// ```
+    /// use slow_cli::CliError;
+    ///
+    /// assert_eq!(CliError::Usage("no".into()).exit_code(), 2);
+    /// assert_eq!(CliError::TimedOut("connecting".into()).exit_code(), 1);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Unavailable(_) => 2,
+            _ => 1,
+        }
+    }
+
     /// Wraps a local IO error with what was being done.
     pub fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> CliError {
         move |source| CliError::Io { what, source }

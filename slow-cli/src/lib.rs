@@ -11,12 +11,15 @@
 //!   (`slow demo`).
 //!
 //! [`runtime`] builds the runtime a command asked for; `custom` (private)
-//! adapts the hand-written mio loop, which has its own client APIs.
+//! adapts the hand-written mio loop, which has its own client APIs, and
+//! `compio_rt` (private) runs the same work as the async runtimes on
+//! compio's runtimes, one per thread, and serves thread-per-core.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod call;
+mod compio_rt;
 pub mod conformance;
 mod custom;
 pub mod demo;

@@ -20,7 +20,7 @@ use slow_cli::{CliError, RuntimeKind, ServeOptions};
 #[command(
     name = "slow",
     version,
-    about = "SLOW/1 on tokio, async-std, smol and a hand-written event loop"
+    about = "SLOW/1 on tokio, async-std, smol, compio (io_uring) and a hand-written event loop"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,7 +43,8 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// The runtime to serve on.
+    /// The runtime to serve on (compio needs io_uring: Linux 5.1+, not
+    /// disabled by kernel.io_uring_disabled or seccomp; no epoll fallback).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
     /// Where to listen: HOST:PORT (port 0 picks a free port) or unix:PATH
@@ -51,6 +52,8 @@ struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0", value_parser = host_port)]
     addr: String,
     /// Worker threads (1: single-threaded); default: the runtime's own.
+    /// compio: N threads, each its own runtime and SO_REUSEPORT listener
+    /// on the one port (default 1); a unix: address is served on one.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     #[command(flatten)]
@@ -73,7 +76,7 @@ struct CallArgs {
     /// Send a notification instead of a request.
     #[arg(long)]
     notify: bool,
-    /// The client's runtime.
+    /// The client's runtime (compio needs io_uring).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
 }
@@ -84,7 +87,7 @@ struct BenchArgs {
     /// runs in this process on the same runtime.
     #[arg(value_name = "ADDR", value_parser = host_port)]
     addr: Option<String>,
-    /// The client's (and own server's) runtime.
+    /// The client's (and own server's) runtime (compio needs io_uring).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
     /// Connections to open.
@@ -105,7 +108,8 @@ struct BenchArgs {
     /// Print one JSON object instead of the text report.
     #[arg(long)]
     json: bool,
-    /// Worker threads (1: single-threaded runtime).
+    /// Worker threads (1: single-threaded runtime). compio: N threads, each
+    /// its own runtime, the connections dealt out over them (default 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
     /// Each request's timeout.
@@ -140,11 +144,13 @@ struct ConformanceArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Runtimes to include (comma-separated).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = RuntimeKind::ALL)]
+    /// Runtimes to include (comma-separated); default: all of them
+    /// (compio only where io_uring is available: otherwise it is left out,
+    /// and the reason said).
+    #[arg(long, value_enum, value_delimiter = ',')]
     runtimes: Vec<RuntimeKind>,
     /// Length of each throughput run.
-    #[arg(long, value_name = "MS", default_value_t = 500)]
+    #[arg(long, value_name = "MS", default_value_t = Throughput::default().duration.as_millis() as u64)]
     throughput_ms: u64,
 }
 
@@ -163,12 +169,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("slow: {e}");
-            // Like clap's own: a command line that makes no sense is 2.
-            if matches!(e, CliError::Usage(_)) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
+            // Like clap's own: a command line that makes no sense (or a
+            // runtime this machine cannot run) is 2.
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -444,8 +447,27 @@ fn run_demo(a: DemoArgs) -> Result<ExitCode, CliError> {
         duration: Duration::from_millis(a.throughput_ms),
         ..Throughput::default()
     };
-    let cells = demo::run(&a.runtimes, throughput)?;
-    print!("{}", demo::render(&a.runtimes, &cells));
+    let runtimes = if a.runtimes.is_empty() {
+        // Every runtime this machine can run; compio without io_uring is
+        // left out, and the reason said (asked for by name, it is an error).
+        RuntimeKind::ALL
+            .into_iter()
+            .filter(|kind| match kind.available() {
+                Ok(()) => true,
+                Err(why) => {
+                    eprintln!("slow: {kind} left out of the demo: {why}");
+                    false
+                }
+            })
+            .collect()
+    } else {
+        a.runtimes
+    };
+    for kind in &runtimes {
+        kind.available()?;
+    }
+    let cells = demo::run(&runtimes, throughput)?;
+    print!("{}", demo::render(&runtimes, &cells));
     let passed = cells.iter().filter(|c| c.passed()).count();
     println!(
         "\n{passed} of {} cells passed in {:.1} s",

@@ -4,7 +4,10 @@
 //! work itself is written once as a [`Job`] and [`block_on`] builds the
 //! chosen runtime, with the chosen number of threads, and runs it there.
 //! The custom mio event loop is not an async runtime; commands route it to
-//! `crate::custom` instead.
+//! `crate::custom` instead. compio is a local runtime (one per thread, its
+//! tasks not `Send`): commands route it to `crate::compio`, which runs the
+//! same work (written over [`Connects`], either kind of runtime) and
+//! spawns its own way.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -13,7 +16,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use slow_driver::runtime::{Runtime, Timer};
+use slow_driver::net::NetStream;
+use slow_driver::runtime::{Reactor, RunsClient, Runtime, Timer};
 use slow_smol::Smol;
 use slow_tokio::Tokio;
 
@@ -31,15 +35,20 @@ pub enum RuntimeKind {
     Smol,
     /// The hand-written mio event loop of `slow-custom-example`.
     Custom,
+    /// compio: io_uring, thread-per-core (`--threads` runtimes, one per
+    /// thread, default 1). Needs io_uring: Linux 5.1+, not disabled by
+    /// kernel.io_uring_disabled or a seccomp filter; no epoll fallback.
+    Compio,
 }
 
 impl RuntimeKind {
     /// Every runtime, in the order tables list them.
-    pub const ALL: [RuntimeKind; 4] = [
+    pub const ALL: [RuntimeKind; 5] = [
         RuntimeKind::Tokio,
         RuntimeKind::AsyncStd,
         RuntimeKind::Smol,
         RuntimeKind::Custom,
+        RuntimeKind::Compio,
     ];
 
     /// The name used on the command line and in reports.
@@ -49,6 +58,25 @@ impl RuntimeKind {
             RuntimeKind::AsyncStd => "async-std",
             RuntimeKind::Smol => "smol",
             RuntimeKind::Custom => "custom",
+            RuntimeKind::Compio => "compio",
+        }
+    }
+
+    /// Whether this runtime can run on this machine: `Err` says why not
+    /// (compio without io_uring; every other runtime always can).
+    ///
+    /// ```
+    /// use slow_cli::RuntimeKind;
+    ///
+    /// assert!(RuntimeKind::Tokio.available().is_ok());
+    /// if let Err(why) = RuntimeKind::Compio.available() {
+    ///     eprintln!("no compio here: {why}");
+    /// }
+    /// ```
+    pub fn available(self) -> Result<(), CliError> {
+        match self {
+            RuntimeKind::Compio => slow_compio::available().map_err(CliError::from),
+            _ => Ok(()),
         }
     }
 }
@@ -57,6 +85,28 @@ impl fmt::Display for RuntimeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.name())
     }
+}
+
+/// A runtime of either kind, threaded or local, that runs clients over
+/// its own TCP and Unix streams: what the work that spawns nothing (a
+/// call, the demo's scenarios, a bench worker) is written over, once for
+/// tokio, smol, async-std and compio.
+pub trait Connects:
+    Reactor
+    + RunsClient<
+        NetStream<<Self as Reactor>::Stream, <Self as Reactor>::UnixStream>,
+        <Self as Reactor>::Mode,
+    >
+{
+}
+
+impl<R> Connects for R where
+    R: Reactor
+        + RunsClient<
+            NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+            <R as Reactor>::Mode,
+        >
+{
 }
 
 /// Work written once for every async runtime.
@@ -88,6 +138,9 @@ pub fn block_on<J: Job>(
         RuntimeKind::Smol => Ok(smol_block_on(threads, job)),
         RuntimeKind::Custom => Err(CliError::Usage(
             "the custom event loop is not an async runtime (internal routing error)".into(),
+        )),
+        RuntimeKind::Compio => Err(CliError::Usage(
+            "compio is a local runtime, run by crate::compio (internal routing error)".into(),
         )),
     }
 }
@@ -138,7 +191,7 @@ pub fn default_threads() -> usize {
 
 /// Runs `work` until `deadline` on `runtime`'s own timer; `None` if the
 /// deadline came first (the work is dropped, which cancels a request).
-pub async fn timeout_at<R: Runtime, T>(
+pub async fn timeout_at<R: Reactor, T>(
     runtime: &R,
     deadline: Instant,
     work: impl Future<Output = T>,
@@ -155,7 +208,7 @@ pub async fn timeout_at<R: Runtime, T>(
 }
 
 /// Waits on `runtime`'s own timer.
-pub async fn sleep_until<R: Runtime>(runtime: &R, deadline: Instant) {
+pub async fn sleep_until<R: Reactor>(runtime: &R, deadline: Instant) {
     let mut timer = runtime.timer(deadline);
     poll_fn(|cx| timer.poll_expired(cx)).await
 }

@@ -2,7 +2,7 @@
 //! thread: what `slow serve` runs, and what `demo` and the tests start.
 
 use std::net::ToSocketAddrs;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,13 +24,16 @@ pub struct RunningServer {
     runtime: RuntimeKind,
     stop: Stop,
     stats: Served,
-    thread: Option<JoinHandle<Result<(), CliError>>>,
+    /// The threads it serves on: one (compio: one per runtime).
+    threads: Vec<JoinHandle<Result<(), CliError>>>,
 }
 
 /// Where the server's totals are kept.
 enum Served {
     Async(ServerStats),
     Custom(slow_custom_example::ServerStats),
+    /// Each compio thread's, added in as the thread ends.
+    Summed(Arc<Mutex<(u64, Stats)>>),
 }
 
 /// How to ask the server's thread to shut down gracefully.
@@ -44,6 +47,12 @@ impl RunningServer {
     /// for the runtime's default) and serves on a new thread. Returns once
     /// the listener is bound, so [`addr`](RunningServer::addr) is ready to
     /// connect to.
+    ///
+    /// compio serves on `threads` threads of its own (default 1), each its
+    /// own runtime and listener on one port (`SO_REUSEPORT` when there are
+    /// several), under one connection limit; a `unix:` address on one (more is
+    /// [`CliError::Usage`]). Without io_uring it fails at once with
+    /// [`CliError::Unavailable`], which names why.
     pub fn start(
         kind: RuntimeKind,
         addr: &str,
@@ -52,6 +61,16 @@ impl RunningServer {
     ) -> Result<RunningServer, CliError> {
         match kind {
             RuntimeKind::Custom => start_custom(addr, options),
+            RuntimeKind::Compio => {
+                let serving = crate::compio_rt::serve(addr, options, threads)?;
+                Ok(RunningServer {
+                    addr: serving.addr,
+                    runtime: kind,
+                    stop: Stop::Async(serving.stop),
+                    stats: Served::Summed(serving.served),
+                    threads: serving.threads,
+                })
+            }
             _ => start_async(kind, addr, options, threads),
         }
     }
@@ -67,12 +86,13 @@ impl RunningServer {
     }
 
     /// The connections served so far and their stats, added up (the
-    /// custom loop's: those that have finished; all of them once the
-    /// server has stopped).
+    /// custom loop's: those that have finished; compio's: those of the
+    /// threads that have ended; all of them once the server has stopped).
     pub fn totals(&self) -> (u64, Stats) {
         match &self.stats {
             Served::Async(stats) => (stats.connections(), stats.totals()),
             Served::Custom(stats) => (stats.connections(), stats.totals()),
+            Served::Summed(sum) => *sum.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 
@@ -97,22 +117,28 @@ impl RunningServer {
         self.join()
     }
 
-    /// Waits for the server thread (after a stop from elsewhere).
+    /// Waits for the server's threads (after a stop from elsewhere); the
+    /// first error, if any.
     pub fn join(&mut self) -> Result<(), CliError> {
-        match self.thread.take().map(JoinHandle::join) {
-            None => Ok(()),
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(CliError::Setup(format!(
-                "the {} server thread panicked",
-                self.runtime
-            ))),
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            let ended = thread.join().unwrap_or_else(|_| {
+                Err(CliError::Setup(format!(
+                    "the {} server thread panicked",
+                    self.runtime
+                )))
+            });
+            if result.is_ok() {
+                result = ended;
+            }
         }
+        result
     }
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if !self.threads.is_empty() {
             (self.stopper())();
             let _ = self.join();
         }
@@ -144,7 +170,7 @@ fn start_async(
             runtime: kind,
             stop: Stop::Async(stop),
             stats: Served::Async(stats),
-            thread: Some(thread),
+            threads: vec![thread],
         }),
         Ok(Err(e)) => {
             let _ = thread.join();
@@ -201,7 +227,7 @@ impl Job for ServeJob {
     }
 }
 
-fn bind_error(addr: &str, e: impl std::fmt::Display) -> CliError {
+pub(crate) fn bind_error(addr: &str, e: impl std::fmt::Display) -> CliError {
     CliError::Setup(format!("cannot listen on {addr}: {e}"))
 }
 
@@ -257,7 +283,7 @@ fn run_custom<T: slow_custom_example::Transport>(
         runtime: RuntimeKind::Custom,
         stop: Stop::Custom(handle),
         stats: Served::Custom(stats),
-        thread: Some(thread),
+        threads: vec![thread],
     })
 }
 

@@ -105,6 +105,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Whether io_uring is there for compio; if not, says why its part of a
+/// test is skipped.
+fn compio(test: &str) -> bool {
+    match slow_compio::available() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("{test}: compio skipped: {why}");
+            false
+        }
+    }
+}
+
+/// The runtimes a test runs on: these, and compio where io_uring is.
+fn with_compio<'a>(test: &str, runtimes: &[&'a str]) -> Vec<&'a str> {
+    let mut all = runtimes.to_vec();
+    if compio(test) {
+        all.push("compio");
+    }
+    all
+}
+
 #[test]
 fn serve_call_bench_conformance_then_sigterm() {
     let server = Serve::start("smol");
@@ -284,6 +305,17 @@ fn bad_command_lines_exit_2() {
         &["bench", "--duration", "1", "--requests", "5"],
         &["conformance"],
         &["conformance", "127.0.0.1:1", "--only", "no-such-check"],
+        // SO_REUSEPORT has no meaning for a Unix socket (said before
+        // io_uring is needed).
+        &[
+            "serve",
+            "--runtime",
+            "compio",
+            "--addr",
+            "unix:never.sock",
+            "--threads",
+            "2",
+        ],
     ] {
         let out = slow(args);
         assert_eq!(
@@ -303,7 +335,7 @@ fn a_closed_port_is_one_line_of_error() {
         listener.local_addr().expect("addr").port()
     };
     let addr = format!("127.0.0.1:{port}");
-    for runtime in ["tokio", "async-std", "smol", "custom"] {
+    for runtime in with_compio("closed port", &["tokio", "async-std", "smol", "custom"]) {
         let out = slow(&["call", &addr, "hi", "--runtime", runtime]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{runtime}: {err}");
@@ -364,7 +396,7 @@ fn stranger(reply: &'static [u8]) -> String {
 fn a_peer_that_is_not_slow_is_named() {
     let http = stranger(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     let silent = stranger(b"");
-    for runtime in ["tokio", "async-std", "smol", "custom"] {
+    for runtime in with_compio("not slow", &["tokio", "async-std", "smol", "custom"]) {
         let out = slow(&["call", &http, "hi", "--runtime", runtime]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{runtime}: {err}");
@@ -512,12 +544,15 @@ fn histogram_counts(report: &str) -> Vec<u64> {
 fn sigint_during_bench_reports_what_was_measured() {
     // Ctrl-C (SIGINT) or a supervisor's SIGTERM: the same report, exit
     // 128 + the signal.
-    let runs = [
+    let mut runs = vec![
         ("tokio", false, "INT", 130),
         ("smol", true, "TERM", 143),
         ("async-std", false, "TERM", 143),
         ("custom", true, "INT", 130),
     ];
+    if compio("bench signals") {
+        runs.push(("compio", true, "TERM", 143));
+    }
     let mut children: Vec<_> = runs
         .iter()
         .map(|&(runtime, json, signal, code)| {
@@ -629,7 +664,7 @@ fn bench_reports_a_latency_histogram() {
 /// here), on every runtime.
 #[test]
 fn rust_log_shows_connections_and_requests_and_the_default_is_warnings() {
-    for runtime in ["tokio", "smol", "async-std", "custom"] {
+    for runtime in with_compio("RUST_LOG", &["tokio", "smol", "async-std", "custom"]) {
         for log in [Some("debug"), None] {
             let serve = Serve::start_logging(runtime, &[], log);
             let out = slow(&["call", &serve.addr, "hello", "--runtime", runtime]);
@@ -658,4 +693,264 @@ fn rust_log_shows_connections_and_requests_and_the_default_is_warnings() {
             }
         }
     }
+}
+
+/// compio as a user runs it: `serve --runtime compio --threads 2` (a
+/// runtime and a listener per thread on one port), clients of compio and
+/// of the others, bench and conformance against it, SIGTERM and its
+/// totals, added up over the threads.
+#[test]
+fn compio_serve_on_two_threads_call_bench_conformance_then_sigterm() {
+    if !compio("compio serve") {
+        return;
+    }
+    let server = Serve::start_with("compio", &["--threads", "2"]);
+    let addr = server.addr.clone();
+
+    for runtime in ["compio", "tokio", "custom"] {
+        let out = slow(&["call", &addr, "hello compio", "--runtime", runtime]);
+        assert!(out.status.success(), "{runtime}: {}", text(&out.stderr));
+        assert_eq!(out.stdout, b"hello compio", "{runtime}");
+    }
+    let out = slow(&["call", &addr, "!error 300 it broke", "--runtime", "compio"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("0x012C") && err.contains("it broke"), "{err}");
+    assert_eq!(err.matches("error").count(), 1, "{err}");
+    let out = slow(&[
+        "call",
+        &addr,
+        "!sleep 2000",
+        "--timeout-ms",
+        "50",
+        "--runtime",
+        "compio",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("timed out"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = slow(&["call", &addr, "!notify ping", "--runtime", "compio"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"notified");
+    assert!(
+        text(&out.stderr).contains("notification: ping"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = slow(&[
+        "bench",
+        &addr,
+        "--runtime",
+        "compio",
+        "--threads",
+        "2",
+        "--connections",
+        "4",
+        "--concurrency",
+        "8",
+        "--duration",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["runtime"], "compio", "{json}");
+    assert_eq!(json["threads"], 2, "{json}");
+    assert_eq!(json["connections"], 4, "{json}");
+    assert_eq!(json["errors"], 0, "{json}");
+    let measured = json["requests"].as_u64().unwrap_or(0);
+    assert!(measured > 0, "{json}");
+    assert!(
+        json["stats"]["responses"].as_u64() >= Some(measured),
+        "{json}"
+    );
+    assert_eq!(json["stats"]["failed"], 0, "{json}");
+
+    let out = slow(&[
+        "conformance",
+        &addr,
+        "--only",
+        "handshake,framing,service,close-command",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains(" passed, 0 failed")),
+        "{report}"
+    );
+
+    let (code, stderr) = server.terminate(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("slow: shutting down (again to exit at once)"),
+        "{stderr}"
+    );
+    // Both threads' connections and requests, added up.
+    let served = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("slow: served "))
+        .unwrap_or_else(|| panic!("no totals in: {stderr}"));
+    let connections: u64 = served
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{served:?}"));
+    // 6 calls, 4 bench connections, the conformance checks'.
+    assert!(connections >= 10, "{served}");
+    let requests: u64 = served
+        .split("connections: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{served:?}"));
+    assert!(requests >= measured, "{served}");
+    assert!(
+        served.contains(" bytes in, ") && served.ends_with(" bytes out"),
+        "{served}"
+    );
+}
+
+/// `slow bench --runtime compio` without an address: the INTEROP service
+/// on the same threads (each its own runtime and listener), the
+/// connections dealt out over them, exactly the requests asked for.
+#[test]
+fn compio_bench_without_an_address_serves_itself_on_its_threads() {
+    if !compio("compio bench") {
+        return;
+    }
+    for threads in ["1", "2"] {
+        let out = slow(&[
+            "bench",
+            "--runtime",
+            "compio",
+            "--threads",
+            threads,
+            "--connections",
+            "3",
+            "--requests",
+            "2000",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{threads}: {}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(json["requests"], 2000, "{json}");
+        assert_eq!(json["errors"], 0, "{json}");
+        assert_eq!(json["threads"].to_string(), threads, "{json}");
+        assert_eq!(json["stats"]["requests"], 2000, "{json}");
+        assert_eq!(json["stats"]["responses"], 2000, "{json}");
+        assert!(
+            json["server"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("in-process 127.0.0.1:")),
+            "{json}"
+        );
+        assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    }
+    // The text report names the runtime and its threads.
+    let out = slow(&["bench", "--runtime", "compio", "--requests", "500"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("compio (1 thread(s)), server in-process 127.0.0.1:")),
+        "{report}"
+    );
+    assert_eq!(requests_in(&report), Some(500), "{report}");
+}
+
+/// Where compio cannot set up its io_uring (here: out of file
+/// descriptors, as a `ulimit -n` makes it; a kernel without io_uring, its
+/// sysctl or a seccomp filter fail the same way), `call`, `bench` and
+/// `serve --runtime compio` stop at start with exit status 2 and one line
+/// that names the cause; no panic. (Needs no io_uring: without it, every
+/// limit gives that answer.)
+#[test]
+fn compio_without_io_uring_is_exit_2_naming_the_cause() {
+    let commands: [&[&str]; 3] = [
+        &["call", "127.0.0.1:1", "hi", "--runtime", "compio"],
+        &["bench", "--runtime", "compio", "--requests", "10"],
+        &["serve", "--runtime", "compio", "--addr", "127.0.0.1:0"],
+    ];
+    for args in commands {
+        // Raise the limit until the process gets as far as compio: below
+        // that, loading or the signal handlers fail first.
+        let mut said = None;
+        for limit in 3..=24 {
+            let child = Command::new("sh")
+                .arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                .arg(SLOW)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("sh runs");
+            let mut child = Reaped(child);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let status = loop {
+                if let Some(status) = child.0.try_wait().expect("wait") {
+                    break Some(status);
+                }
+                if Instant::now() >= deadline {
+                    break None; // it got past compio's start: serving
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let Some(status) = status else { break };
+            let mut err = String::new();
+            let _ = child
+                .0
+                .stderr
+                .take()
+                .map(|mut e| e.read_to_string(&mut err));
+            assert!(
+                !err.contains("panicked"),
+                "{args:?}, ulimit -n {limit}: {err}"
+            );
+            if err.contains("compio cannot run here") {
+                said = Some((status.code(), err));
+                break;
+            }
+        }
+        let (code, err) = said.unwrap_or_else(|| panic!("{args:?}: never stopped by compio"));
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("io_uring") && err.contains("no epoll fallback"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `slow demo` with compio among the runtimes it is given.
+#[test]
+fn demo_with_compio_as_client_and_server() {
+    if !compio("compio demo") {
+        return;
+    }
+    let out = slow(&[
+        "demo",
+        "--runtimes",
+        "tokio,compio",
+        "--throughput-ms",
+        "50",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(report.contains("4 of 4 cells passed"), "{report}");
+    let header = report.lines().nth(1).unwrap_or_default();
+    assert!(
+        header.contains("tokio") && header.contains("compio"),
+        "{report}"
+    );
 }

@@ -10,6 +10,11 @@ use slow_cli::server::RunningServer;
 use slow_cli::{RuntimeKind, ServeOptions};
 
 fn check_runtime(kind: RuntimeKind) {
+    check_runtime_on(kind, 2);
+}
+
+/// The checks against `kind`'s server on `threads` threads.
+fn check_runtime_on(kind: RuntimeKind, threads: usize) {
     let options = ServeOptions {
         handshake_timeout_ms: 400,
         keepalive_interval_ms: 400,
@@ -18,7 +23,7 @@ fn check_runtime(kind: RuntimeKind) {
         ..ServeOptions::default()
     };
     let server =
-        RunningServer::start(kind, "127.0.0.1:0", &options, Some(2)).expect("server starts");
+        RunningServer::start(kind, "127.0.0.1:0", &options, Some(threads)).expect("server starts");
     let target = Target {
         addr: server.addr().clone(),
         hints: Hints {
@@ -40,7 +45,11 @@ fn check_runtime(kind: RuntimeKind) {
         .filter(|v| matches!(v.result, Ok(Outcome::Skip(_))))
         .map(|v| v.name)
         .collect();
-    assert_eq!(summary.failed(), 0, "{kind} server:\n{report}");
+    assert_eq!(
+        summary.failed(),
+        0,
+        "{kind} server on {threads} thread(s):\n{report}"
+    );
     assert!(skipped.is_empty(), "{kind} server skipped {skipped:?}");
     assert!(
         report
@@ -68,4 +77,31 @@ fn smol_server_conforms() {
 #[test]
 fn custom_server_conforms() {
     check_runtime(RuntimeKind::Custom);
+}
+
+/// Whether io_uring is there for compio; if not, says why the test skips.
+fn compio_available() -> bool {
+    match slow_compio::available() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("skipped: compio needs io_uring: {why}");
+            false
+        }
+    }
+}
+
+/// Two threads, each its own runtime and listener: the connection limit
+/// is the whole server's (connection-limit passes), not one per thread.
+#[test]
+fn compio_server_on_two_threads_conforms() {
+    if compio_available() {
+        check_runtime_on(RuntimeKind::Compio, 2);
+    }
+}
+
+#[test]
+fn compio_server_on_one_thread_conforms() {
+    if compio_available() {
+        check_runtime_on(RuntimeKind::Compio, 1);
+    }
 }

@@ -86,7 +86,12 @@ fn terminate(mut child: Child) -> (Option<i32>, String) {
 #[test]
 fn serve_call_bench_conformance_over_a_unix_socket_on_every_runtime() {
     let dir = Dir::new("every");
-    for runtime in ["tokio", "smol", "async-std", "custom"] {
+    let mut runtimes = vec!["tokio", "smol", "async-std", "custom"];
+    match slow_compio::available() {
+        Ok(()) => runtimes.push("compio"),
+        Err(why) => eprintln!("compio skipped: {why}"),
+    }
+    for runtime in runtimes {
         let path = dir.0.join(format!("{runtime}.sock"));
         let addr = format!("unix:{}", path.display());
         let server = serve(runtime, &path);
@@ -236,4 +241,48 @@ fn a_stale_socket_file_is_replaced_and_bad_paths_are_named() {
         1,
         "the path said once: {err}"
     );
+}
+
+/// compio serves a Unix socket on one thread: `--threads 2` says why not
+/// (exit 2) and leaves no socket file; without it, it serves, a compio
+/// client calls, a stale file is replaced and the file goes at exit.
+#[test]
+fn compio_serves_a_unix_socket_on_one_thread() {
+    let dir = Dir::new("compio");
+    let path = dir.0.join("compio.sock");
+    let addr = format!("unix:{}", path.display());
+    let out = slow(&[
+        "serve",
+        "--runtime",
+        "compio",
+        "--addr",
+        &addr,
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("SO_REUSEPORT") && err.contains("one thread") && err.contains(&addr),
+        "{err}"
+    );
+    assert!(!path.exists());
+    if let Err(why) = slow_compio::available() {
+        eprintln!("the rest skipped: compio needs io_uring: {why}");
+        return;
+    }
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    let server = serve("compio", &path);
+    for runtime in ["compio", "tokio", "custom"] {
+        let out = slow(&["call", &addr, "over unix", "--runtime", runtime]);
+        assert!(out.status.success(), "{runtime}: {}", text(&out.stderr));
+        assert_eq!(out.stdout, b"over unix", "{runtime}");
+    }
+    let (code, stderr) = terminate(server);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("slow: served 3 connections: 3 requests"),
+        "{stderr}"
+    );
+    assert!(!path.exists(), "compio: the socket file is removed at exit");
 }

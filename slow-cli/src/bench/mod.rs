@@ -18,12 +18,12 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
+use slow_driver::runtime::{Reactor, Runtime};
 use slow_driver::{Client, Config, Server, Stats};
 use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
-use crate::runtime::{self, Job, RuntimeKind, timeout_at};
+use crate::runtime::{self, Connects, Job, RuntimeKind, timeout_at};
 use crate::trigger::{Countdown, Trigger};
 
 pub use progress::Progress;
@@ -32,7 +32,7 @@ pub use stats::{Bucket, Limit, Live, Recorder, Report};
 /// How long connecting (TCP and handshake) may take, per connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the in-process server may take to drain after the run.
-const SERVER_STOP_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const SERVER_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -91,6 +91,7 @@ pub fn run(
         .flatten();
     let result = match kind {
         RuntimeKind::Custom => crate::custom::bench(addr, options, &live),
+        RuntimeKind::Compio => crate::compio_rt::bench(addr, options, &live),
         _ => {
             let job = LoadJob {
                 addr: addr.map(str::to_owned),
@@ -106,10 +107,11 @@ pub fn run(
     let (server, duration, recorder, stats) = result?;
     Ok(Report {
         runtime: kind.name().into(),
-        threads: if kind == RuntimeKind::Custom {
-            Some(1)
-        } else {
-            options.threads
+        threads: match kind {
+            RuntimeKind::Custom => Some(1),
+            // One runtime per thread, at most one thread per connection.
+            RuntimeKind::Compio => Some(crate::compio_rt::bench_threads(options)),
+            _ => options.threads,
         },
         server,
         connections: options.connections,
@@ -143,7 +145,19 @@ impl Job for LoadJob {
                 (addr, Some((stop, done)))
             }
         };
-        let result = load(&rt, &addr, &self.options, &self.live).await;
+        let spawner = rt.clone();
+        let spawn = move |worker: Worker<R>| spawner.spawn(worker.run());
+        let connections = self.options.connections;
+        let result = load(
+            &rt,
+            &addr,
+            connections,
+            &self.options,
+            &self.live,
+            None,
+            &spawn,
+        )
+        .await;
         if let Some((stop, done)) = own_server {
             stop.fire();
             let _ = timeout_at(&rt, Instant::now() + SERVER_STOP_WAIT, done.wait()).await;
@@ -189,29 +203,31 @@ async fn unless<T, S: Future<Output = ()>>(
     .await
 }
 
-/// Connects, runs the workers until the limit (or the stop), closes.
-/// Returns the measured time, the measurements, and the connections'
-/// stats as the load left them (before closing).
-async fn load<R: Runtime>(
+/// Connects `connections` connections, runs the workers until the limit
+/// (or the stop), closes. Returns the measured time, the measurements, and
+/// the connections' stats as the load left them (before closing).
+///
+/// Written once for a runtime of either kind: `spawn` runs each worker as
+/// a task of its own, the runtime's own way. When several threads share
+/// one run (compio's runtime per thread), `connected` is counted down once
+/// this one's connections are up (or failed), and the load starts when
+/// every thread's are.
+pub(crate) async fn load<R: Connects>(
     rt: &R,
     addr: &str,
+    connections: usize,
     options: &BenchOptions,
     live: &Arc<Live>,
+    connected: Option<&Countdown>,
+    spawn: &impl Fn(Worker<R>),
 ) -> Result<(Duration, Recorder, Stats), CliError> {
-    let mut clients = Vec::with_capacity(options.connections);
-    let mut stopped = pin!(live.stop().wait());
-    for _ in 0..options.connections {
-        let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
-        let connecting = timeout_at(rt, Instant::now() + CONNECT_TIMEOUT, connecting);
-        // Stopped while connecting: nothing to measure; the workers below
-        // claim nothing and the report shows zero requests.
-        let Some(connected) = unless(stopped.as_mut(), connecting).await else {
-            break;
-        };
-        let client =
-            connected.ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))??;
-        clients.push(client);
+    let connecting = connect_all(rt, addr, connections, live).await;
+    if let Some(connected) = connected {
+        connected.done();
+        let mut stopped = pin!(live.stop().wait());
+        let _ = unless(stopped.as_mut(), connected.wait()).await;
     }
+    let clients = connecting?;
     let workers = clients.len() * options.concurrency;
     let finished = Countdown::new(workers);
     let total = Arc::new(Mutex::new(Recorder::default()));
@@ -219,20 +235,13 @@ async fn load<R: Runtime>(
     let started = live.start();
     for client in &clients {
         for _ in 0..options.concurrency {
-            let worker = Worker {
+            spawn(Worker {
                 client: client.clone(),
                 body: body.clone(),
                 timeout: options.request_timeout,
                 live: live.clone(),
-            };
-            let (total, finished) = (total.clone(), finished.clone());
-            rt.spawn(async move {
-                let recorder = worker.run().await;
-                total
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .merge(recorder);
-                finished.done();
+                total: total.clone(),
+                finished: finished.clone(),
             });
         }
     }
@@ -246,16 +255,45 @@ async fn load<R: Runtime>(
     Ok((duration, recorder, stats))
 }
 
-/// One request at a time, back to back, until the limit.
-struct Worker<R: Runtime> {
+/// Opens `n` connections to `addr`, one after the other; fewer if the run
+/// is stopped meanwhile.
+async fn connect_all<R: Connects>(
+    rt: &R,
+    addr: &str,
+    n: usize,
+    live: &Live,
+) -> Result<Vec<Client<R>>, CliError> {
+    let mut clients = Vec::with_capacity(n);
+    let mut stopped = pin!(live.stop().wait());
+    for _ in 0..n {
+        let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
+        let connecting = timeout_at(rt, Instant::now() + CONNECT_TIMEOUT, connecting);
+        // Stopped while connecting: nothing to measure; the workers
+        // claim nothing and the report shows zero requests.
+        let Some(connected) = unless(stopped.as_mut(), connecting).await else {
+            break;
+        };
+        let client =
+            connected.ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))??;
+        clients.push(client);
+    }
+    Ok(clients)
+}
+
+/// One request at a time, back to back, until the limit; then its
+/// measurements go into the run's total and it counts itself finished.
+pub(crate) struct Worker<R: Reactor> {
     client: Client<R>,
     body: Bytes,
     timeout: Duration,
     live: Arc<Live>,
+    total: Arc<Mutex<Recorder>>,
+    finished: Countdown,
 }
 
-impl<R: Runtime> Worker<R> {
-    async fn run(self) -> Recorder {
+impl<R: Reactor> Worker<R> {
+    /// Runs it (as a task of its own).
+    pub(crate) async fn run(self) {
         let mut recorder = Recorder::default();
         // One wait for the whole run: re-polling it is one atomic load.
         let mut stopped = pin!(self.live.stop().wait());
@@ -287,6 +325,10 @@ impl<R: Runtime> Worker<R> {
                 break;
             }
         }
-        recorder
+        self.total
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .merge(recorder);
+        self.finished.done();
     }
 }
