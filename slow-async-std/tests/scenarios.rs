@@ -8,17 +8,13 @@ struct AsyncStdTest;
 
 impl tests_common::TestRuntime for AsyncStdTest {
     type Runtime = slow_async_std::AsyncStd;
+    type Raw = tests_common::ReadinessIo;
 
     fn block_on(f: impl Future<Output = ()>) {
         async_std::task::block_on(f)
     }
 
-    fn spawn(f: impl Future<Output = ()> + Send + 'static) {
-        // Dropping the JoinHandle detaches the task.
-        drop(async_std::task::spawn(f));
-    }
-
-    fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
+    fn sleep(d: Duration) -> impl Future<Output = ()> + 'static {
         async_std::task::sleep(d)
     }
 }

@@ -221,7 +221,7 @@ impl<R: Reactor> Client<R> {
         runtime: R,
         stream: S,
         config: Config,
-        peer: &dyn Display,
+        peer: &(dyn Display + Sync),
     ) -> Result<Self, Error>
     where
         R: RunsClient<S, <R as Reactor>::Mode>,

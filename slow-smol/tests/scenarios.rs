@@ -8,13 +8,10 @@ struct SmolTest;
 
 impl tests_common::TestRuntime for SmolTest {
     type Runtime = slow_smol::Smol;
+    type Raw = tests_common::ReadinessIo;
 
     fn block_on(f: impl Future<Output = ()>) {
         smol::block_on(f)
-    }
-
-    fn spawn(f: impl Future<Output = ()> + Send + 'static) {
-        smol::spawn(f).detach();
     }
 
     async fn sleep(d: Duration) {

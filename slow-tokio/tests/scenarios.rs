@@ -8,6 +8,7 @@ struct TokioTest;
 
 impl tests_common::TestRuntime for TokioTest {
     type Runtime = slow_tokio::Tokio;
+    type Raw = tests_common::ReadinessIo;
 
     fn block_on(f: impl Future<Output = ()>) {
         tokio::runtime::Builder::new_multi_thread()
@@ -18,11 +19,7 @@ impl tests_common::TestRuntime for TokioTest {
             .block_on(f)
     }
 
-    fn spawn(f: impl Future<Output = ()> + Send + 'static) {
-        tokio::spawn(f);
-    }
-
-    fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
+    fn sleep(d: Duration) -> impl Future<Output = ()> + 'static {
         tokio::time::sleep(d)
     }
 }

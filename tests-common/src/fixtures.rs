@@ -9,10 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
-use slow_driver::{Client, Config, Error, Handler, Request, Server};
+use slow_driver::net::NetStream;
+use slow_driver::runtime::{Mode, Reactor, RunsServer};
+use slow_driver::{Client, Config, Error, Request, Server};
 use slow_interop::driver::InteropService;
 
-use crate::runner::{Join, TestRuntime, TestRuntimeExt};
+use crate::handler::{Answer, TestHandler};
+use crate::runner::{Join, ModeOf, TestRuntime, TestRuntimeExt};
 
 /// A one-way signal any number of tasks can wait for.
 #[derive(Clone, Default)]
@@ -62,7 +65,7 @@ impl Drop for Stopped {
 }
 
 impl Probe {
-    pub(crate) fn enter(&self, request: &Request) -> Stopped {
+    pub(crate) fn enter<M: Mode>(&self, request: &Request<M>) -> Stopped {
         if request.deadline.is_some() {
             self.saw_deadline.store(true, SeqCst);
         }
@@ -81,18 +84,15 @@ impl Probe {
 
 /// A handler that never answers `hang` (until stopped from outside) and
 /// echoes anything else.
-pub(crate) fn hanging(probe: &Probe) -> impl Handler + use<> {
+pub(crate) fn hanging<R: Reactor>(probe: &Probe) -> TestHandler<R> {
     let probe = probe.clone();
-    move |req: Request| {
-        let probe = probe.clone();
-        async move {
-            if req.body == "hang" {
-                let _stopped = probe.enter(&req);
-                std::future::pending::<()>().await;
-            }
-            Ok(req.body)
+    TestHandler::new(move |req| {
+        if req.body == "hang" {
+            Answer::never().holding(probe.enter(req))
+        } else {
+            Answer::now(Ok(req.body.clone()))
         }
-    }
+    })
 }
 
 /// The `!bytes N` pattern: byte i is i mod 251.
@@ -115,16 +115,29 @@ pub(crate) struct Running<T> {
     runtime: PhantomData<fn() -> T>,
 }
 
+/// What `Server::bind` accepts on `T`.
+type Accepted<T> = NetStream<
+    <<T as TestRuntime>::Runtime as Reactor>::Stream,
+    <<T as TestRuntime>::Runtime as Reactor>::UnixStream,
+>;
+
 impl<T: TestRuntime> Running<T> {
-    pub(crate) async fn start(handler: impl Handler) -> Running<T> {
+    /// Serves `handler`: a [`TestHandler`] or the INTEROP service.
+    pub(crate) async fn start<H: 'static>(handler: H) -> Running<T>
+    where
+        T::Runtime: RunsServer<Accepted<T>, H, ModeOf<T>>,
+    {
         Running::start_with(handler, Config::default(), None).await
     }
 
-    pub(crate) async fn start_with(
-        handler: impl Handler,
+    pub(crate) async fn start_with<H: 'static>(
+        handler: H,
         config: Config,
         max_connections: Option<usize>,
-    ) -> Running<T> {
+    ) -> Running<T>
+    where
+        T::Runtime: RunsServer<Accepted<T>, H, ModeOf<T>>,
+    {
         let mut server = Server::<T::Runtime>::bind_with("127.0.0.1:0", config)
             .await
             .expect("bind");

@@ -1,8 +1,10 @@
-//! The adapters' own tests: one set of scenarios, generic over the runtime,
-//! run by every adapter's `tests/scenarios.rs`.
+//! The adapters' own tests: one set of scenarios, generic over the runtime
+//! (threaded or local, with readiness or completion streams), run by every
+//! adapter's `tests/scenarios.rs`.
 //!
 //! Each adapter implements [`TestRuntime`] for a marker type and invokes
 //! [`scenario_tests!`], which makes one `#[test]` of each scenario and
+//! (given the adapter's crate, for an adapter on a threaded runtime)
 //! checks, at compile time, that the adapter's `Client` and `Server` wrap
 //! the driver's on its runtime and its `Config`, `Error`, ... are the
 //! driver's types (so an adapter whose API drifts from the others fails to
@@ -13,11 +15,9 @@
 //!
 //! impl tests_common::TestRuntime for TokioTest {
 //!     type Runtime = slow_tokio::Tokio;
+//!     type Raw = tests_common::ReadinessIo; // CompletionIo for io_uring streams
 //!     fn block_on(f: impl Future<Output = ()>) { /* a runtime per test */ }
-//!     fn spawn(f: impl Future<Output = ()> + Send + 'static) { tokio::spawn(f); }
-//!     fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static {
-//!         tokio::time::sleep(d)
-//!     }
+//!     async fn sleep(d: Duration) { tokio::time::sleep(d).await }
 //! }
 //!
 //! tests_common::scenario_tests!(TokioTest, slow_tokio);
@@ -32,11 +32,15 @@
 
 mod combinators;
 mod fixtures;
+mod handler;
 pub mod pki;
 mod raw;
 mod runner;
 pub mod scenarios;
+mod send;
 
+pub use handler::TestHandler;
+pub use raw::{CompletionIo, RawIo, ReadinessIo};
 pub use runner::{LIMIT, TestRuntime, WAIT, run};
 
 /// What [`scenario_tests!`]'s expansion names; not an API.
@@ -125,6 +129,17 @@ macro_rules! scenario_tests {
                 handler: impl $adapter::Handler,
             ) -> impl driver::Handler {
                 handler
+            }
+
+            /// Connecting and binding can be spawned (their futures are
+            /// `Send`; `connect`'s once held its peer name as a `&dyn
+            /// Display` across an await, which is not).
+            #[allow(dead_code)]
+            fn connecting_and_binding_are_send() -> impl Send {
+                async {
+                    let _ = $adapter::Client::connect("127.0.0.1:7000").await;
+                    let _ = $adapter::Server::bind("127.0.0.1:0").await;
+                }
             }
         };
     };

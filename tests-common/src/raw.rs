@@ -1,16 +1,73 @@
 //! Raw peers, for peers that misbehave on purpose (a client that never
 //! cancels, a server that dies mid-request): hand-encoded frames over the
 //! adapter's own `slow_driver::runtime` sockets, independently of the
-//! protocol core.
+//! protocol core, read and written as [`TestRuntime::Raw`] says.
 
 use std::future::{Future, poll_fn};
-use std::io::IoSlice;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use slow_driver::runtime::{Listener, Reactor, Stream};
+use slow_driver::runtime::{Completion, CompletionStream, Listener, Reactor, Stream};
 
 use crate::runner::{Join, TestRuntime, TestRuntimeExt};
+
+/// How the raw peers (and the half-close scenario) read, write and shut
+/// down a runtime's own streams `S`, whatever their shape:
+/// [`ReadinessIo`] or [`CompletionIo`].
+pub trait RawIo<S> {
+    /// Reads into `buf`, appending; 0 is end of stream.
+    fn read(stream: &mut S, buf: &mut BytesMut) -> impl Future<Output = io::Result<usize>>;
+    /// Writes from `bytes`, returning how many were taken.
+    fn write(stream: &mut S, bytes: &[u8]) -> impl Future<Output = io::Result<usize>>;
+    /// Shuts down the write side.
+    fn shutdown(stream: &mut S) -> impl Future<Output = io::Result<()>>;
+}
+
+/// Raw IO on readiness [`Stream`]s, with their poll methods.
+#[derive(Debug)]
+pub enum ReadinessIo {}
+
+impl<S: Stream> RawIo<S> for ReadinessIo {
+    async fn read(stream: &mut S, buf: &mut BytesMut) -> io::Result<usize> {
+        poll_fn(|cx| stream.poll_read_buf(cx, buf)).await
+    }
+
+    async fn write(stream: &mut S, bytes: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| stream.poll_write_vectored(cx, &[IoSlice::new(bytes)])).await
+    }
+
+    async fn shutdown(stream: &mut S) -> io::Result<()> {
+        poll_fn(|cx| stream.poll_shutdown(cx)).await
+    }
+}
+
+/// Raw IO on [`Completion`] streams: each operation is submitted on a
+/// clone of the stream (a shared handle on its socket), with an owned
+/// buffer.
+#[derive(Debug)]
+pub enum CompletionIo {}
+
+impl<S: CompletionStream + Clone> RawIo<Completion<S>> for CompletionIo {
+    async fn read(stream: &mut Completion<S>, buf: &mut BytesMut) -> io::Result<usize> {
+        // A completion read fills spare capacity only.
+        if buf.capacity() == buf.len() {
+            buf.reserve(64 * 1024);
+        }
+        let (result, back) = stream.get_ref().clone().read(std::mem::take(buf)).await;
+        *buf = back;
+        result
+    }
+
+    async fn write(stream: &mut Completion<S>, bytes: &[u8]) -> io::Result<usize> {
+        let chunks = vec![Bytes::copy_from_slice(bytes)];
+        stream.get_ref().clone().write(chunks).await.0
+    }
+
+    async fn shutdown(stream: &mut Completion<S>) -> io::Result<()> {
+        stream.get_ref().clone().shutdown().await
+    }
+}
 
 pub(crate) const HELLO: u8 = 0x01;
 pub(crate) const WELCOME: u8 = 0x02;
@@ -60,12 +117,9 @@ impl<T: TestRuntime> Raw<T> {
     pub(crate) async fn write(&mut self, bytes: &[u8]) {
         let mut at = 0;
         while at < bytes.len() {
-            let n = poll_fn(|cx| {
-                self.stream
-                    .poll_write_vectored(cx, &[IoSlice::new(&bytes[at..])])
-            })
-            .await
-            .expect("raw write");
+            let n = T::Raw::write(&mut self.stream, &bytes[at..])
+                .await
+                .expect("raw write");
             assert!(n > 0, "raw write wrote nothing");
             at += n;
         }
@@ -88,12 +142,9 @@ impl<T: TestRuntime> Raw<T> {
                 }
             }
             self.buf.reserve(64 * 1024);
-            let n = T::bounded(
-                "raw read",
-                poll_fn(|cx| self.stream.poll_read_buf(cx, &mut self.buf)),
-            )
-            .await
-            .ok()?;
+            let n = T::bounded("raw read", T::Raw::read(&mut self.stream, &mut self.buf))
+                .await
+                .ok()?;
             if n == 0 {
                 return None;
             }
@@ -131,8 +182,8 @@ impl<T: TestRuntime> Raw<T> {
 pub(crate) async fn raw_server<T, F, Fut>(serve: F) -> (SocketAddr, Join<()>)
 where
     T: TestRuntime,
-    F: FnOnce(Raw<T>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
+    F: FnOnce(Raw<T>) -> Fut + 'static,
+    Fut: Future<Output = ()>,
 {
     let runtime = T::Runtime::current().expect("runtime");
     let mut listener = runtime

@@ -2,45 +2,108 @@
 //! runs under: the whole of it by [`LIMIT`], every wait inside it by
 //! [`WAIT`]. There are no timing assertions beyond those generous bounds.
 
+use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use async_executor::LocalExecutor;
+use slow_driver::Request;
+use slow_driver::net::NetStream;
+use slow_driver::runtime::{Reactor, RunsClient, RunsServer};
+use slow_interop::driver::InteropService;
+
 use crate::combinators::race;
+use crate::handler::{Answer, TestHandler};
+use crate::raw::RawIo;
 
 /// No scenario may take longer than this, whatever goes wrong.
 pub const LIMIT: Duration = Duration::from_secs(60);
 /// No single wait inside a scenario may take longer than this.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// An async runtime the scenarios run on: the adapter's
-/// [`Runtime`](slow_driver::runtime::Runtime), and how a test runs a future,
-/// spawns a detached task and sleeps on it. Implemented once per adapter, in
-/// its `tests/scenarios.rs`.
+/// What a connection made by `connect` or accepted by `bind` runs over.
+type Net<R> = NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>;
+
+/// The mode ([`Threaded`](slow_driver::runtime::Threaded) or
+/// [`Local`](slow_driver::runtime::Local)) of runtime `R`.
+type Mode<R> = <R as Reactor>::Mode;
+
+/// The mode of `T`'s runtime.
+pub(crate) type ModeOf<T> = Mode<<T as TestRuntime>::Runtime>;
+
+/// An async runtime the scenarios run on, threaded or local: the adapter's
+/// [`Reactor`], how the raw peers do IO on its streams, and how a test runs
+/// a future and sleeps on it. Implemented once per adapter, in its
+/// `tests/scenarios.rs`.
+///
+/// The bounds on `Runtime` say that it runs clients and serves the
+/// scenarios' two handlers; they hold for every
+/// [`Runtime`](slow_driver::runtime::Runtime) and every
+/// [`LocalRuntime`](slow_driver::runtime::LocalRuntime), so there is
+/// nothing to prove. The scenarios' own tasks (callers, raw peers, the
+/// server's accept loop) are not `Send` (code generic over the mode cannot
+/// show that they are on a threaded runtime): they run on the test's
+/// thread, beside the future [`block_on`](TestRuntime::block_on) runs,
+/// while the driver's tasks (connections, handlers) run on the runtime.
 pub trait TestRuntime: 'static {
-    /// The adapter's runtime, which `Client` and `Server` are bound to. Its
-    /// streams are readiness-based: the raw peers use them directly.
-    type Runtime: slow_driver::runtime::Runtime<
-            Stream: slow_driver::runtime::Stream,
-            UnixStream: slow_driver::runtime::Stream,
-        >;
+    /// The adapter's runtime, which `Client` and `Server` are bound to.
+    type Runtime: Reactor
+        + RunsClient<Net<Self::Runtime>, Mode<Self::Runtime>>
+        + RunsServer<Net<Self::Runtime>, TestHandler<Self::Runtime>, Mode<Self::Runtime>>
+        + RunsServer<Net<Self::Runtime>, InteropService<Self::Runtime>, Mode<Self::Runtime>>;
+    /// How the raw peers read and write the runtime's TCP and Unix
+    /// streams: [`ReadinessIo`](crate::ReadinessIo) for
+    /// [`Stream`](slow_driver::runtime::Stream)s,
+    /// [`CompletionIo`](crate::CompletionIo) for
+    /// [`Completion`](slow_driver::runtime::Completion) streams.
+    type Raw: RawIo<<Self::Runtime as Reactor>::Stream>
+        + RawIo<<Self::Runtime as Reactor>::UnixStream>;
     /// Runs one test's future to completion, on a runtime of its own or the
     /// adapter's global one.
     fn block_on(f: impl Future<Output = ()>);
-    /// Spawns `f` as a detached task.
-    fn spawn(f: impl Future<Output = ()> + Send + 'static);
     /// Sleeps for `d` on the runtime's own timer.
-    fn sleep(d: Duration) -> impl Future<Output = ()> + Send + 'static;
+    fn sleep(d: Duration) -> impl Future<Output = ()> + 'static;
+    /// Why the runtime cannot run on this machine, if it cannot (io_uring
+    /// missing, say): every scenario then says so and passes without
+    /// running. `None` by default.
+    fn unavailable() -> Option<String> {
+        None
+    }
+}
+
+thread_local! {
+    /// The scenario's own tasks, while [`run`] runs one on this thread.
+    static TASKS: RefCell<Option<Rc<LocalExecutor<'static>>>> = const { RefCell::new(None) };
 }
 
 /// Runs `scenario` on `T`, panicking (naming `name`) if it takes longer
-/// than [`LIMIT`].
+/// than [`LIMIT`]. If `T` is [unavailable](TestRuntime::unavailable), says
+/// why on stderr and returns.
 pub fn run<T: TestRuntime>(name: &str, scenario: impl Future<Output = ()>) {
+    if let Some(why) = T::unavailable() {
+        // Past libtest's capture, so that the skip is seen.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "scenario {name} skipped: {why}");
+        return;
+    }
+    // On the heap: a runtime's `block_on` may move the future it is given
+    // through a few frames of its own (async-std's does), and a scenario's
+    // state is large in a debug build.
+    let scenario = Box::pin(scenario);
     T::block_on(async move {
-        if T::within(LIMIT, scenario).await.is_none() {
+        let tasks = Rc::new(LocalExecutor::new());
+        let previous = TASKS.replace(Some(tasks.clone()));
+        let finished = tasks.run(T::within(LIMIT, scenario)).await;
+        TASKS.set(previous);
+        // The tasks left (a server nobody shut down, a raw peer) are
+        // dropped here, while the runtime still runs.
+        drop(tasks);
+        if finished.is_none() {
             panic!("scenario {name} did not finish within {LIMIT:?}");
         }
     })
@@ -71,12 +134,20 @@ pub(crate) trait TestRuntimeExt: TestRuntime {
         }
     }
 
-    /// Spawns `f` with [`TestRuntime::spawn`]; a panic in it resurfaces in
-    /// [`Join::join`].
-    fn spawn_join<O: Send + 'static>(f: impl Future<Output = O> + Send + 'static) -> Join<O> {
+    /// A handler of the scenario's own, answering each request as
+    /// `request` says (see [`TestHandler`]).
+    fn handler(
+        request: impl Fn(&Request<ModeOf<Self>>) -> Answer + Send + Sync + 'static,
+    ) -> TestHandler<Self::Runtime> {
+        TestHandler::new(request)
+    }
+
+    /// Spawns `f` as a task of the scenario's (on this thread, beside the
+    /// scenario); a panic in it resurfaces in [`Join::join`].
+    fn spawn_join<O: 'static>(f: impl Future<Output = O> + 'static) -> Join<O> {
         let slot: Slot<O> = Arc::new(Mutex::new((None, None)));
         let theirs = slot.clone();
-        Self::spawn(async move {
+        let task = async move {
             let mut f = pin!(f);
             let out = poll_fn(
                 |cx| match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
@@ -94,6 +165,12 @@ pub(crate) trait TestRuntimeExt: TestRuntime {
             if let Some(w) = waker {
                 w.wake();
             }
+        };
+        TASKS.with_borrow(|tasks| {
+            let tasks = tasks
+                .as_ref()
+                .expect("a scenario's task spawned outside `run`");
+            tasks.spawn(task).detach();
         });
         Join(slot)
     }

@@ -283,13 +283,10 @@ struct MiniTest;
 
 impl tests_common::TestRuntime for MiniTest {
     type Runtime = Mini;
+    type Raw = tests_common::ReadinessIo;
 
     fn block_on(f: impl Future<Output = ()>) {
         async_io::block_on(f)
-    }
-
-    fn spawn(f: impl Future<Output = ()> + Send + 'static) {
-        Mini::global().spawn(f);
     }
 
     async fn sleep(d: Duration) {

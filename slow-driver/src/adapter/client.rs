@@ -446,7 +446,7 @@ macro_rules! __adapter_client {
             ///
             /// ```
             #[doc = concat!("use ", $krate, "::tls::ClientTls;")]
-            #[doc = concat!("use ", $krate, "::{Client, Config, Error};")]
+            #[doc = concat!("use ", $krate, "::{Client, Config, Error, ", stringify!($rt), "};")]
             ///
             /// async fn call(tls: &ClientTls) -> Result<Client, Error> {
             #[doc = concat!("    let runtime = ", $here, ";")]

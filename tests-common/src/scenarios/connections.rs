@@ -4,10 +4,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::{Client, Config, Error, ErrorCode, Request};
+use slow_driver::{Client, Config, Error, ErrorCode};
 use slow_interop::driver::InteropService;
 
 use crate::fixtures::{Probe, Running};
+use crate::handler::Answer;
 use crate::raw::{REQUEST, RESPONSE, Raw, frame, raw_server};
 use crate::runner::{Join, LIMIT, TestRuntime, TestRuntimeExt, WAIT};
 
@@ -18,14 +19,10 @@ pub async fn graceful_shutdown_finishes_in_flight_requests<T: TestRuntime>() {
     let probe = Probe::default();
     let handler = {
         let probe = probe.clone();
-        move |req: Request| {
-            let probe = probe.clone();
-            async move {
-                let _stopped = probe.enter(&req);
-                T::sleep(Duration::from_millis(500)).await;
-                Ok(req.body)
-            }
-        }
+        T::handler(move |req| {
+            Answer::after(Duration::from_millis(500), Ok(req.body.clone()))
+                .holding(probe.enter(req))
+        })
     };
     let server = Running::<T>::start(handler).await;
     let addr = server.addr;
@@ -319,23 +316,27 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
 
 // ---- the runtime's streams: a half-close is a FIN ---------------------------
 
-/// `Stream::poll_shutdown` on the runtime's TCP and Unix streams sends a
-/// FIN while the stream stays open: the peer reads end of stream at once,
-/// and what the peer sends afterwards is still read. (A shutdown that only
-/// flushes leaves a closing peer waiting out its linger for an end of
-/// stream that comes when the socket is dropped.)
+/// A shutdown of the runtime's TCP and Unix streams (`Stream::poll_shutdown`
+/// or `CompletionStream::shutdown`) sends a FIN while the stream stays
+/// open: the peer reads end of stream at once, and what the peer sends
+/// afterwards is still read. (A shutdown that only flushes leaves a closing
+/// peer waiting out its linger for an end of stream that comes when the
+/// socket is dropped.)
 pub async fn streams_half_close_with_a_fin<T: TestRuntime>() {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixListener;
 
-    use slow_driver::runtime::{Reactor, Stream};
+    use slow_driver::runtime::Reactor;
+
+    use crate::raw::RawIo;
 
     /// Shuts `ours` down, checks the peer reads end of stream, then that
     /// `ours` still reads what the peer sends.
-    async fn half_close<T: TestRuntime>(mut ours: impl Stream, mut peer: impl Read + Write) {
-        std::future::poll_fn(|cx| ours.poll_shutdown(cx))
-            .await
-            .expect("shutdown");
+    async fn half_close<T: TestRuntime, S>(mut ours: S, mut peer: impl Read + Write)
+    where
+        T::Raw: RawIo<S>,
+    {
+        T::Raw::shutdown(&mut ours).await.expect("shutdown");
         let mut byte = [0u8; 1];
         assert_eq!(
             peer.read(&mut byte).expect("the peer reads"),
@@ -345,12 +346,9 @@ pub async fn streams_half_close_with_a_fin<T: TestRuntime>() {
         peer.write_all(b"after").expect("the peer writes");
         let mut buf = bytes::BytesMut::new();
         while buf.len() < 5 {
-            let n = T::bounded(
-                "read after shutdown",
-                std::future::poll_fn(|cx| ours.poll_read_buf(cx, &mut buf)),
-            )
-            .await
-            .expect("read");
+            let n = T::bounded("read after shutdown", T::Raw::read(&mut ours, &mut buf))
+                .await
+                .expect("read");
             assert!(n > 0, "end of stream before the peer's bytes");
         }
         assert_eq!(&buf[..], b"after");
@@ -364,7 +362,7 @@ pub async fn streams_half_close_with_a_fin<T: TestRuntime>() {
         .expect("connect");
     let (peer, _) = listener.accept().expect("accept");
     peer.set_read_timeout(Some(WAIT)).unwrap();
-    half_close::<T>(ours, peer).await;
+    half_close::<T, _>(ours, peer).await;
 
     let dir = std::env::temp_dir().join(format!("slow-fin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("socket dir");
@@ -376,6 +374,6 @@ pub async fn streams_half_close_with_a_fin<T: TestRuntime>() {
         .expect("connect unix");
     let (peer, _) = listener.accept().expect("accept unix");
     peer.set_read_timeout(Some(WAIT)).unwrap();
-    half_close::<T>(ours, peer).await;
+    half_close::<T, _>(ours, peer).await;
     let _ = std::fs::remove_file(&path);
 }

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use slow_driver::{Config, Error, ErrorCode, ErrorReply, Request, Settings};
+use slow_driver::{Config, Error, ErrorCode, ErrorReply, Settings};
 use slow_interop::driver::InteropService;
 
 use crate::fixtures::Running;
+use crate::handler::Answer;
 use crate::runner::{TestRuntime, TestRuntimeExt};
 
 // ---- 10. typed errors -------------------------------------------------------
@@ -22,9 +23,9 @@ pub async fn errors_server_error_is_typed<T: TestRuntime>() {
         other => panic!("{other:?}"),
     }
     // From a handler of our own.
-    let server = Running::<T>::start(|_req: Request| async {
-        Err(ErrorReply::new(ErrorCode(0x0123), "mine"))
-    })
+    let server = Running::<T>::start(T::handler(|_req| {
+        Answer::now(Err(ErrorReply::new(ErrorCode(0x0123), "mine")))
+    }))
     .await;
     let client = server.client().await;
     let outcome = client.request("x").await;
@@ -97,12 +98,12 @@ pub async fn errors_requests_after_close_are_not_processed<T: TestRuntime>() {
 pub async fn errors_handler_panic_is_answered<T: TestRuntime>() {
     // A handler that panics must not leave its request outstanding for
     // ever (it would hold a concurrency slot and stall graceful shutdown).
-    let server = Running::<T>::start(|req: Request| async move {
+    let server = Running::<T>::start(T::handler(|req| {
         if req.body == "panic" {
             panic!("handler panicked on purpose");
         }
-        Ok(req.body)
-    })
+        Answer::now(Ok(req.body.clone()))
+    }))
     .await;
     let client = server.client().await;
     let outcome = T::bounded("an answer to a panicking handler", client.request("panic")).await;

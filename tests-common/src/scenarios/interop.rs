@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use slow_driver::runtime::Runtime;
+use slow_driver::runtime::Reactor;
 use slow_driver::{Client, Config, Error, ErrorCode, Settings};
 
 use crate::combinators::{join_all, join2};
@@ -27,7 +27,7 @@ fn small_client_config(max_frame_size: u32, max_message_size: u32) -> Config {
 // ---- 11. the INTEROP service ----------------------------------------------------
 
 /// Asserts that `body` is answered ERROR `code` with `message`.
-async fn expect_error<R: Runtime>(client: &Client<R>, body: &str, code: ErrorCode, message: &str) {
+async fn expect_error<R: Reactor>(client: &Client<R>, body: &str, code: ErrorCode, message: &str) {
     match client.request(body.to_owned()).await {
         Err(Error::Server {
             code: c,

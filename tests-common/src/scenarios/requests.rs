@@ -5,12 +5,13 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::{Error, ErrorCode, Peer, Request, Settings};
+use slow_driver::{Error, ErrorCode, Peer, Settings};
 
 use crate::combinators::{join_all, race};
 use crate::fixtures::{Probe, Running, assert_pattern, hanging, pattern};
+use crate::handler::Answer;
 use crate::raw::{DEADLINE, ERROR, REQUEST, RESPONSE, Raw, frame};
-use crate::runner::{Join, TestRuntime, TestRuntimeExt, WAIT};
+use crate::runner::{Join, ModeOf, TestRuntime, TestRuntimeExt, WAIT};
 
 // ---- 1. echo ----------------------------------------------------------
 
@@ -26,14 +27,14 @@ pub async fn echo<T: TestRuntime>() {
     assert!(!client.is_closed());
 
     // A handler of our own sees who asks.
-    let server = Running::<T>::start(|req: Request| async move {
-        let peer: Peer = req.peer.clone();
-        Ok(Bytes::from(format!(
+    let server = Running::<T>::start(T::handler(|req| {
+        let peer: Peer<ModeOf<T>> = req.peer.clone();
+        Answer::now(Ok(Bytes::from(format!(
             "{} from {}",
             String::from_utf8_lossy(&req.body),
             peer.addr().tcp().expect("a TCP client").ip()
-        )))
-    })
+        ))))
+    }))
     .await;
     let client = server.client().await;
     assert_eq!(client.request("hi").await.unwrap(), "hi from 127.0.0.1");
@@ -94,7 +95,7 @@ pub async fn thousand_concurrent_requests_from_fifty_tasks<T: TestRuntime>() {
 /// A client-side timeout fails the request and stops the server's handler.
 pub async fn deadline_client_side_times_out<T: TestRuntime>() {
     let probe = Probe::default();
-    let server = Running::<T>::start(hanging(&probe)).await;
+    let server = Running::<T>::start(hanging::<T::Runtime>(&probe)).await;
     let client = server.client().await;
     let started = Instant::now();
     let outcome = client
@@ -129,7 +130,7 @@ pub async fn deadline_server_side_deadline_exceeded<T: TestRuntime>() {
     // A raw client sends a DEADLINE and never cancels: what comes back is
     // the server's own ERROR DEADLINE_EXCEEDED.
     let probe = Probe::default();
-    let server = Running::<T>::start(hanging(&probe)).await;
+    let server = Running::<T>::start(hanging::<T::Runtime>(&probe)).await;
     let mut raw = Raw::<T>::connect(server.addr).await;
     raw.hello().await;
     let mut payload = 200u32.to_be_bytes().to_vec();
@@ -174,7 +175,7 @@ pub async fn deadline_server_side_deadline_exceeded<T: TestRuntime>() {
 /// Dropping a request's future stops its handler on the server.
 pub async fn cancel_by_drop_stops_the_handler<T: TestRuntime>() {
     let probe = Probe::default();
-    let server = Running::<T>::start(hanging(&probe)).await;
+    let server = Running::<T>::start(hanging::<T::Runtime>(&probe)).await;
     let client = server.client().await;
     for round in 1..=3 {
         // Poll the request until its handler runs, then drop it.

@@ -8,7 +8,7 @@ use slow_driver::{Client, Error, ErrorCode, Server, ServerStats, Stats};
 use slow_interop::driver::InteropService;
 
 use crate::fixtures::Trigger;
-use crate::runner::{TestRuntime, TestRuntimeExt};
+use crate::runner::{ModeOf, TestRuntime, TestRuntimeExt};
 
 /// Requests answered, failed and timed out, notifications both ways:
 /// each counted once on each side, the bytes and frames one side sent
@@ -19,7 +19,7 @@ pub async fn stats_count_on_both_sides<T: TestRuntime>() {
         .await
         .expect("bind");
     let addr = server.local_addr().expect("local_addr");
-    let served: ServerStats = server.stats_handle();
+    let served: ServerStats<ModeOf<T>> = server.stats_handle();
     assert_eq!(served.totals(), Stats::default());
     let stop = Trigger::default();
     let service = InteropService::<T::Runtime>::current().expect("runtime");
