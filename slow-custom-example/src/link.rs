@@ -177,7 +177,7 @@ impl Link {
     /// says: flush, FIN, linger, done.
     pub(crate) fn advance(&mut self, now: Instant) {
         if self.teardown.is_none() && self.conn.is_closed() {
-            let mut t = Teardown::new(self.conn.config(), now);
+            let mut t = self.conn.teardown(now);
             if self.write_closed {
                 t.on_write_error();
             } else if self.read_closed {

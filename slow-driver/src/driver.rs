@@ -204,9 +204,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
         cx: &mut Context<'_>,
         now: Instant,
     ) -> Poll<()> {
-        let teardown = self
-            .teardown
-            .get_or_insert_with(|| Teardown::new(st.conn.config(), now));
+        let teardown = self.teardown.get_or_insert_with(|| st.conn.teardown(now));
         loop {
             if self.broken {
                 teardown.on_write_error();

@@ -485,6 +485,10 @@ pub struct TlsStream<S> {
     cipher: BytesMut,
     /// `inner` reached end of stream.
     eof: bool,
+    /// Plaintext was written during the handshake (rustls holds it).
+    held: bool,
+    /// Our close_notify is queued.
+    closing: bool,
 }
 
 impl<S> fmt::Debug for TlsStream<S> {
@@ -505,6 +509,8 @@ impl<S: Stream> TlsStream<S> {
             tls,
             cipher: BytesMut::new(),
             eof: false,
+            held: false,
+            closing: false,
         }
     }
 
@@ -563,6 +569,29 @@ impl<S: Stream> TlsStream<S> {
             }
         }
         Ok(taken)
+    }
+}
+
+impl<S: Stream> TlsStream<S> {
+    /// Moves the handshake on until it is done (or the peer is gone: then
+    /// what was held is lost with it, as on any broken stream).
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.tls.is_handshaking() {
+            std::task::ready!(self.flush_tls(cx))?;
+            if self.process(cx)? {
+                continue;
+            }
+            if self.eof {
+                return Poll::Ready(Ok(()));
+            }
+            self.cipher.reserve(CIPHER_READ);
+            match std::task::ready!(self.inner.poll_read_buf(cx, &mut self.cipher)) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -669,6 +698,7 @@ impl<S: Stream> Stream for TlsStream<S> {
         // During the handshake rustls holds the plaintext until it can
         // send it (the HELLO).
         let n = self.tls.writer().write_vectored(bufs)?;
+        self.held |= self.tls.is_handshaking();
         // Send what can be sent now; the rest goes with the next call.
         if let Poll::Ready(Err(e)) = self.flush_tls(cx) {
             return Poll::Ready(Err(e));
@@ -677,7 +707,18 @@ impl<S: Stream> Stream for TlsStream<S> {
     }
 
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.tls.send_close_notify();
+        // Plaintext accepted during the handshake (a server's refusal, say
+        // GOAWAY CONNECTION_LIMIT) goes out only once the handshake is
+        // done: finish it first. (The connection's teardown bounds how long
+        // this may take: a peer that never completes it cannot hold the
+        // socket.)
+        if self.held {
+            std::task::ready!(self.poll_handshake(cx))?;
+        }
+        if !self.closing {
+            self.tls.send_close_notify();
+            self.closing = true;
+        }
         std::task::ready!(self.flush_tls(cx))?;
         self.inner.poll_shutdown(cx)
     }

@@ -89,11 +89,19 @@ impl Teardown {
     /// peer that has our GOAWAY and nothing in flight goes quiet at once.
     pub const LINGER_QUIET: Duration = Duration::from_millis(250);
 
-    /// The socket's teardown for a connection that closed at `now`.
+    /// The socket's teardown for a connection that closed at `now`, its
+    /// output flushed for at most the drain timeout. A connection's own
+    /// [`Connection::teardown`](crate::Connection::teardown) also bounds
+    /// the flush of a connection that never completed its handshake.
     pub fn new(config: &Config, now: Instant) -> Teardown {
+        Self::flushing_for(config.drain_timeout, config, now)
+    }
+
+    /// As [`new`](Teardown::new), the output given up `flush` after `now`.
+    pub(crate) fn flushing_for(flush: Duration, config: &Config, now: Instant) -> Teardown {
         Teardown {
             state: State::Flushing { peer_done: false },
-            flush_until: now + config.drain_timeout,
+            flush_until: now + flush,
             linger: config.linger,
         }
     }

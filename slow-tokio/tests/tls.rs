@@ -201,3 +201,38 @@ async fn the_handshake_timeout_covers_tls() {
     .expect("closed within 5 s");
     assert!(start.elapsed() >= Duration::from_millis(250));
 }
+
+#[tokio::test]
+async fn a_refusal_at_the_connection_limit_reaches_a_tls_client() {
+    // The server refuses before the TLS handshake is done; its GOAWAY
+    // waits in rustls for the handshake and must still arrive.
+    let pki = Pki::new();
+    let tls = ServerTls::from_pem(
+        pki.server.cert.as_bytes(),
+        pki.server.key.as_bytes(),
+        Some(pki.ca.as_bytes()),
+    )
+    .expect("server TLS");
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .max_connections(1)
+        .tls(tls);
+    let addr = server.local_addr().expect("addr").tcp().expect("tcp");
+    tokio::spawn(server.serve(|req: Request| async move { Ok(req.body) }));
+    let first = Client::connect_tls(addr, &client_tls(&pki))
+        .await
+        .expect("first");
+    for _ in 0..3 {
+        match Client::connect_tls(addr, &client_tls(&pki)).await {
+            Err(Error::Closed {
+                code: slow_tokio::ErrorCode::CONNECTION_LIMIT,
+                ..
+            }) => {}
+            Err(other) => panic!("wrong error: {other:?}"),
+            Ok(_) => panic!("a second connection was accepted"),
+        }
+        assert_eq!(first.request("still").await.expect("first"), "still");
+    }
+    first.close().await.expect("close");
+}

@@ -249,6 +249,43 @@ impl Connection {
         matches!(self.phase, Phase::Open | Phase::Draining { .. })
     }
 
+    /// The socket's [`Teardown`](crate::Teardown) once the connection
+    /// [is closed](Connection::is_closed) at `now`: what it left is flushed
+    /// for at most the drain timeout. A connection whose handshake never
+    /// completed gets no longer than its handshake deadline (and at least
+    /// [`Teardown::LINGER_QUIET`](crate::Teardown::LINGER_QUIET)): a peer
+    /// refused at once still has time to read why (over TLS the refusal
+    /// waits for the TLS handshake), and one that never spoke cannot hold
+    /// the socket past the handshake timeout.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use slow_proto::{Config, Connection, ErrorCode, Instant, Teardown};
+    ///
+    /// let config = Config { handshake_timeout: Duration::from_secs(1), ..Config::default() };
+    /// let at = |ms| Instant::ZERO + Duration::from_millis(ms);
+    /// // Refused before any HELLO: until the handshake deadline.
+    /// let mut server = Connection::server(config.clone(), at(0)).unwrap();
+    /// server.close(ErrorCode::CONNECTION_LIMIT, "full", at(0));
+    /// assert_eq!(server.teardown(at(0)).poll_timeout(), Some(at(1000)));
+    /// // Closed at the handshake timeout: only a moment more.
+    /// let mut server = Connection::server(config, at(0)).unwrap();
+    /// server.handle_timeout(at(1000));
+    /// assert!(server.is_closed());
+    /// let quiet = at(1000) + Teardown::LINGER_QUIET;
+    /// assert_eq!(server.teardown(at(1000)).poll_timeout(), Some(quiet));
+    /// ```
+    #[must_use]
+    pub fn teardown(&self, now: Instant) -> crate::Teardown {
+        let mut flush = self.config.drain_timeout;
+        if self.peer_settings().is_none() {
+            let deadline = self.established + self.config.handshake_timeout;
+            let left = deadline.saturating_duration_since(now);
+            flush = flush.min(left.max(crate::Teardown::LINGER_QUIET));
+        }
+        crate::Teardown::flushing_for(flush, &self.config, now)
+    }
+
     /// Whether a graceful close is in progress.
     pub fn is_draining(&self) -> bool {
         matches!(self.phase, Phase::Draining { .. })
