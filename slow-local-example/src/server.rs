@@ -53,7 +53,17 @@ pub struct Builder {
     threads: usize,
     thread_name: String,
     config: Config,
+    tls: Option<Tls>,
 }
+
+/// What a server's listeners put on what they accept.
+#[cfg(feature = "tls")]
+type Tls = slow_driver::tls::ServerTls;
+
+/// Without the `tls` feature there is never any TLS to put on.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+enum Tls {}
 
 impl PerCoreServer {
     /// A server that will listen on `addr` (port 0 picks a free one), on
@@ -70,6 +80,7 @@ impl PerCoreServer {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             thread_name: "slow-core".to_owned(),
             config: Config::default(),
+            tls: None,
         }
     }
 
@@ -180,6 +191,40 @@ impl Builder {
         self
     }
 
+    /// Serves over TLS (the `tls` feature): every thread's listener puts
+    /// `tls` on what it accepts; with a client CA, clients must present a
+    /// certificate it signed, and handlers see it in
+    /// [`Peer::tls_identity`](slow_driver::Peer::tls_identity).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    /// # let (cert_pem, key_pem) = (key.cert.pem(), key.signing_key.serialize_pem());
+    /// use slow_driver::tls::{ClientTls, ServerTls};
+    /// use slow_driver::{Client, LocalRequest};
+    /// use slow_local_example::{PerCore, PerCoreServer};
+    ///
+    /// let tls = ServerTls::from_pem(cert_pem.as_bytes(), key_pem.as_bytes(), None)?;
+    /// let server = PerCoreServer::builder("127.0.0.1:0".parse()?)
+    ///     .threads(2)
+    ///     .tls(tls)
+    ///     .serve(|_| |req: LocalRequest| async move { Ok(req.body) })?;
+    ///
+    /// let trust = ClientTls::from_ca_pem(cert_pem.as_bytes())?.server_name("localhost")?;
+    /// PerCore::new().block_on(async {
+    ///     let client = Client::<PerCore>::connect_tls(server.local_addr(), &trust).await?;
+    ///     assert_eq!(client.request("sealed").await?, "sealed");
+    ///     client.close().await
+    /// })?;
+    /// server.shutdown()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: slow_driver::tls::ServerTls) -> Builder {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds every thread's listener, then starts the threads: each calls
     /// `make_handler` with its runtime and serves what its listener
     /// accepts with the handler it returns. Fails (with no thread
@@ -215,9 +260,12 @@ impl Builder {
         for (i, listener) in listeners.into_iter().enumerate() {
             let (stop, stopped) = smol::channel::bounded::<()>(1);
             let (config, make_handler) = (self.config.clone(), make_handler.clone());
+            let tls = self.tls.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{}-{i}", self.thread_name))
-                .spawn(move || serve_on_this_thread(listener, config, make_handler, stopped))?;
+                .spawn(move || {
+                    serve_on_this_thread(listener, tls, config, make_handler, stopped)
+                })?;
             server.stops.push(stop);
             server.threads.push(thread);
         }
@@ -228,6 +276,7 @@ impl Builder {
 /// One thread's life: its executor, its listener, its handler.
 fn serve_on_this_thread<F, H>(
     listener: TcpListener,
+    tls: Option<Tls>,
     config: Config,
     make_handler: F,
     stopped: smol::channel::Receiver<()>,
@@ -245,7 +294,13 @@ where
         let stop = async move {
             let _ = stopped.recv().await;
         };
-        server.serve_with_shutdown(handler, stop).await
+        match tls {
+            #[cfg(feature = "tls")]
+            Some(tls) => server.tls(tls).serve_with_shutdown(handler, stop).await,
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+            None => server.serve_with_shutdown(handler, stop).await,
+        }
     })
 }
 
