@@ -41,6 +41,8 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use crate::Addr;
 use crate::runtime::{Listener, Stream};
 
+pub use crate::client::TlsNetStream;
+
 /// A TLS configuration that could not be built: which file, and what is
 /// wrong with it.
 #[derive(Debug, thiserror::Error)]
