@@ -194,8 +194,9 @@ pub enum ConnectionError {
     /// (server) or WELCOME (client) frame — an HTTP server, a TLS
     /// endpoint, the wrong port. This side sent GOAWAY `code` and closed.
     #[error(
-        "the peer does not speak SLOW/1 (no {expected} frame); its first bytes were `{}`",
-        FirstBytes(first_bytes)
+        "the peer does not speak SLOW/1 (no {expected} frame); its first bytes were `{}`{}",
+        FirstBytes(first_bytes),
+        Guess(first_bytes)
     )]
     NotSlow {
         /// The frame this side waited for: `"HELLO"` or `"WELCOME"`.
@@ -223,6 +224,28 @@ impl fmt::Display for FirstBytes<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `bytes` start like a TLS record (content type, then major
+/// version 3): a peer speaking TLS where SLOW/1 was expected.
+pub(crate) fn is_tls_record(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x14..=0x18, 0x03, ..])
+}
+
+/// What a stranger's first bytes look like, when that is plain: said after
+/// them, so that the fix is obvious.
+struct Guess<'a>(&'a [u8]);
+
+impl fmt::Display for Guess<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if is_tls_record(self.0) {
+            f.write_str(" (a TLS record: the peer speaks TLS)")
+        } else if self.0.starts_with(b"HTTP/") {
+            f.write_str(" (an HTTP response)")
+        } else {
+            Ok(())
+        }
     }
 }
 

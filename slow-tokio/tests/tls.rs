@@ -236,3 +236,24 @@ async fn a_refusal_at_the_connection_limit_reaches_a_tls_client() {
     }
     first.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_plaintext_client_to_a_tls_server_is_told_it_speaks_tls() {
+    let pki = Pki::new();
+    let addr = mtls_server(&pki, Config::default()).await;
+    for _ in 0..2 {
+        match Client::connect(addr).await {
+            Err(e @ Error::NotSlow(_)) => {
+                assert!(e.to_string().contains("the peer speaks TLS"), "{e}")
+            }
+            Err(other) => panic!("wrong error: {other:?}"),
+            Ok(_) => panic!("a plaintext client got through"),
+        }
+    }
+    // The server still serves.
+    let client = Client::connect_tls(addr, &client_tls(&pki))
+        .await
+        .expect("connect");
+    assert_eq!(client.request("still").await.expect("echo"), "still");
+    client.close().await.expect("close");
+}

@@ -99,6 +99,10 @@ impl FirstBytes {
     /// and enough of anything else to recognise it (`HTTP/1.1 400 Bad`).
     pub(super) const LEN: usize = 16;
 
+    pub(super) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
     pub(super) fn to_vec(self) -> alloc::vec::Vec<u8> {
         self.bytes[..usize::from(self.len)].to_vec()
     }
@@ -106,8 +110,13 @@ impl FirstBytes {
     /// Whether the stream starts like SLOW/1: a frame type the protocol
     /// defines and, for HELLO and WELCOME, the magic where it belongs.
     /// Too few bytes to tell count as SLOW (no accusation without cause).
+    /// A TLS record's first two bytes are enough: its "length" would be
+    /// far over any MAX_FRAME_SIZE.
     pub(super) fn looks_like_slow(&self) -> bool {
         let b = &self.bytes[..usize::from(self.len)];
+        if crate::error::is_tls_record(b) {
+            return false;
+        }
         let Some(&ty) = b.get(4) else {
             return true;
         };

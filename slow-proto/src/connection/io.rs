@@ -143,6 +143,15 @@ impl Connection {
     /// stream arrives), whatever is outstanding fails as connection lost.
     pub fn recv_eof(&mut self, now: Instant) {
         self.set_time(now);
+        // A stranger that said something short and hung up (a TLS server's
+        // alert to a plaintext client: 7 bytes, less than a header) is
+        // named as such, not as a lost SLOW peer.
+        if self.phase == Phase::Handshake
+            && self.first_bytes.len() > 0
+            && !self.first_bytes.looks_like_slow()
+        {
+            return self.fail_not_slow(crate::ErrorCode::PROTOCOL_ERROR, "not SLOW/1");
+        }
         self.close_with(Some(ConnectionError::Lost));
     }
 

@@ -213,7 +213,7 @@ fn an_http_server_is_named_as_not_slow_with_its_first_bytes() {
     );
     assert_eq!(
         error.to_string(),
-        "the peer does not speak SLOW/1 (no WELCOME frame); its first bytes were `HTTP/1.1 400 Bad`"
+        "the peer does not speak SLOW/1 (no WELCOME frame); its first bytes were `HTTP/1.1 400 Bad` (an HTTP response)"
     );
 }
 
@@ -238,8 +238,47 @@ fn a_tls_client_is_named_as_not_slow_even_a_byte_at_a_time() {
     assert!(
         error
             .to_string()
-            .ends_with("`\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03`"),
+            .ends_with("`\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03` (a TLS record: the peer speaks TLS)"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_tls_servers_alert_to_a_plaintext_client_is_named_not_lost() {
+    // What a TLS server sends a plaintext HELLO (a decode_error alert,
+    // 7 bytes: less than a frame header) before it closes.
+    let alert = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(&alert, T0);
+    assert!(
+        !c.is_closed(),
+        "too short to judge before the end of stream"
+    );
+    c.recv_eof(T0);
+    let error = closed_with(&events(&mut c)).flatten().expect("an error");
+    assert!(
+        matches!(&error, ConnectionError::NotSlow { expected: "WELCOME", first_bytes, .. }
+            if first_bytes[..] == alert[..]),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .ends_with("(a TLS record: the peer speaks TLS)"),
+        "{error}"
+    );
+    // A SLOW peer cut short mid-header is still just lost.
+    let mut c = Connection::client(Config::default(), T0).unwrap();
+    sent(&mut c);
+    c.recv(&[0x00, 0x00, 0x00], T0);
+    c.recv_eof(T0);
+    assert!(
+        matches!(
+            closed_with(&events(&mut c)).flatten(),
+            Some(ConnectionError::Lost)
+        ),
+        "a short SLOW-looking start is a lost connection"
     );
 }
 
