@@ -6,10 +6,11 @@
 //! trips. With one in flight every round trip is also timed on its own, for
 //! p50 and p99.
 //!
-//! After criterion, each adapter that has a baseline is measured again
-//! against it in alternating rounds (adapter, baseline, baseline, adapter,
-//! ...), so that both see the same load on a busy machine; the targets are
-//! judged on those paired ratios.
+//! After criterion, each adapter is measured again against each of its
+//! baselines (`Imp::baselines`: per request, pipelined, Framed) in
+//! alternating rounds (adapter, baseline, baseline, adapter, ...), so that
+//! both see the same load on a busy machine; the targets are judged on
+//! those paired ratios.
 
 use std::time::Duration;
 
@@ -64,12 +65,13 @@ fn main() {
     let mut paired_results = Vec::new();
     for scenario in SCENARIOS {
         for imp in Imp::runnable() {
-            let Some(base) = imp.baseline() else { continue };
-            let group = format!("e2e_{}/", scenario.name);
-            if filter_matches(&format!("{group}{}", imp.name()))
-                || filter_matches(&format!("{group}{}", base.name()))
-            {
-                paired_results.push(paired(scenario, imp, base));
+            for &base in imp.baselines() {
+                let group = format!("e2e_{}/", scenario.name);
+                if filter_matches(&format!("{group}{}", imp.name()))
+                    || filter_matches(&format!("{group}{}", base.name()))
+                {
+                    paired_results.push(paired(scenario, imp, base));
+                }
             }
         }
     }
@@ -149,6 +151,7 @@ fn paired(scenario: Scenario, imp: Imp, base: Imp) -> Paired {
     Paired {
         scenario,
         imp,
+        base,
         ratios,
         slow_per_sec: report::median(&mut rate_slow),
         base_per_sec: report::median(&mut rate_base),

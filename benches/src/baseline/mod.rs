@@ -2,14 +2,25 @@
 //! `slow-proto`: what a user who only needed tokio (or only smol) would
 //! write, and what the adapters are measured against.
 //!
-//! Both baselines speak enough of SLOW/1 for the benchmarks: the HELLO /
-//! WELCOME handshake (magic and version, no settings), REQUEST and RESPONSE
-//! frames of at most 64 KiB (no MORE, no DEADLINE), request ids from 1, and
-//! on the client a `HashMap` of pending one-shot channels keyed by id. The
-//! server answers every request with its body, from a task spawned per
-//! request (as the SLOW server runs one handler task per request). Each
-//! connection has a writer task fed by a channel, which writes through a
-//! `BufWriter` and flushes once the channel is empty, and a reader loop
+//! Three kinds, each on tokio, the first two on smol too:
+//!
+//! - **per request** ([`tokio::serve`], [`smol::serve`]): the server spawns
+//!   a task per request, as the SLOW server runs a handler task per
+//!   request.
+//! - **pipelined** ([`tokio::serve_pipelined`], [`smol::serve_pipelined`]):
+//!   one task per connection decodes every frame in its buffer, answers
+//!   inline and writes once per read ([`pipelined`]).
+//! - **Framed** ([`framed`]): the same, written with tokio-util's
+//!   `Framed` codec on both sides, as most tokio users would.
+//!
+//! All speak enough of SLOW/1 for the benchmarks: the HELLO / WELCOME
+//! handshake (magic and version, no settings), REQUEST and RESPONSE frames
+//! of at most 64 KiB (no MORE, no DEADLINE), request ids from 1, and on the
+//! client a `HashMap` of pending one-shot channels keyed by id (the first
+//! two kinds share their client). The server answers every request with
+//! its body. Each client connection (and a per-request server's) has a
+//! writer task fed by a channel, which batches whatever is queued (through
+//! a `BufWriter`, flushed once the channel is empty), and a reader loop
 //! that reads into a `BytesMut` and hands out frame payloads as `Bytes`
 //! slices of it. No keepalive, no timeouts, no back-pressure, no graceful
 //! close: everything SLOW does beyond this is what the comparison charges
@@ -19,6 +30,8 @@ use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+pub mod framed;
+pub mod pipelined;
 pub mod smol;
 pub mod tokio;
 

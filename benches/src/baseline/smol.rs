@@ -1,6 +1,7 @@
-//! The baseline on smol: async-io sockets, tasks on a smol `Executor`, an
+//! The baselines on smol: async-io sockets, tasks on a smol `Executor`, an
 //! unbounded async-channel per connection writer, a bounded(1) channel as
-//! the oneshot per request.
+//! the oneshot per request; the server either answers from a task per
+//! request ([`serve`]) or inline, pipelined ([`serve_pipelined`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -14,6 +15,7 @@ use smol::channel::{self, Receiver, Sender};
 use smol::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use smol::net::{TcpListener, TcpStream};
 
+use super::pipelined::{Out, answer_all};
 use super::{Frame, check_handshake, closed, header, take_frame};
 use super::{HANDSHAKE, HELLO, READ_CHUNK, REQUEST, RESPONSE, WELCOME, WRITE_BUFFER};
 
@@ -28,6 +30,47 @@ pub async fn serve(listener: TcpListener, ex: Arc<Executor<'static>>) {
             let _ = connection(stream, spawner).await;
         })
         .detach();
+    }
+}
+
+/// Accepts connections forever, each served by one task on `ex` that
+/// answers every request in its read buffer inline and writes the answers
+/// in one vectored write per read (see [`super::pipelined`]).
+pub async fn serve_pipelined(listener: TcpListener, ex: Arc<Executor<'static>>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        ex.spawn(async move {
+            let _ = pipelined_connection(stream).await;
+        })
+        .detach();
+    }
+}
+
+async fn pipelined_connection(mut stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = Out::default();
+    loop {
+        if read_some(&mut stream, &mut buf).await? == 0 {
+            return Ok(());
+        }
+        if let Some(hello) = take_frame(&mut buf)? {
+            check_handshake(Some(hello), HELLO)?;
+            out.frame(WELCOME, 0, Bytes::from_static(HANDSHAKE));
+            break;
+        }
+    }
+    loop {
+        answer_all(&mut buf, &mut out)?;
+        while !out.is_empty() {
+            let n = stream.write_vectored(&out.slices()).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            out.advance(n);
+        }
+        if read_some(&mut stream, &mut buf).await? == 0 {
+            return Ok(());
+        }
     }
 }
 
@@ -59,17 +102,22 @@ async fn read_frame(rd: &mut TcpStream, buf: &mut BytesMut) -> io::Result<Option
         if let Some(frame) = take_frame(buf)? {
             return Ok(Some(frame));
         }
-        // futures-io reads into a `&mut [u8]`: zero a window, read, trim.
-        buf.reserve(READ_CHUNK);
-        let len = buf.len();
-        let window = buf.capacity() - len;
-        buf.resize(len + window, 0);
-        let n = rd.read(&mut buf[len..]).await;
-        buf.truncate(len + *n.as_ref().unwrap_or(&0));
-        if n? == 0 {
+        if read_some(rd, buf).await? == 0 {
             return Ok(None);
         }
     }
+}
+
+/// One read onto the end of `buf`. futures-io reads into a `&mut [u8]`:
+/// zero a window, read, trim.
+async fn read_some(rd: &mut TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    buf.reserve(READ_CHUNK);
+    let len = buf.len();
+    let window = buf.capacity() - len;
+    buf.resize(len + window, 0);
+    let n = rd.read(&mut buf[len..]).await;
+    buf.truncate(len + *n.as_ref().unwrap_or(&0));
+    n
 }
 
 async fn writer(stream: TcpStream, rx: Receiver<Outgoing>) -> io::Result<()> {

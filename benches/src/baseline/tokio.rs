@@ -1,5 +1,7 @@
-//! The baseline on tokio: `tokio::net`, `tokio::spawn`, an unbounded mpsc
-//! channel per connection writer, a oneshot per request.
+//! The baselines on tokio: `tokio::net`, `tokio::spawn`, an unbounded mpsc
+//! channel per connection writer, a oneshot per request; the server either
+//! answers from a task per request ([`serve`]) or inline, pipelined
+//! ([`serve_pipelined`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -13,6 +15,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::pipelined::{Out, answer_all};
 use super::{Frame, check_handshake, closed, header, take_frame};
 use super::{HANDSHAKE, HELLO, READ_CHUNK, REQUEST, RESPONSE, WELCOME, WRITE_BUFFER};
 
@@ -25,6 +28,48 @@ pub async fn serve(listener: TcpListener) {
         tokio::spawn(async move {
             let _ = connection(stream).await;
         });
+    }
+}
+
+/// Accepts connections forever, each served by one task that answers
+/// every request in its read buffer inline and writes the answers in one
+/// vectored write per read (see [`super::pipelined`]).
+pub async fn serve_pipelined(listener: TcpListener) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let _ = pipelined_connection(stream).await;
+        });
+    }
+}
+
+async fn pipelined_connection(mut stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = Out::default();
+    loop {
+        buf.reserve(READ_CHUNK);
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        if let Some(hello) = take_frame(&mut buf)? {
+            check_handshake(Some(hello), HELLO)?;
+            out.frame(WELCOME, 0, Bytes::from_static(HANDSHAKE));
+            break;
+        }
+    }
+    loop {
+        answer_all(&mut buf, &mut out)?;
+        while !out.is_empty() {
+            let n = stream.write_vectored(&out.slices()).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            out.advance(n);
+        }
+        buf.reserve(READ_CHUNK);
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
     }
 }
 

@@ -41,6 +41,12 @@ impl Requester for baseline::tokio::Client {
     }
 }
 
+impl Requester for baseline::framed::Client {
+    async fn call(&self, body: Bytes) -> usize {
+        self.request(body).await.expect("baseline request").len()
+    }
+}
+
 impl Requester for baseline::smol::Client {
     async fn call(&self, body: Bytes) -> usize {
         self.request(body).await.expect("baseline request").len()

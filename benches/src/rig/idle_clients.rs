@@ -12,11 +12,13 @@ use crate::baseline;
 pub enum IdleClients {
     /// `slow-tokio` clients on a current-thread runtime.
     SlowTokio(TokioExec, Vec<slow_tokio::Client>),
-    /// Baseline tokio clients.
+    /// Baseline tokio clients (per request and pipelined: one client).
     BaselineTokio(TokioExec, Vec<baseline::tokio::Client>),
+    /// tokio-util `Framed` clients.
+    FramedTokio(TokioExec, Vec<baseline::framed::Client>),
     /// `slow-smol` clients on an executor of their own.
     SlowSmol(SmolExec, Vec<slow_smol::Client>),
-    /// Baseline smol clients.
+    /// Baseline smol clients (per request and pipelined: one client).
     BaselineSmol(SmolExec, Vec<baseline::smol::Client>),
     /// `slow-async-std` clients.
     SlowAsyncStd(Vec<slow_async_std::Client>),
@@ -35,11 +37,14 @@ impl IdleClients {
         let smol = || SmolExec(Arc::new(smol::Executor::new()));
         match imp {
             Imp::SlowTokio => IdleClients::SlowTokio(TokioExec::new(), Vec::with_capacity(n)),
-            Imp::BaselineTokio => {
+            Imp::BaselineTokio | Imp::PipelinedTokio => {
                 IdleClients::BaselineTokio(TokioExec::new(), Vec::with_capacity(n))
             }
+            Imp::FramedTokio => IdleClients::FramedTokio(TokioExec::new(), Vec::with_capacity(n)),
             Imp::SlowSmol => IdleClients::SlowSmol(smol(), Vec::with_capacity(n)),
-            Imp::BaselineSmol => IdleClients::BaselineSmol(smol(), Vec::with_capacity(n)),
+            Imp::BaselineSmol | Imp::PipelinedSmol => {
+                IdleClients::BaselineSmol(smol(), Vec::with_capacity(n))
+            }
             Imp::SlowAsyncStd => IdleClients::SlowAsyncStd(Vec::with_capacity(n)),
             Imp::SlowCompio => IdleClients::SlowCompio(CompioExec::new(), Vec::with_capacity(n)),
             Imp::Custom => IdleClients::Custom(
@@ -60,6 +65,11 @@ impl IdleClients {
             })),
             IdleClients::BaselineTokio(exec, v) => v.push(exec.block_on(async {
                 baseline::tokio::Client::connect(addr)
+                    .await
+                    .expect("connect")
+            })),
+            IdleClients::FramedTokio(exec, v) => v.push(exec.block_on(async {
+                baseline::framed::Client::connect(addr)
                     .await
                     .expect("connect")
             })),
@@ -92,7 +102,9 @@ impl IdleClients {
     /// Lets every client task run for `d`, so that all are idle after.
     pub fn settle(&mut self, d: Duration) {
         match self {
-            IdleClients::SlowTokio(exec, _) | IdleClients::BaselineTokio(exec, _) => {
+            IdleClients::SlowTokio(exec, _)
+            | IdleClients::BaselineTokio(exec, _)
+            | IdleClients::FramedTokio(exec, _) => {
                 exec.block_on(async move { tokio::time::sleep(d).await })
             }
             IdleClients::SlowSmol(exec, _) | IdleClients::BaselineSmol(exec, _) => {

@@ -111,12 +111,18 @@ pub const SCENARIOS: [Scenario; 4] = [
 pub enum Imp {
     /// `slow-tokio`.
     SlowTokio,
-    /// The hand-written tokio baseline.
+    /// The hand-written tokio baseline, a task per request on the server.
     BaselineTokio,
+    /// The hand-written tokio baseline, the server answering inline.
+    PipelinedTokio,
+    /// tokio-util `Framed` on both sides, the server answering inline.
+    FramedTokio,
     /// `slow-smol`.
     SlowSmol,
-    /// The hand-written smol baseline.
+    /// The hand-written smol baseline, a task per request on the server.
     BaselineSmol,
+    /// The hand-written smol baseline, the server answering inline.
+    PipelinedSmol,
     /// `slow-async-std`.
     SlowAsyncStd,
     /// `slow-compio` (io_uring).
@@ -126,12 +132,15 @@ pub enum Imp {
 }
 
 impl Imp {
-    /// Every implementation, each SLOW adapter followed by its baseline.
-    pub const ALL: [Imp; 7] = [
+    /// Every implementation, each SLOW adapter followed by its baselines.
+    pub const ALL: [Imp; 10] = [
         Imp::SlowTokio,
         Imp::BaselineTokio,
+        Imp::PipelinedTokio,
+        Imp::FramedTokio,
         Imp::SlowSmol,
         Imp::BaselineSmol,
+        Imp::PipelinedSmol,
         Imp::SlowAsyncStd,
         Imp::SlowCompio,
         Imp::Custom,
@@ -156,26 +165,42 @@ impl Imp {
         match self {
             Imp::SlowTokio => "slow_tokio",
             Imp::BaselineTokio => "baseline_tokio",
+            Imp::PipelinedTokio => "pipelined_tokio",
+            Imp::FramedTokio => "framed_tokio",
             Imp::SlowSmol => "slow_smol",
             Imp::BaselineSmol => "baseline_smol",
+            Imp::PipelinedSmol => "pipelined_smol",
             Imp::SlowAsyncStd => "slow_async_std",
             Imp::SlowCompio => "slow_compio",
             Imp::Custom => "slow_custom",
         }
     }
 
-    /// The baseline this SLOW adapter is compared with, if it has one.
-    pub fn baseline(self) -> Option<Imp> {
+    /// Every baseline this SLOW adapter is measured against in paired
+    /// rounds: its runtime's hand-written ones (per request, pipelined,
+    /// Framed). async-std, on async-io as smol is, against smol's
+    /// pipelined code; the custom loop and compio, which have no async
+    /// runtime of the same kind, against tokio's.
+    pub fn baselines(self) -> &'static [Imp] {
         match self {
-            Imp::SlowTokio => Some(Imp::BaselineTokio),
-            Imp::SlowSmol => Some(Imp::BaselineSmol),
-            _ => None,
+            Imp::SlowTokio => &[Imp::BaselineTokio, Imp::PipelinedTokio, Imp::FramedTokio],
+            Imp::SlowSmol => &[Imp::BaselineSmol, Imp::PipelinedSmol],
+            Imp::SlowAsyncStd => &[Imp::PipelinedSmol],
+            Imp::SlowCompio | Imp::Custom => &[Imp::PipelinedTokio],
+            _ => &[],
         }
     }
 
     /// Whether this is a hand-written baseline.
     pub fn is_baseline(self) -> bool {
-        matches!(self, Imp::BaselineTokio | Imp::BaselineSmol)
+        matches!(
+            self,
+            Imp::BaselineTokio
+                | Imp::PipelinedTokio
+                | Imp::FramedTokio
+                | Imp::BaselineSmol
+                | Imp::PipelinedSmol
+        )
     }
 }
 
@@ -190,10 +215,10 @@ pub trait Bench {
 /// Sets up `imp` for `scenario`: server started, clients connected.
 pub fn start(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
     match imp {
-        Imp::SlowTokio => tokio_rig(true, scenario),
-        Imp::BaselineTokio => tokio_rig(false, scenario),
-        Imp::SlowSmol => smol_rig(true, scenario),
-        Imp::BaselineSmol => smol_rig(false, scenario),
+        Imp::SlowTokio | Imp::BaselineTokio | Imp::PipelinedTokio | Imp::FramedTokio => {
+            tokio_rig(imp, scenario)
+        }
+        Imp::SlowSmol | Imp::BaselineSmol | Imp::PipelinedSmol => smol_rig(imp, scenario),
         Imp::SlowAsyncStd => async_std_rig(scenario),
         Imp::SlowCompio => compio_rig(scenario),
         Imp::Custom => custom::start(scenario),
@@ -226,10 +251,10 @@ pub fn start_server(imp: Imp) -> (SocketAddr, AnyServer) {
         return (addr, AnyServer::Custom(server));
     }
     let (addr, server) = match imp {
-        Imp::SlowTokio => tokio_server(true),
-        Imp::BaselineTokio => tokio_server(false),
-        Imp::SlowSmol => smol_server(true),
-        Imp::BaselineSmol => smol_server(false),
+        Imp::SlowTokio | Imp::BaselineTokio | Imp::PipelinedTokio | Imp::FramedTokio => {
+            tokio_server(imp)
+        }
+        Imp::SlowSmol | Imp::BaselineSmol | Imp::PipelinedSmol => smol_server(imp),
         Imp::SlowAsyncStd => async_std_server(),
         Imp::SlowCompio => compio_server(),
         Imp::Custom => unreachable!(),

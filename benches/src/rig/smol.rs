@@ -1,4 +1,4 @@
-//! smol, SLOW and baseline: one `smol::Executor` per side, each run by
+//! smol, SLOW and the baselines: one `smol::Executor` per side, each run by
 //! `smol::block_on` on its own thread (server thread, bench thread).
 
 use std::future::Future;
@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::server_thread::server_thread;
-use super::{AsyncRig, Bench, BoxFut, Exec, Scenario, ServerThread, config};
+use super::tokio::{connect_all, rig};
+use super::{Bench, BoxFut, Exec, Imp, Scenario, ServerThread, config};
 use crate::baseline;
 
 /// The smol client side: an executor run by `smol::block_on` on the bench
@@ -31,12 +32,12 @@ async fn echo_slow_smol(req: slow_smol::Request) -> slow_smol::Reply {
     Ok(req.body)
 }
 
-/// Starts the smol server (SLOW or baseline) on its own thread.
-pub fn smol_server(slow: bool) -> (SocketAddr, ServerThread) {
+/// Starts `imp`'s smol server (SLOW or a baseline) on its own thread.
+pub fn smol_server(imp: Imp) -> (SocketAddr, ServerThread) {
     server_thread("smol-server", move |addr_tx, stop| {
         let ex = Arc::new(smol::Executor::new());
         smol::block_on(ex.run(async {
-            let addr = if slow {
+            let addr = if imp == Imp::SlowSmol {
                 let runtime = slow_smol::Smol::on(ex.clone());
                 let server = slow_smol::Server::bind_on(runtime, "127.0.0.1:0", config())
                     .await
@@ -53,8 +54,14 @@ pub fn smol_server(slow: bool) -> (SocketAddr, ServerThread) {
                     .await
                     .expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                ex.spawn(baseline::smol::serve(listener, ex.clone()))
-                    .detach();
+                match imp {
+                    Imp::BaselineSmol => ex.spawn(baseline::smol::serve(listener, ex.clone())),
+                    Imp::PipelinedSmol => {
+                        ex.spawn(baseline::smol::serve_pipelined(listener, ex.clone()))
+                    }
+                    other => panic!("{} is not served on smol", other.name()),
+                }
+                .detach();
                 addr
             };
             addr_tx.send(addr).expect("send address");
@@ -63,46 +70,22 @@ pub fn smol_server(slow: bool) -> (SocketAddr, ServerThread) {
     })
 }
 
-pub(super) fn smol_rig(slow: bool, scenario: Scenario) -> Box<dyn Bench> {
-    let (addr, server) = smol_server(slow);
+pub(super) fn smol_rig(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
+    let (addr, server) = smol_server(imp);
     let exec = SmolExec(Arc::new(smol::Executor::new()));
     let ex = exec.0.clone();
-    if slow {
-        let clients = exec.block_on(async {
-            let mut clients = Vec::new();
-            for _ in 0..scenario.conns {
-                let runtime = slow_smol::Smol::on(ex.clone());
-                clients.push(
-                    slow_smol::Client::connect_on(runtime, addr, config())
-                        .await
-                        .expect("connect"),
-                );
-            }
-            clients
-        });
-        Box::new(AsyncRig {
-            clients,
-            exec,
-            scenario,
-            _server: server,
-        })
+    let conns = scenario.conns;
+    if imp == Imp::SlowSmol {
+        let clients = exec.block_on(connect_all(conns, || {
+            let runtime = slow_smol::Smol::on(ex.clone());
+            slow_smol::Client::connect_on(runtime, addr, config())
+        }));
+        rig(clients, exec, scenario, server)
     } else {
-        let clients = exec.block_on(async {
-            let mut clients = Vec::new();
-            for _ in 0..scenario.conns {
-                clients.push(
-                    baseline::smol::Client::connect(addr, &ex)
-                        .await
-                        .expect("connect"),
-                );
-            }
-            clients
-        });
-        Box::new(AsyncRig {
-            clients,
-            exec,
-            scenario,
-            _server: server,
-        })
+        // The per-request and pipelined baselines share their client.
+        let clients = exec.block_on(connect_all(conns, || {
+            baseline::smol::Client::connect(addr, &ex)
+        }));
+        rig(clients, exec, scenario, server)
     }
 }

@@ -1,4 +1,4 @@
-//! tokio, SLOW and baseline: the server on a current-thread runtime in its
+//! tokio, SLOW and the baselines: the server on a current-thread runtime in its
 //! own thread, the client on another current-thread runtime on the bench
 //! thread.
 
@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use super::server_thread::server_thread;
-use super::{AsyncRig, Bench, BoxFut, Exec, Scenario, ServerThread, config};
+use super::{AsyncRig, Bench, BoxFut, Exec, Imp, Scenario, ServerThread, config};
 use crate::baseline;
 
 /// The tokio client side: a current-thread runtime on the bench thread.
@@ -40,12 +40,12 @@ async fn echo_slow_tokio(req: slow_tokio::Request) -> slow_tokio::Reply {
     Ok(req.body)
 }
 
-/// Starts the tokio server (SLOW or baseline) on its own thread.
-pub fn tokio_server(slow: bool) -> (SocketAddr, ServerThread) {
+/// Starts `imp`'s tokio server (SLOW or a baseline) on its own thread.
+pub fn tokio_server(imp: Imp) -> (SocketAddr, ServerThread) {
     server_thread("tokio-server", move |addr_tx, stop| {
         let rt = current_thread_runtime();
         rt.block_on(async move {
-            let addr = if slow {
+            let addr = if imp == Imp::SlowTokio {
                 let runtime = slow_tokio::Tokio(tokio::runtime::Handle::current());
                 let server = slow_tokio::Server::bind_on(runtime, "127.0.0.1:0", config())
                     .await
@@ -62,7 +62,12 @@ pub fn tokio_server(slow: bool) -> (SocketAddr, ServerThread) {
                     .await
                     .expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                tokio::spawn(baseline::tokio::serve(listener));
+                match imp {
+                    Imp::BaselineTokio => tokio::spawn(baseline::tokio::serve(listener)),
+                    Imp::PipelinedTokio => tokio::spawn(baseline::tokio::serve_pipelined(listener)),
+                    Imp::FramedTokio => tokio::spawn(baseline::framed::serve(listener)),
+                    other => panic!("{} is not served on tokio", other.name()),
+                };
                 addr
             };
             addr_tx.send(addr).expect("send address");
@@ -72,45 +77,59 @@ pub fn tokio_server(slow: bool) -> (SocketAddr, ServerThread) {
     })
 }
 
-pub(super) fn tokio_rig(slow: bool, scenario: Scenario) -> Box<dyn Bench> {
-    let (addr, server) = tokio_server(slow);
+pub(super) fn tokio_rig(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
+    let (addr, server) = tokio_server(imp);
     let exec = TokioExec::new();
-    if slow {
-        let clients = exec.block_on(async {
-            let mut clients = Vec::new();
-            for _ in 0..scenario.conns {
+    let conns = scenario.conns;
+    match imp {
+        Imp::SlowTokio => {
+            let clients = exec.block_on(connect_all(conns, || {
                 let runtime = slow_tokio::Tokio(tokio::runtime::Handle::current());
-                clients.push(
-                    slow_tokio::Client::connect_on(runtime, addr, config())
-                        .await
-                        .expect("connect"),
-                );
-            }
-            clients
-        });
-        Box::new(AsyncRig {
-            clients,
-            exec,
-            scenario,
-            _server: server,
-        })
-    } else {
-        let clients = exec.block_on(async {
-            let mut clients = Vec::new();
-            for _ in 0..scenario.conns {
-                clients.push(
-                    baseline::tokio::Client::connect(addr)
-                        .await
-                        .expect("connect"),
-                );
-            }
-            clients
-        });
-        Box::new(AsyncRig {
-            clients,
-            exec,
-            scenario,
-            _server: server,
-        })
+                slow_tokio::Client::connect_on(runtime, addr, config())
+            }));
+            rig(clients, exec, scenario, server)
+        }
+        Imp::FramedTokio => {
+            let clients = exec.block_on(connect_all(conns, || {
+                baseline::framed::Client::connect(addr)
+            }));
+            rig(clients, exec, scenario, server)
+        }
+        // The per-request and pipelined baselines share their client.
+        _ => {
+            let clients = exec.block_on(connect_all(conns, || {
+                baseline::tokio::Client::connect(addr)
+            }));
+            rig(clients, exec, scenario, server)
+        }
     }
+}
+
+/// `n` clients, connected one after another.
+pub(super) async fn connect_all<C, E: std::fmt::Debug, F>(
+    n: usize,
+    connect: impl Fn() -> F,
+) -> Vec<C>
+where
+    F: Future<Output = Result<C, E>>,
+{
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        clients.push(connect().await.expect("connect"));
+    }
+    clients
+}
+
+pub(super) fn rig<E: Exec + 'static, C: super::Requester>(
+    clients: Vec<C>,
+    exec: E,
+    scenario: Scenario,
+    server: ServerThread,
+) -> Box<dyn Bench> {
+    Box::new(AsyncRig {
+        clients,
+        exec,
+        scenario,
+        _server: server,
+    })
 }
