@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use slow_proto::{Event, Instant, SocketAction, Teardown};
 
 use crate::mode::Mode;
+use crate::now::Now;
 use crate::runtime::{Reactor, Timer, Transport};
 use crate::shared::{Shared, State};
 
@@ -19,6 +20,13 @@ const READ_BUDGET: usize = 32;
 pub(crate) trait Dispatch<M: Mode>: 'static {
     /// Handles one event (`Request`, `RequestAbandoned`, `Notify`, ...).
     fn event(&mut self, state: &mut State<M>, shared: &Shared<M>, event: Event);
+    /// Whether work waits to be run by [`run_inline`](Dispatch::run_inline).
+    fn has_inline(&self) -> bool {
+        false
+    }
+    /// Runs what `event` left to run inline (a server's fresh handlers),
+    /// with the connection's lock released.
+    fn run_inline(&mut self) {}
     /// The driver is about to finish.
     fn finished(&mut self) {}
 }
@@ -88,23 +96,24 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     }
 
     /// Reads while the core wants input. Returns whether anything happened.
-    fn read(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn read(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: &mut Now) -> bool {
         let mut progress = false;
         for _ in 0..READ_BUDGET {
             if !st.conn.wants_read() || st.notifications_full() {
                 return progress;
             }
+            now.before_read();
             match self.stream.poll_read(cx, &mut st.conn, now) {
                 Poll::Pending => return progress,
                 // The input was processed.
                 Poll::Ready(Ok(1..)) => {}
-                Poll::Ready(Ok(_)) => st.conn.recv_eof(now),
+                Poll::Ready(Ok(_)) => st.conn.recv_eof(now.latest()),
                 Poll::Ready(Err(e)) => {
                     // Reset or similar: the stream is gone, as at end of
                     // stream; the error is the cause the callers get.
                     self.broken = true;
                     st.socket_error(e);
-                    st.conn.recv_eof(now);
+                    st.conn.recv_eof(now.latest());
                 }
             }
             progress = true;
@@ -202,14 +211,15 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
         &mut self,
         st: &mut State<R::Mode>,
         cx: &mut Context<'_>,
-        now: Instant,
+        now: &mut Now,
     ) -> Poll<()> {
-        let teardown = self.teardown.get_or_insert_with(|| st.conn.teardown(now));
+        let at = now.latest();
+        let teardown = self.teardown.get_or_insert_with(|| st.conn.teardown(at));
         loop {
             if self.broken {
                 teardown.on_write_error();
             }
-            let action = teardown.poll(st.conn.transmit_len(), now);
+            let action = teardown.poll(st.conn.transmit_len(), at);
             if teardown.is_flushed() && !st.driver_done {
                 // Over for the application (close() returns); only the
                 // socket lingers.
@@ -221,14 +231,14 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
                 SocketAction::Write => return Poll::Pending,
                 SocketAction::Shutdown => match self.stream.poll_shutdown(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(())) => teardown.shutdown_sent(now),
+                    Poll::Ready(Ok(())) => teardown.shutdown_sent(at),
                     Poll::Ready(Err(_)) => teardown.on_write_error(),
                 },
                 // Read into the core's buffer, which drops input once closed.
                 SocketAction::Discard => match self.stream.poll_read(cx, &mut st.conn, now) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(0) | Err(_)) => teardown.on_eof(),
-                    Poll::Ready(Ok(_)) => teardown.on_input(now),
+                    Poll::Ready(Ok(_)) => teardown.on_input(at),
                 },
                 _ => {
                     crate::trace::socket_closed();
@@ -241,12 +251,11 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     /// Runs the core's timers if the timer fired. The runtime's timer says
     /// its deadline passed, which the clock read at wake-up may not have
     /// seen yet: the clock is read again (`now` moves forward).
-    fn fire_timers(&mut self, st: &mut State<R::Mode>, now: &mut Instant) {
+    fn fire_timers(&mut self, st: &mut State<R::Mode>, now: &mut Now) {
         if !std::mem::take(&mut self.timer_fired) {
             return;
         }
-        *now = st.now();
-        let now = *now;
+        let now = now.refresh();
         if st.conn.poll_timeout().is_some_and(|t| t <= now) {
             st.conn.handle_timeout(now);
             self.dispatch_events(st);
@@ -264,22 +273,33 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode> + Unpin> Future for Driver<R
         let span = st.span.is_enabled().then(|| st.span.clone());
         let _in_span = span.as_ref().map(|span| span.enter());
         st.register_driver(cx);
-        // The clock is read once per wake-up (and again only when the timer
-        // fires), not per read or write.
-        let mut now = st.now();
+        // The clock is read once per wake-up, and again only when it must
+        // be (see `Now`), not per read or write.
+        let mut now = st.clock();
         loop {
             // Commands issued by other tasks may have queued events.
             this.dispatch_events(&mut st);
-            let mut progress = this.read(&mut st, cx, now);
+            let mut progress = this.read(&mut st, cx, &mut now);
             this.fire_timers(&mut st, &mut now);
-            progress |= this.write(&mut st, cx, now);
+            if this.dispatch.has_inline() {
+                // Handlers answer into the core themselves, so the lock is
+                // released around them; their answers go out in the write
+                // below, so they need not wake this task.
+                st.inline = Some(now.latest());
+                drop(st);
+                this.dispatch.run_inline();
+                st = shared.lock();
+                st.inline = None;
+                progress |= std::mem::take(&mut st.woken_inline);
+            }
+            progress |= this.write(&mut st, cx, now.latest());
 
-            if st.conn.is_closed() && this.tear_down(&mut st, cx, now).is_ready() {
+            if st.conn.is_closed() && this.tear_down(&mut st, cx, &mut now).is_ready() {
                 drop(st);
                 this.dispatch.finished();
                 return Poll::Ready(());
             }
-            progress |= this.arm_timer(&mut st, cx, now);
+            progress |= this.arm_timer(&mut st, cx, now.latest());
             if !progress {
                 return Poll::Pending;
             }

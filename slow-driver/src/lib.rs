@@ -59,6 +59,7 @@ mod error;
 mod handler;
 mod mode;
 pub mod net;
+mod now;
 mod registry;
 pub mod runtime;
 mod server;

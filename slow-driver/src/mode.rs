@@ -7,7 +7,9 @@
 //! not need.
 
 use std::cell::{RefCell, RefMut};
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,6 +27,9 @@ pub trait Mode: sealed::Sealed + Sized + 'static {
     /// A lock around shared state: `Mutex` or `RefCell`.
     #[doc(hidden)]
     type Lock<T: 'static>: Lock<T> + 'static;
+    /// A boxed task: `Send` or not.
+    #[doc(hidden)]
+    type Task: Future<Output = ()> + Unpin + 'static;
     /// Shares `value`.
     #[doc(hidden)]
     fn ptr<T: 'static>(value: T) -> Self::Ptr<T>;
@@ -43,6 +48,7 @@ pub enum Local {}
 impl Mode for Threaded {
     type Ptr<T: 'static> = Arc<T>;
     type Lock<T: 'static> = Mutex<T>;
+    type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
     fn ptr<T: 'static>(value: T) -> Arc<T> {
         Arc::new(value)
@@ -52,6 +58,7 @@ impl Mode for Threaded {
 impl Mode for Local {
     type Ptr<T: 'static> = Rc<T>;
     type Lock<T: 'static> = RefCell<T>;
+    type Task = Pin<Box<dyn Future<Output = ()>>>;
 
     fn ptr<T: 'static>(value: T) -> Rc<T> {
         Rc::new(value)

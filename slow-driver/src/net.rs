@@ -37,7 +37,7 @@ impl<T: Transport, U: Transport> Io for NetStream<T, U> {
         &mut self,
         cx: &mut Context<'_>,
         conn: &mut Connection,
-        now: slow_proto::Instant,
+        now: &mut crate::now::Now,
     ) -> Poll<io::Result<usize>> {
         match self {
             NetStream::Tcp(s) => s.poll_read(cx, conn, now),

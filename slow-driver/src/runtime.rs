@@ -318,7 +318,7 @@ pub(crate) mod io_shape {
             &mut self,
             cx: &mut Context<'_>,
             conn: &mut Connection,
-            now: slow_proto::Instant,
+            now: &mut crate::now::Now,
         ) -> Poll<io::Result<usize>>;
         /// Writes from the connection's queue and advances it by what was
         /// taken; `Ok(0)` is a write that took nothing.
@@ -341,11 +341,11 @@ pub(crate) mod io_shape {
             &mut self,
             cx: &mut Context<'_>,
             conn: &mut Connection,
-            now: slow_proto::Instant,
+            now: &mut crate::now::Now,
         ) -> Poll<io::Result<usize>> {
             let result = self.poll_read_buf(cx, conn.recv_buffer());
             if let Poll::Ready(Ok(1..)) = result {
-                conn.handle_input(now);
+                conn.handle_input(now.input());
             }
             result
         }
@@ -383,7 +383,7 @@ pub(crate) mod io_shape {
             &mut self,
             cx: &mut Context<'_>,
             conn: &mut Connection,
-            now: slow_proto::Instant,
+            now: &mut crate::now::Now,
         ) -> Poll<io::Result<usize>> {
             let read = self
                 .read
@@ -394,7 +394,7 @@ pub(crate) mod io_shape {
             self.read = None;
             // The buffer comes back whatever happened; what was read (if
             // anything) is processed.
-            conn.recv_owned(buf, now);
+            conn.recv_owned(buf, now.input());
             Poll::Ready(result)
         }
 

@@ -352,6 +352,7 @@ impl<R: Reactor, L: Listener> Server<R, L> {
             handler: handler.clone(),
             peer: Peer::new(addr, shared.clone()),
             entry,
+            fresh: Vec::new(),
         };
         let driver = Driver::new(shared, stream, self.runtime.clone(), dispatch);
         self.runtime.spawn_connection(driver);

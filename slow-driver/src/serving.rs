@@ -1,10 +1,19 @@
-//! One server connection's application side: a handler task per request
-//! (stopped when the core abandons the request), notifications delivered in
-//! order, and the answer handed back to the core.
+//! One server connection's application side: the handler's work on each
+//! request (stopped when the core abandons the request), notifications
+//! delivered in order, and the answer handed back to the core.
+//!
+//! A handler's work is polled once by the driver itself, right after the
+//! input that brought the request, with the connection's lock released:
+//! a handler that answers at once (most do) costs no task, no wake-up and
+//! no scheduling, and its answer goes out in the same write as the others
+//! of that read. Only a handler that is still pending becomes a task of
+//! its own. A handler that panics while polled inline answers
+//! INTERNAL_ERROR, as a task would.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::Poll;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
 
 use slow_proto::{ErrorCode, Event, RequestId, SendError};
 
@@ -25,6 +34,8 @@ pub struct ServerDispatch<R: Reactor, H: 'static> {
     /// Its place among the server's live connections (`None` for a refused
     /// one); left when the driver finishes.
     pub(crate) entry: Option<Entry<R::Mode>>,
+    /// Handlers of requests just received, to poll once inline.
+    pub(crate) fresh: Vec<<R::Mode as Mode>::Task>,
 }
 
 impl<M, R, H> Dispatch<M> for ServerDispatch<R, H>
@@ -48,7 +59,8 @@ where
                     abort,
                     request,
                 };
-                self.runtime.spawn_handler(self.handler.clone(), task, span);
+                let task = self.runtime.handler_task(self.handler.clone(), task, span);
+                self.fresh.push(task);
             }
             // Cancelled, expired or closed: the handler stops either way.
             Event::RequestAbandoned { id, reason } => {
@@ -71,6 +83,26 @@ where
                 }
             }
             _ => {}
+        }
+    }
+
+    fn has_inline(&self) -> bool {
+        !self.fresh.is_empty()
+    }
+
+    fn run_inline(&mut self) {
+        let mut cx = Context::from_waker(Waker::noop());
+        for mut task in self.fresh.drain(..) {
+            // Polled with a waker that does nothing: a handler still
+            // pending is spawned, and its task's first poll registers the
+            // waker that counts.
+            match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut task).poll(&mut cx))) {
+                Ok(Poll::Ready(())) => {}
+                Ok(Poll::Pending) => self.runtime.spawn_task(task),
+                // Dropping it answers INTERNAL_ERROR (`Unanswered`); the
+                // panic was reported by the panic hook, as in a task.
+                Err(_) => drop(task),
+            }
         }
     }
 

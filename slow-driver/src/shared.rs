@@ -43,6 +43,11 @@ pub(crate) struct State<M: Mode> {
     /// The runtime's clock.
     clock: fn() -> std::time::Instant,
     driver: Option<Waker>,
+    /// The driver's clock reading while it runs handlers inline (its lock
+    /// released): answers made then use it, and need not wake it.
+    pub(crate) inline: Option<Instant>,
+    /// The driver was asked to wake while it ran handlers inline.
+    pub(crate) woken_inline: bool,
     /// Woken when the connection is established or closed.
     watchers: Vec<Waker>,
     /// Set once `Event::Closed` was seen.
@@ -92,6 +97,8 @@ impl<M: Mode> Shared<M> {
             origin: clock(),
             clock,
             driver: None,
+            inline: None,
+            woken_inline: false,
             watchers: Vec::new(),
             closed: None,
             driver_done: false,
@@ -115,9 +122,16 @@ impl<M: Mode> Shared<M> {
 
 impl<M: Mode> State<M> {
     /// The current time on the core's timeline: one read of the runtime's
-    /// clock (under the lock).
+    /// clock (under the lock), or the driver's own reading while it runs
+    /// handlers inline (all they do then happens within its wake-up).
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_std(self.origin, (self.clock)())
+        self.inline
+            .unwrap_or_else(|| Instant::from_std(self.origin, (self.clock)()))
+    }
+
+    /// The driver's clock for one wake-up (see [`Now`](crate::now::Now)).
+    pub(crate) fn clock(&self) -> crate::now::Now {
+        crate::now::Now::new(self.origin, self.clock)
     }
 
     pub(crate) fn to_std(&self, t: Instant) -> std::time::Instant {
@@ -125,7 +139,10 @@ impl<M: Mode> State<M> {
     }
 
     pub(crate) fn wake_driver(&mut self) {
-        if let Some(w) = self.driver.take() {
+        if self.inline.is_some() {
+            // It is running (handlers inline) and looks again after.
+            self.woken_inline = true;
+        } else if let Some(w) = self.driver.take() {
             w.wake();
         }
     }

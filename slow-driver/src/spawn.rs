@@ -62,26 +62,35 @@ impl<R: LocalRuntime, S: Transport> RunsClient<S, Local> for R {
 /// A runtime that can run handler `H`'s tasks: every [`Runtime`] with a
 /// [`Handler`], every [`LocalRuntime`] with a [`LocalHandler`]. Sealed.
 pub trait RunsHandlers<H, M: Mode>: Reactor + sealed::Sealed<M> {
+    /// The handler's work on one request, boxed: the driver polls it once
+    /// itself and spawns it only if it is not done.
     #[doc(hidden)]
-    fn spawn_handler(&self, handler: M::Ptr<H>, task: HandlerTask<M>, span: Option<Span>);
+    fn handler_task(&self, handler: M::Ptr<H>, task: HandlerTask<M>, span: Option<Span>)
+    -> M::Task;
+    #[doc(hidden)]
+    fn spawn_task(&self, task: M::Task);
     #[doc(hidden)]
     fn spawn_notifications(&self, handler: M::Ptr<H>, peer: Peer<M>);
 }
 
 impl<R: Runtime, H: Handler> RunsHandlers<H, Threaded> for R {
     #[inline]
-    fn spawn_handler(
+    fn handler_task(
         &self,
         handler: std::sync::Arc<H>,
         task: HandlerTask<Threaded>,
         span: Option<Span>,
-    ) {
+    ) -> <Threaded as Mode>::Task {
         // In the request's span only when it is recorded: otherwise the
-        // task is spawned without the wrapper (and its size).
+        // task is boxed without the wrapper (and its size).
         match span {
-            Some(span) => self.spawn(span.instrument(task.run(handler))),
-            None => self.spawn(task.run(handler)),
+            Some(span) => Box::pin(span.instrument(task.run(handler))),
+            None => Box::pin(task.run(handler)),
         }
+    }
+
+    fn spawn_task(&self, task: <Threaded as Mode>::Task) {
+        self.spawn(task);
     }
 
     fn spawn_notifications(&self, handler: std::sync::Arc<H>, peer: Peer) {
@@ -91,11 +100,20 @@ impl<R: Runtime, H: Handler> RunsHandlers<H, Threaded> for R {
 
 impl<R: LocalRuntime, H: LocalHandler> RunsHandlers<H, Local> for R {
     #[inline]
-    fn spawn_handler(&self, handler: std::rc::Rc<H>, task: HandlerTask<Local>, span: Option<Span>) {
+    fn handler_task(
+        &self,
+        handler: std::rc::Rc<H>,
+        task: HandlerTask<Local>,
+        span: Option<Span>,
+    ) -> <Local as Mode>::Task {
         match span {
-            Some(span) => self.spawn_local(span.instrument(task.run(handler))),
-            None => self.spawn_local(task.run(handler)),
+            Some(span) => Box::pin(span.instrument(task.run(handler))),
+            None => Box::pin(task.run(handler)),
         }
+    }
+
+    fn spawn_task(&self, task: <Local as Mode>::Task) {
+        self.spawn_local(task);
     }
 
     fn spawn_notifications(&self, handler: std::rc::Rc<H>, peer: Peer<Local>) {

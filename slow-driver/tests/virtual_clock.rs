@@ -398,3 +398,119 @@ fn stats_on_both_sides_and_the_server_totals() {
     assert_eq!(theirs.bytes_received, mine.bytes_sent);
     assert_eq!(mine.bytes_received, theirs.bytes_sent);
 }
+
+/// A server stream that, on the first read finding nothing after `arm`,
+/// lets 150 ms pass and returns a REQUEST with a 200 ms DEADLINE, as if a
+/// client sent it just then: the driver read the clock when it woke, the
+/// request came later in the same wake-up.
+struct LateRequest {
+    inner: PipeEnd,
+    armed: Rc<Cell<bool>>,
+}
+
+impl slow_driver::runtime::Stream for LateRequest {
+    fn poll_read_buf(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut bytes::BytesMut,
+    ) -> std::task::Poll<io::Result<usize>> {
+        let read = self.inner.poll_read_buf(cx, buf);
+        if read.is_pending() && self.armed.replace(false) {
+            World::skip(secs(0.15));
+            let before = buf.len();
+            slow_proto::frame::Frame::Request {
+                id: slow_proto::RequestId::new(1),
+                more: false,
+                timeout_ms: Some(200),
+                body: bytes::Bytes::from_static(b"late"),
+            }
+            .encode(buf);
+            return std::task::Poll::Ready(Ok(buf.len() - before));
+        }
+        read
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_shutdown(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.inner.poll_shutdown(cx)
+    }
+}
+
+/// Accepts one stream, once.
+struct AcceptOnce(Option<LateRequest>);
+
+impl slow_driver::runtime::Listener for AcceptOnce {
+    type Stream = LateRequest;
+
+    fn poll_accept(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<(LateRequest, slow_driver::Addr)>> {
+        match self.0.take() {
+            Some(s) => std::task::Poll::Ready(Ok((s, slow_driver::Addr::Unknown))),
+            None => std::task::Poll::Pending,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<slow_driver::Addr> {
+        Ok(slow_driver::Addr::Unknown)
+    }
+}
+
+/// A request's deadline starts when the server received it, not when its
+/// driver last read the clock: input read later in one wake-up is stamped
+/// after it arrived (the server's budget never ends before the client's).
+#[test]
+fn a_request_read_late_in_a_wake_up_gets_its_whole_budget() {
+    let world = World::start();
+    let (client_end, server_end, _wire) = pipe();
+    let armed = Rc::new(Cell::new(true));
+    let listener = AcceptOnce(Some(LateRequest {
+        inner: server_end,
+        armed,
+    }));
+    let budget = Rc::new(Cell::new(None));
+    let handler = {
+        let budget = budget.clone();
+        move |req: LocalRequest| {
+            let budget = budget.clone();
+            async move {
+                budget.set(req.deadline.map(|d| d - VirtualRt::now()));
+                Reply::Ok(req.body)
+            }
+        }
+    };
+    // The raw client: a HELLO, then (from the stream) the late request.
+    let mut hello = bytes::BytesMut::new();
+    slow_proto::frame::Frame::Hello(slow_proto::frame::Handshake::new(
+        slow_proto::frame::VERSION,
+        &Settings::default(),
+    ))
+    .encode(&mut hello);
+    let mut client_end = client_end;
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let io = std::io::IoSlice::new(&hello);
+    assert!(
+        slow_driver::runtime::Stream::poll_write_vectored(&mut client_end, &mut cx, &[io])
+            .is_ready()
+    );
+    let server = Server::from_listener_on(world.rt(), listener, Config::default())
+        .expect("valid server config");
+    let _ = world.spawn(server.serve(handler));
+    world.run_until_idle();
+    // The handler ran 150 ms after the wake-up's first reading, at once
+    // after the request arrived: it has all of its 200 ms.
+    assert_eq!(budget.get(), Some(secs(0.2)));
+    drop(client_end);
+}

@@ -292,6 +292,12 @@ impl World {
         panic!("timers still firing after {MAX_FIRINGS} rounds");
     }
 
+    /// Moves virtual time `by` forward and nothing else: time passing while
+    /// a task runs (a thread preempted, a long computation).
+    pub fn skip(by: Duration) {
+        SIM.with(|s| s.offset.set(s.offset.get() + by));
+    }
+
     /// Wakes (and forgets) every waiting timer whose deadline has passed.
     pub fn wake_due_timers(&self) {
         let now = VirtualRt::now();
