@@ -2,12 +2,14 @@
 //! cell runs the scenario list on it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slow_driver::Config;
 
 use crate::scenarios::{self, Cell, Outcome};
 use crate::servers::{ASYNC_STD, COMPIO, CUSTOM, LOCAL, SMOL, SmolPool, TOKIO};
+use crate::tls::TlsDial;
 use crate::util::with_watchdog;
 
 /// How long one cell may take in all before it counts as hung.
@@ -113,6 +115,36 @@ impl ClientRuntime {
         }
     }
 
+    /// Runs every scenario over TLS as `dial` says, blocking this thread.
+    /// A runtime's TLS client goes here: the custom loop's and compio's
+    /// are not written yet, so their cells fail saying so.
+    pub fn run_scenarios_tls(&self, dial: &TlsDial, config: Config) -> Vec<Outcome> {
+        match self {
+            ClientRuntime::Tokio(rt) => rt.block_on(scenarios::run_all_over(
+                slow_tokio::Tokio(rt.handle().clone()),
+                dial,
+                config,
+            )),
+            ClientRuntime::Smol(pool) => smol::block_on(scenarios::run_all_over(
+                slow_smol::Smol::on(pool.ex.clone()),
+                dial,
+                config,
+            )),
+            ClientRuntime::AsyncStd => async_std::task::block_on(scenarios::run_all_over(
+                slow_async_std::AsyncStd,
+                dial,
+                config,
+            )),
+            ClientRuntime::Local => {
+                let rt = slow_local_example::PerCore::new();
+                rt.block_on(scenarios::run_all_over(rt.clone(), dial, config))
+            }
+            ClientRuntime::Custom | ClientRuntime::Compio => {
+                scenarios::all_failed(&format!("no TLS client on {}", self.name()))
+            }
+        }
+    }
+
     /// Stops the runtime.
     pub fn stop(self) {
         match self {
@@ -129,17 +161,39 @@ impl ClientRuntime {
 /// Runs one cell on a watchdog thread: a hang or panic fails the cell,
 /// bounded by [`CELL_LIMIT`], instead of hanging the test.
 pub fn run_cell(
-    client: &std::sync::Arc<ClientRuntime>,
+    client: &Arc<ClientRuntime>,
     server_name: &str,
     addr: SocketAddr,
     config: Config,
+) -> Cell {
+    run_cell_with(client, server_name, move |c| c.run_scenarios(addr, config))
+}
+
+/// [`run_cell`] over TLS, as `dial` says.
+pub fn run_tls_cell(
+    client: &Arc<ClientRuntime>,
+    server_name: &str,
+    dial: TlsDial,
+    config: Config,
+) -> Cell {
+    run_cell_with(client, server_name, move |c| {
+        c.run_scenarios_tls(&dial, config)
+    })
+}
+
+/// A cell whose scenarios `run` runs on the client runtime, bounded as
+/// [`run_cell`] says.
+pub fn run_cell_with(
+    client: &Arc<ClientRuntime>,
+    server_name: &str,
+    run: impl FnOnce(&ClientRuntime) -> Vec<Outcome> + Send + 'static,
 ) -> Cell {
     let start = Instant::now();
     let c = client.clone();
     let result = with_watchdog(
         &format!("cell {}x{server_name}", client.name()),
         CELL_LIMIT,
-        move || c.run_scenarios(addr, config),
+        move || run(&c),
     );
     let (outcomes, error) = match result {
         Ok(outcomes) => (outcomes, None),

@@ -4,6 +4,8 @@
 //!   runtime against any server (the interop matrix).
 //! - [`servers`] / [`clients`]: one server and one client runtime per
 //!   adapter, each on its own runtime instance.
+//! - [`tls`]: the matrix over mutual TLS: a TLS [`Dial`](scenarios::Dial)
+//!   and a handler wrapper that checks each request's client certificate.
 //! - [`custom`]: the same for `slow-custom-example`'s mio event loop (not
 //!   an async runtime: its client runs the scenarios through its own API).
 //! - [`threads`]: counting and naming this process's threads
@@ -25,5 +27,6 @@ pub mod observe;
 pub mod scenarios;
 pub mod servers;
 pub mod threads;
+pub mod tls;
 pub mod unix;
 pub mod util;

@@ -2,7 +2,8 @@
 //!
 //! [`run_all`] runs every scenario with a [`slow_driver::Client`] on any
 //! adapter's runtime against a server at `addr`, each bounded by
-//! [`SCENARIO_LIMIT`] on the client runtime's own timer.
+//! [`SCENARIO_LIMIT`] on the client runtime's own timer; [`run_all_over`]
+//! runs the same list over any [`Dial`] (TLS: `crate::tls::TlsDial`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -118,6 +119,41 @@ macro_rules! ensure {
     };
 }
 
+/// How a cell's client reaches the server: every connection the
+/// scenarios make (the shared one and `!close`'s own) goes through it, so
+/// one scenario list runs over plaintext TCP, TLS, or any other transport.
+pub trait Dial<R: Reactor> {
+    /// A new connection on `rt` with `config`.
+    fn dial(&self, rt: R, config: Config) -> impl Future<Output = Result<Client<R>, Error>>;
+}
+
+/// Plaintext TCP to the address.
+impl<R> Dial<R> for SocketAddr
+where
+    R: Reactor
+        + RunsClient<
+            NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+            <R as Reactor>::Mode,
+        >,
+{
+    fn dial(&self, rt: R, config: Config) -> impl Future<Output = Result<Client<R>, Error>> {
+        Client::connect_on(rt, *self, config)
+    }
+}
+
+/// Every scenario reported failed with `why` (a client runtime that cannot
+/// make the cell's kind of connection).
+pub fn all_failed(why: &str) -> Vec<Outcome> {
+    SCENARIOS
+        .iter()
+        .map(|&name| Outcome {
+            name,
+            result: Err(why.to_string()),
+            elapsed: Duration::ZERO,
+        })
+        .collect()
+}
+
 /// Runs every scenario with a client on `rt` against the server at `addr`.
 pub async fn run_all<R>(rt: R, addr: SocketAddr, config: Config) -> Vec<Outcome>
 where
@@ -127,13 +163,12 @@ where
             <R as Reactor>::Mode,
         >,
 {
-    let client = match timeout(
-        &rt,
-        SCENARIO_LIMIT,
-        Client::connect_on(rt.clone(), addr, config.clone()),
-    )
-    .await
-    {
+    run_all_over(rt, &addr, config).await
+}
+
+/// Runs every scenario with a client on `rt` connecting through `dial`.
+pub async fn run_all_over<R: Reactor, D: Dial<R>>(rt: R, dial: &D, config: Config) -> Vec<Outcome> {
+    let client = match timeout(&rt, SCENARIO_LIMIT, dial.dial(rt.clone(), config.clone())).await {
         Some(Ok(c)) => Ok(c),
         Some(Err(e)) => Err(format!("connect: {e}")),
         None => Err("connect: timed out".to_string()),
@@ -146,7 +181,7 @@ where
             Ok(client) => timeout(
                 &rt,
                 SCENARIO_LIMIT,
-                run_one(name, client, &rt, addr, &config),
+                run_one(name, client, &rt, dial, &config),
             )
             .await
             .unwrap_or_else(|| Err(format!("no outcome within {SCENARIO_LIMIT:?} (hang)"))),
@@ -180,20 +215,13 @@ fn expect_server_error(got: Result<Bytes, Error>, code: u16, message: &str) -> R
     }
 }
 
-async fn run_one<R>(
+async fn run_one<R: Reactor, D: Dial<R>>(
     name: &str,
     client: &Client<R>,
     rt: &R,
-    addr: SocketAddr,
+    dial: &D,
     config: &Config,
-) -> Result<(), String>
-where
-    R: Reactor
-        + RunsClient<
-            NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
-            <R as Reactor>::Mode,
-        >,
-{
+) -> Result<(), String> {
     let req = |body: &'static str| client.request(Bytes::from_static(body.as_bytes()));
     match name {
         "echo" => {
@@ -325,7 +353,8 @@ where
         "bad command" => expect_server_error(req("!sleep abc").await, 0x0100, "bad command")?,
         "!close -> closing, then NotProcessed" => {
             // On a connection of its own: the server closes it.
-            let c = Client::connect_on(rt.clone(), addr, config.clone())
+            let c = dial
+                .dial(rt.clone(), config.clone())
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
             let got = c

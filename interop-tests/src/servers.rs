@@ -1,12 +1,16 @@
-//! The INTEROP server on each runtime, each on a runtime instance of its own.
+//! The INTEROP server on each runtime, each on a runtime instance of its own:
+//! plaintext or TLS, on TCP or a Unix socket, as a [`Listen`] says.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use slow_driver::Config;
+use slow_driver::net::{NetListener, NetStream};
+use slow_driver::runtime::{Reactor, RunsServer, Stream};
+use slow_driver::tls::{ServerTls, TlsListener, TlsNetStream};
+use slow_driver::{Addr, Config, Error, Handler, LocalHandler, Server};
+use slow_interop::driver::InteropService;
 
 /// Server runtime names, in matrix order.
 pub const TOKIO: &str = "tokio";
@@ -21,6 +25,9 @@ pub const LOCAL: &str = "local";
 /// slow-compio: compio's thread-per-core runtime on io_uring (tasks not
 /// `Send`, completion-based IO).
 pub const COMPIO: &str = "compio";
+
+/// Connections a matrix server takes at once: the driver's default.
+const MAX: usize = slow_driver::DEFAULT_MAX_CONNECTIONS;
 
 /// How long [`RunningServer::shutdown`] waits for the graceful shutdown.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
@@ -38,8 +45,8 @@ pub fn server_config() -> Config {
 pub struct RunningServer {
     /// Runtime name.
     pub name: &'static str,
-    /// Where it listens.
-    pub addr: SocketAddr,
+    /// Where it listens: a TCP address or a Unix socket.
+    pub addr: Addr,
     stop: Option<Box<dyn FnOnce() -> Result<(), String> + Send>>,
 }
 
@@ -47,14 +54,19 @@ impl RunningServer {
     /// A server at `addr`; `stop` shuts it down.
     pub fn new(
         name: &'static str,
-        addr: SocketAddr,
+        addr: impl Into<Addr>,
         stop: Box<dyn FnOnce() -> Result<(), String> + Send>,
     ) -> Self {
         RunningServer {
             name,
-            addr,
+            addr: addr.into(),
             stop: Some(stop),
         }
+    }
+
+    /// Its TCP address (every server of the plaintext matrix has one).
+    pub fn tcp(&self) -> std::net::SocketAddr {
+        self.addr.tcp().expect("a TCP server")
     }
 
     /// Shuts the server down gracefully (GOAWAY SHUTTING_DOWN, drain) and
@@ -96,32 +108,119 @@ fn wait_done(name: &str, done: &Done) -> Result<(), String> {
     }
 }
 
+/// Where a matrix server listens and whether it speaks TLS.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// The address to bind: `HOST:PORT` (port 0 picks one) or `unix:PATH`.
+    pub at: String,
+    /// TLS on every accepted stream (with a client CA: mutual TLS).
+    pub tls: Option<ServerTls>,
+}
+
+impl Listen {
+    /// Plaintext TCP on a free loopback port (the plaintext matrix).
+    pub fn tcp() -> Listen {
+        Listen {
+            at: "127.0.0.1:0".into(),
+            tls: None,
+        }
+    }
+
+    /// TLS with `tls` at `at`.
+    pub fn tls(at: impl Into<String>, tls: ServerTls) -> Listen {
+        Listen {
+            at: at.into(),
+            tls: Some(tls),
+        }
+    }
+}
+
+/// A driver server bound as a [`Listen`] says: TLS on its listener or not
+/// (two types, one way to serve them).
+pub enum Bound<R: Reactor> {
+    /// Plaintext.
+    Plain(Server<R>),
+    /// TLS on what the listener accepts.
+    Tls(Server<R, TlsListener<NetListener<R>>>),
+}
+
+impl<R: Reactor<Stream: Stream, UnixStream: Stream>> Bound<R> {
+    /// Binds on `rt` at `listen.at` with `config`, refusing connections
+    /// beyond `max_connections`.
+    pub async fn bind(
+        rt: R,
+        listen: &Listen,
+        config: Config,
+        max_connections: usize,
+    ) -> Result<Bound<R>, Error> {
+        let server = Server::bind_on(rt, &listen.at, config)
+            .await?
+            .max_connections(max_connections);
+        Ok(match &listen.tls {
+            Some(tls) => Bound::Tls(server.tls(tls.clone())),
+            None => Bound::Plain(server),
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> Addr {
+        match self {
+            Bound::Plain(s) => s.local_addr(),
+            Bound::Tls(s) => s.local_addr(),
+        }
+        .expect("local_addr")
+    }
+
+    /// Serves `handler` until `signal` completes, then shuts down
+    /// gracefully.
+    pub async fn serve<H: 'static>(
+        self,
+        handler: H,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error>
+    where
+        R: RunsServer<
+                NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
+                H,
+                <R as Reactor>::Mode,
+            > + RunsServer<TlsNetStream<R>, H, <R as Reactor>::Mode>,
+    {
+        match self {
+            Bound::Plain(s) => s.serve_with_shutdown(handler, signal).await,
+            Bound::Tls(s) => s.serve_with_shutdown(handler, signal).await,
+        }
+    }
+}
+
 /// The interop server on a tokio multi-thread runtime of its own
 /// (`workers` threads named `thread_name`).
 pub fn tokio(workers: usize, thread_name: &str) -> RunningServer {
-    use slow_interop::driver::InteropService;
-    use slow_tokio::{Server, Tokio};
+    tokio_with(workers, thread_name, &Listen::tcp(), InteropService::new)
+}
+
+/// A tokio server as `listen` says, serving what `make` makes.
+pub fn tokio_with<H: Handler>(
+    workers: usize,
+    thread_name: &str,
+    listen: &Listen,
+    make: impl FnOnce(slow_tokio::Tokio) -> H,
+) -> RunningServer {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name(thread_name)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let on = Tokio(rt.handle().clone());
+    let on = slow_tokio::Tokio(rt.handle().clone());
     let server = rt
-        .block_on(Server::bind_on(on.clone(), "127.0.0.1:0", server_config()))
+        .block_on(Bound::bind(on.clone(), listen, server_config(), MAX))
         .expect("bind");
-    let addr = server
-        .local_addr()
-        .expect("local_addr")
-        .tcp()
-        .expect("a TCP address");
+    let addr = server.local_addr();
     let (stop, signal) = stop_signal();
     let (done_tx, done) = mpsc::channel();
+    let handler = make(on);
     rt.spawn(async move {
-        let r = server
-            .serve_with_shutdown(InteropService::new(on), signal)
-            .await;
+        let r = server.serve(handler, signal).await;
         let _ = done_tx.send(r.map_err(|e| e.to_string()));
     });
     RunningServer {
@@ -193,24 +292,27 @@ impl Drop for SmolPool {
 /// The interop server on a smol executor of its own (`threads` threads
 /// named `{prefix}-{i}`), through `Smol::on`.
 pub fn smol(threads: usize, prefix: &str) -> RunningServer {
-    use slow_interop::driver::InteropService;
-    use slow_smol::{Server, Smol};
+    smol_with(threads, prefix, &Listen::tcp(), InteropService::new)
+}
+
+/// A smol server as `listen` says, serving what `make` makes.
+pub fn smol_with<H: Handler>(
+    threads: usize,
+    prefix: &str,
+    listen: &Listen,
+    make: impl FnOnce(slow_smol::Smol) -> H,
+) -> RunningServer {
     let pool = SmolPool::new(threads, prefix);
-    let on = Smol::on(pool.ex.clone());
+    let on = slow_smol::Smol::on(pool.ex.clone());
     let server =
-        smol::block_on(Server::bind_on(on.clone(), "127.0.0.1:0", server_config())).expect("bind");
-    let addr = server
-        .local_addr()
-        .expect("local_addr")
-        .tcp()
-        .expect("a TCP address");
+        smol::block_on(Bound::bind(on.clone(), listen, server_config(), MAX)).expect("bind");
+    let addr = server.local_addr();
     let (stop, signal) = stop_signal();
     let (done_tx, done) = mpsc::channel();
+    let handler = make(on);
     pool.ex
         .spawn(async move {
-            let r = server
-                .serve_with_shutdown(InteropService::new(on), signal)
-                .await;
+            let r = server.serve(handler, signal).await;
             let _ = done_tx.send(r.map_err(|e| e.to_string()));
         })
         .detach();
@@ -228,22 +330,23 @@ pub fn smol(threads: usize, prefix: &str) -> RunningServer {
 
 /// The interop server on async-std's global runtime (the only one it has).
 pub fn async_std() -> RunningServer {
-    use slow_async_std::{AsyncStd, Server};
-    use slow_interop::driver::InteropService;
-    let server =
-        async_std::task::block_on(Server::bind_on(AsyncStd, "127.0.0.1:0", server_config()))
-            .expect("bind");
-    let addr = server
-        .local_addr()
-        .expect("local_addr")
-        .tcp()
-        .expect("a TCP address");
+    async_std_with(&Listen::tcp(), InteropService::new)
+}
+
+/// An async-std server as `listen` says, serving what `make` makes.
+pub fn async_std_with<H: Handler>(
+    listen: &Listen,
+    make: impl FnOnce(slow_async_std::AsyncStd) -> H,
+) -> RunningServer {
+    use slow_async_std::AsyncStd;
+    let server = async_std::task::block_on(Bound::bind(AsyncStd, listen, server_config(), MAX))
+        .expect("bind");
+    let addr = server.local_addr();
     let (stop, signal) = stop_signal();
     let (done_tx, done) = mpsc::channel();
+    let handler = make(AsyncStd);
     drop(async_std::task::spawn(async move {
-        let r = server
-            .serve_with_shutdown(InteropService::new(AsyncStd), signal)
-            .await;
+        let r = server.serve(handler, signal).await;
         let _ = done_tx.send(r.map_err(|e| e.to_string()));
     }));
     RunningServer {
@@ -266,12 +369,26 @@ pub fn custom() -> RunningServer {
 /// `{prefix}-N`, each with its own executor, listener (one port,
 /// `SO_REUSEPORT`) and `LocalHandler`.
 pub fn local(threads: usize, prefix: &str) -> RunningServer {
-    let server = slow_local_example::PerCoreServer::builder(([127, 0, 0, 1], 0).into())
+    local_with(threads, prefix, None, InteropService::new)
+}
+
+/// A `PerCoreServer` on TCP loopback, with TLS when `tls` is given
+/// (`Builder::tls`; it binds TCP only), each thread serving what `make`
+/// makes on it.
+pub fn local_with<H: LocalHandler>(
+    threads: usize,
+    prefix: &str,
+    tls: Option<ServerTls>,
+    make: impl Fn(slow_local_example::PerCore) -> H + Clone + Send + 'static,
+) -> RunningServer {
+    let mut builder = slow_local_example::PerCoreServer::builder(([127, 0, 0, 1], 0).into())
         .threads(threads)
         .thread_name(prefix)
-        .config(server_config())
-        .serve(slow_interop::driver::InteropService::new)
-        .expect("serve on every thread");
+        .config(server_config());
+    if let Some(tls) = tls {
+        builder = builder.tls(tls);
+    }
+    let server = builder.serve(make).expect("serve on every thread");
     let addr = server.local_addr();
     RunningServer::new(
         LOCAL,
@@ -292,7 +409,7 @@ pub fn compio(threads: usize, prefix: &str) -> RunningServer {
         .threads(threads)
         .thread_name(prefix)
         .config(server_config())
-        .serve(|| slow_interop::driver::InteropService::new(slow_compio::Compio::new()))
+        .serve(|| InteropService::new(slow_compio::Compio::new()))
         .expect("serve on every thread");
     let addr = server.local_addr();
     RunningServer::new(

@@ -57,7 +57,7 @@ fn cross_runtime_matrix() {
     let mut cells = Vec::new();
     for client in &clients {
         for server in &servers {
-            let cell = run_cell(client, server.name, server.addr, Config::default());
+            let cell = run_cell(client, server.name, server.tcp(), Config::default());
             println!(
                 "cell {:>9} client -> {:>9} server: {} in {:.2?}",
                 cell.client,

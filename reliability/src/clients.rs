@@ -1,6 +1,21 @@
 //! Running client code on each runtime: [`on_runtime!`](crate::on_runtime)
 //! gives an async block the runtime value of the chosen kind (wrapped in a
-//! task counter) and runs the block to completion on that runtime.
+//! task counter) and runs the block to completion on that runtime;
+//! [`round_trip_as`] connects once (plaintext or TLS) on any runtime with
+//! a client, the thread-per-core `local` included.
+
+use std::time::Duration;
+
+use interop_tests::scenarios::Dial;
+use slow_async_std::AsyncStd;
+use slow_driver::runtime::Reactor;
+use slow_driver::{Config, Error};
+use slow_local_example::PerCore;
+use slow_smol::Smol;
+use slow_tokio::Tokio;
+
+use crate::servers::Kind;
+use crate::tasks::Counted;
 
 /// A tokio multi-thread runtime with 2 workers named `name`.
 pub fn tokio_runtime(name: &str) -> tokio::runtime::Runtime {
@@ -48,9 +63,72 @@ macro_rules! on_runtime {
                 $crate::deps::async_std::task::block_on($body)
             }
             $crate::servers::Kind::Custom => panic!("the custom example has no async client"),
-            $crate::servers::Kind::Compio => {
-                panic!("compio's client is local: these tests' clients run on `Send` runtimes")
+            $crate::servers::Kind::Compio | $crate::servers::Kind::Local => {
+                panic!(
+                    "this runtime's client is local: these tests' clients run on `Send` runtimes"
+                )
             }
         }
     };
+}
+
+/// A client of every runtime that has one with TLS: tokio, smol,
+/// async-std and the thread-per-core `local` (the custom loop's TLS client
+/// goes here, and in [`round_trip_as`], once it has one).
+pub const TLS_CLIENTS: [Kind; 4] = [Kind::Tokio, Kind::Smol, Kind::AsyncStd, Kind::Local];
+
+/// A way to connect that every [`TLS_CLIENTS`] runtime can dial: plaintext
+/// TCP (a `SocketAddr`) or TLS (`interop_tests::tls::TlsDial`).
+pub trait AnyDial:
+    Dial<Counted<Tokio>>
+    + Dial<Counted<Smol>>
+    + Dial<Counted<AsyncStd>>
+    + Dial<PerCore>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<D> AnyDial for D where
+    D: Dial<Counted<Tokio>>
+        + Dial<Counted<Smol>>
+        + Dial<Counted<AsyncStd>>
+        + Dial<PerCore>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// What [`round_trip_as`] ended with: the client's error, or `None` when
+/// the connection answered an echo and closed cleanly.
+pub type RoundTrip = Result<(), Error>;
+
+/// Connects with a client of `kind` through `dial`, asks one echo and
+/// closes, on a thread of its own; `None` when that took over `limit`.
+pub fn round_trip_as(kind: Kind, dial: impl AnyDial, limit: Duration) -> Option<RoundTrip> {
+    let run = move || match kind {
+        Kind::Local => {
+            let rt = PerCore::new();
+            rt.block_on(round_trip(rt.clone(), dial, limit))
+        }
+        kind => crate::on_runtime!(kind, |rt| round_trip(rt, dial, limit)),
+    };
+    std::thread::Builder::new()
+        .name(format!("round-trip-{}", kind.name()))
+        .spawn(run)
+        .expect("spawn a client thread")
+        .join()
+        .expect("the client thread")
+}
+
+async fn round_trip<R: Reactor, D: Dial<R>>(rt: R, dial: D, limit: Duration) -> Option<RoundTrip> {
+    crate::wait::timeout(&rt, limit, async {
+        let client = dial.dial(rt.clone(), Config::default()).await?;
+        let got = client.request("round trip").await?;
+        assert_eq!(got, "round trip", "an echo answered otherwise");
+        client.close().await
+    })
+    .await
 }

@@ -9,13 +9,17 @@
 //! - [`raw`]: a raw peer that sends any bytes and reads frames, for
 //!   garbage, slowloris and peers that never read;
 //! - [`servers`]: the INTEROP service on tokio, smol, async-std, the
-//!   custom mio loop and compio (io_uring, thread-per-core), with tasks
-//!   and handlers counted;
+//!   custom mio loop, compio (io_uring, thread-per-core) and the
+//!   thread-per-core `local` runtime, with tasks and handlers counted;
+//!   over TLS on the runtimes with a TLS server ([`TLS_SERVERS`]);
 //! - [`chaos`]: mixed traffic through the proxy, each request's outcome
 //!   checked against the fault its connection suffered;
-//! - [`probe`]: a well-behaved client that must keep being served;
+//! - [`probe`]: a well-behaved client (plaintext or mutual TLS) that must
+//!   keep being served;
 //! - [`measure`]: a counting allocator, RSS, open descriptors;
-//! - [`tasks`]: a runtime wrapper counting live tasks, to prove none leak.
+//! - [`tasks`]: a runtime wrapper counting live tasks, to prove none leak;
+//! - [`tls`]: raw TLS peers (records off the wire, a real ClientHello, a
+//!   handshake left half done) for the hostile TLS scenarios.
 //!
 //! docs/RELIABILITY.md says what each scenario checks and the bounds.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -30,10 +34,11 @@ pub mod raw;
 pub mod rng;
 pub mod servers;
 pub mod tasks;
+pub mod tls;
 pub mod wait;
 
 pub use rng::Rng;
-pub use servers::{Kind, SERVERS, TestServer};
+pub use servers::{Kind, SERVERS, TLS_SERVERS, TestServer};
 
 /// The runtimes, re-exported for [`on_runtime!`].
 #[doc(hidden)]

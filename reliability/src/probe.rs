@@ -8,8 +8,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::Client;
+use interop_tests::scenarios::Dial;
+use interop_tests::tls::TlsDial;
+use slow_driver::tls::ClientTls;
 
+use crate::clients::AnyDial;
 use crate::servers::Kind;
 use crate::wait;
 
@@ -30,7 +33,8 @@ pub struct ProbeReport {
 }
 
 /// A client on its own thread: one connection echoing every 20 ms, and a
-/// new connection with one request every 300 ms, until stopped.
+/// new connection with one request every 300 ms, until stopped; every
+/// connection plaintext or TLS, as it was started.
 pub struct Probe {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<ProbeReport>,
@@ -39,11 +43,27 @@ pub struct Probe {
 impl Probe {
     /// Starts probing `addr` with a client of runtime `kind`.
     pub fn start(addr: SocketAddr, kind: Kind) -> Probe {
+        Probe::dialing(addr, kind)
+    }
+
+    /// Starts probing a TLS server at `addr` with a client of runtime
+    /// `kind` over `tls` (for mutual TLS, with its client certificate).
+    pub fn start_tls(addr: SocketAddr, kind: Kind, tls: ClientTls) -> Probe {
+        let dial = TlsDial {
+            addr: addr.to_string(),
+            tls,
+        };
+        Probe::dialing(dial, kind)
+    }
+
+    /// Starts probing with every connection made by `dial`, on a client of
+    /// runtime `kind` (tokio, smol or async-std).
+    pub fn dialing(dial: impl AnyDial, kind: Kind) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::Builder::new()
             .name("probe".into())
-            .spawn(move || crate::on_runtime!(kind, |rt| run(rt, addr, flag)))
+            .spawn(move || crate::on_runtime!(kind, |rt| run(rt, dial, flag)))
             .expect("spawn probe");
         Probe { stop, thread }
     }
@@ -58,19 +78,14 @@ impl Probe {
     }
 }
 
-async fn run<R: slow_driver::runtime::Runtime>(
+async fn run<R: slow_driver::runtime::Runtime, D: Dial<R>>(
     rt: R,
-    addr: SocketAddr,
+    dial: D,
     stop: Arc<AtomicBool>,
 ) -> ProbeReport {
     let mut report = ProbeReport::default();
     let config = crate::chaos::client_config();
-    let client = match wait::timeout(
-        &rt,
-        PROBE_LIMIT,
-        Client::connect_on(rt.clone(), addr, config.clone()),
-    )
-    .await
+    let client = match wait::timeout(&rt, PROBE_LIMIT, dial.dial(rt.clone(), config.clone())).await
     {
         Some(Ok(c)) => c,
         other => {
@@ -96,7 +111,7 @@ async fn run<R: slow_driver::runtime::Runtime>(
         if Instant::now() >= next_connection {
             next_connection = Instant::now() + Duration::from_millis(300);
             let fresh = async {
-                let c = Client::connect_on(rt.clone(), addr, config.clone()).await?;
+                let c = dial.dial(rt.clone(), config.clone()).await?;
                 c.request("fresh").await
             };
             match wait::timeout(&rt, PROBE_LIMIT, fresh).await {

@@ -9,7 +9,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_driver::runtime::{Local, Runtime};
+use interop_tests::servers::{Bound, Listen};
+use slow_driver::runtime::{Local, Runtime, Stream};
+use slow_driver::tls::ServerTls;
 use slow_driver::{Config, Handler, LocalHandler, LocalRequest, Peer, Reply, Request};
 
 use crate::tasks::{Counted, CountedLocal, TaskCount};
@@ -29,6 +31,10 @@ pub enum Kind {
     /// its client is local, and the client code of these tests is written
     /// for `Send` runtimes). Needs io_uring: ask [`Kind::runs_here`].
     Compio,
+    /// slow-local-example's thread-per-core runtime (`PerCore`, tasks not
+    /// `Send`): a server on one thread here, and a client in the TLS
+    /// tests (`clients::round_trip_as`); not in [`SERVERS`].
+    Local,
 }
 
 /// Every server runtime (compio only where io_uring is available: see
@@ -50,6 +56,7 @@ impl Kind {
             Kind::AsyncStd => "async-std",
             Kind::Custom => "custom",
             Kind::Compio => "compio",
+            Kind::Local => "local",
         }
     }
 
@@ -60,6 +67,9 @@ impl Kind {
         self != Kind::Compio || interop_tests::util::io_uring(test)
     }
 }
+
+/// Every runtime with a TLS server (see [`TestServer::start_tls`]).
+pub const TLS_SERVERS: [Kind; 4] = [Kind::Tokio, Kind::Smol, Kind::AsyncStd, Kind::Local];
 
 /// What the handlers of a server did: a request counts as started when its
 /// handler runs, completed when the handler returned its reply, dropped
@@ -171,11 +181,31 @@ impl TestServer {
     /// beyond `max_connections`.
     pub fn start_with(kind: Kind, config: Config, max_connections: usize) -> TestServer {
         match kind {
-            Kind::Tokio => tokio_server(config, max_connections),
-            Kind::Smol => smol_server(config, max_connections),
-            Kind::AsyncStd => async_std_server(config, max_connections),
+            Kind::Tokio => tokio_server(config, max_connections, None),
+            Kind::Smol => smol_server(config, max_connections, None),
+            Kind::AsyncStd => async_std_server(config, max_connections, None),
             Kind::Custom => custom_server(config, max_connections),
             Kind::Compio => compio_server(config, max_connections),
+            Kind::Local => local_server(config, max_connections, None),
+        }
+    }
+
+    /// Starts the service on `kind` over TLS with `tls` (with a client CA:
+    /// mutual TLS), refusing connections beyond `max_connections`. The
+    /// runtimes with a TLS server are [`TLS_SERVERS`]; a runtime's TLS
+    /// server goes here (the custom loop's once it has one).
+    pub fn start_tls(
+        kind: Kind,
+        config: Config,
+        max_connections: usize,
+        tls: ServerTls,
+    ) -> TestServer {
+        match kind {
+            Kind::Tokio => tokio_server(config, max_connections, Some(tls)),
+            Kind::Smol => smol_server(config, max_connections, Some(tls)),
+            Kind::AsyncStd => async_std_server(config, max_connections, Some(tls)),
+            Kind::Local => local_server(config, max_connections, Some(tls)),
+            Kind::Custom | Kind::Compio => panic!("no TLS server on {} yet", kind.name()),
         }
     }
 
@@ -225,20 +255,28 @@ fn wait_served(name: &str, done: &Served, limit: Duration) -> Result<(), String>
 }
 
 /// Everything the driver-based servers share: bind on `rt` wrapped in a
-/// task counter, serve the counted INTEROP service until the signal.
+/// task counter (TLS on its listener when asked), serve the counted
+/// INTEROP service until the signal.
 struct DriverServer<R: Runtime> {
-    server: slow_driver::Server<Counted<R>>,
+    server: Bound<Counted<R>>,
     rt: Counted<R>,
     handlers: Arc<HandlerStats>,
 }
 
-impl<R: Runtime> DriverServer<R> {
-    async fn bind(rt: R, config: Config, max_connections: usize) -> Self {
+/// Where every test server listens, with TLS or not.
+fn loopback(tls: Option<ServerTls>) -> Listen {
+    Listen {
+        tls,
+        ..Listen::tcp()
+    }
+}
+
+impl<R: Runtime<Stream: Stream, UnixStream: Stream>> DriverServer<R> {
+    async fn bind(rt: R, config: Config, max_connections: usize, tls: Option<ServerTls>) -> Self {
         let rt = Counted::new(rt);
-        let server = slow_driver::Server::bind_on(rt.clone(), "127.0.0.1:0", config)
+        let server = Bound::bind(rt.clone(), &loopback(tls), config, max_connections)
             .await
-            .expect("bind")
-            .max_connections(max_connections);
+            .expect("bind");
         DriverServer {
             server,
             rt,
@@ -247,11 +285,7 @@ impl<R: Runtime> DriverServer<R> {
     }
 
     fn addr(&self) -> SocketAddr {
-        self.server
-            .local_addr()
-            .expect("local_addr")
-            .tcp()
-            .expect("a TCP address")
+        self.server.local_addr().tcp().expect("a TCP address")
     }
 
     /// The serving future, reporting on `done` when it returns.
@@ -266,17 +300,17 @@ impl<R: Runtime> DriverServer<R> {
         };
         let server = self.server;
         async move {
-            let r = server.serve_with_shutdown(service, signal).await;
+            let r = server.serve(service, signal).await;
             let _ = done.send(r.map_err(|e| e.to_string()));
         }
     }
 }
 
-fn tokio_server(config: Config, max_connections: usize) -> TestServer {
+fn tokio_server(config: Config, max_connections: usize, tls: Option<ServerTls>) -> TestServer {
     let drain = config.drain_timeout;
     let rt = crate::clients::tokio_runtime("server-tokio");
     let on = slow_tokio::Tokio(rt.handle().clone());
-    let server = rt.block_on(DriverServer::bind(on, config, max_connections));
+    let server = rt.block_on(DriverServer::bind(on, config, max_connections, tls));
     let (addr, tasks, handlers) = (
         server.addr(),
         server.rt.tasks.clone(),
@@ -339,11 +373,11 @@ impl SmolPool {
     }
 }
 
-fn smol_server(config: Config, max_connections: usize) -> TestServer {
+fn smol_server(config: Config, max_connections: usize, tls: Option<ServerTls>) -> TestServer {
     let drain = config.drain_timeout;
     let pool = SmolPool::new(2);
     let on = slow_smol::Smol::on(pool.ex.clone());
-    let server = smol::block_on(DriverServer::bind(on, config, max_connections));
+    let server = smol::block_on(DriverServer::bind(on, config, max_connections, tls));
     let (addr, tasks, handlers) = (
         server.addr(),
         server.rt.tasks.clone(),
@@ -366,10 +400,10 @@ fn smol_server(config: Config, max_connections: usize) -> TestServer {
     }
 }
 
-fn async_std_server(config: Config, max_connections: usize) -> TestServer {
+fn async_std_server(config: Config, max_connections: usize, tls: Option<ServerTls>) -> TestServer {
     let drain = config.drain_timeout;
     let on = slow_async_std::AsyncStd;
-    let server = async_std::task::block_on(DriverServer::bind(on, config, max_connections));
+    let server = async_std::task::block_on(DriverServer::bind(on, config, max_connections, tls));
     let (addr, tasks, handlers) = (
         server.addr(),
         server.rt.tasks.clone(),
@@ -494,6 +528,61 @@ fn compio_server(config: Config, max_connections: usize) -> TestServer {
                 }
             }
             results.into_iter().collect()
+        })),
+    }
+}
+
+/// The thread-per-core runtime's server (`slow_local_example::PerCore`):
+/// one thread (`server-local`) with its executor, listener and driver
+/// `Server`, TLS on when asked. Built here rather than with
+/// `PerCoreServer` (whose TLS the interop matrix covers) so that its tasks
+/// are counted ([`CountedLocal`]) and it takes `max_connections`; one
+/// thread, so that the limit is the server's, not one of several.
+fn local_server(config: Config, max_connections: usize, tls: Option<ServerTls>) -> TestServer {
+    let drain = config.drain_timeout;
+    let tasks = Arc::<TaskCount>::default();
+    let handlers = Arc::<HandlerStats>::default();
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let (done_tx, done) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
+    let (count, stats) = (tasks.clone(), handlers.clone());
+    let thread = thread::Builder::new()
+        .name("server-local".into())
+        .spawn(move || {
+            let runtime = slow_local_example::PerCore::new();
+            runtime.block_on(async {
+                let rt = CountedLocal::with_count(runtime.clone(), count);
+                let server = Bound::bind(rt.clone(), &loopback(tls), config, max_connections)
+                    .await
+                    .expect("bind");
+                let _ = ready_tx.send(server.local_addr().tcp().expect("a TCP address"));
+                let service = Counting {
+                    inner: slow_interop::driver::InteropService::new(rt),
+                    stats,
+                };
+                let signal = async move {
+                    let _ = stopped.recv().await;
+                };
+                let r = server.serve(service, signal).await;
+                let _ = done_tx.send(r.map_err(|e| e.to_string()));
+            })
+        })
+        .expect("spawn the local server thread");
+    let addr = ready
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the local server listening");
+    TestServer {
+        kind: Kind::Local,
+        addr,
+        tasks: Some(tasks),
+        handlers: Some(handlers),
+        stop: Some(Box::new(move || {
+            drop(stop);
+            let r = wait_served("local", &done, drain + SHUTDOWN_SLACK);
+            if thread.join().is_err() {
+                return Err("local server: its thread panicked".into());
+            }
+            r
         })),
     }
 }

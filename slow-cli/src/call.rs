@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use std::io::Read;
 
 use bytes::Bytes;
-use slow_driver::runtime::Runtime;
+use slow_driver::tls::ClientTls;
 use slow_driver::{Client, Config, Error};
 
 use crate::error::CliError;
-use crate::runtime::{self, Connects, Job, RuntimeKind, timeout_at};
+use crate::runtime::{self, AsyncRuntime, Connects, Job, RuntimeKind, timeout_at};
 
 /// How long a graceful close after the call may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -30,6 +30,8 @@ pub struct CallOptions {
     pub connect_timeout: Duration,
     /// Send a NOTIFY instead of a request.
     pub notify: bool,
+    /// Connect over TLS with this (`None`: plaintext).
+    pub tls: Option<ClientTls>,
 }
 
 /// Where a call's body comes from.
@@ -86,6 +88,9 @@ pub struct CallOutcome {
 
 /// Makes the call with a client of runtime `kind`.
 pub fn call(kind: RuntimeKind, options: &CallOptions) -> Result<CallOutcome, CliError> {
+    if options.tls.is_some() {
+        kind.tls_supported()?;
+    }
     match kind {
         RuntimeKind::Custom => crate::custom::call(options),
         RuntimeKind::Compio => crate::compio_rt::call(options),
@@ -99,14 +104,14 @@ struct CallJob(CallOptions);
 impl Job for CallJob {
     type Output = Result<CallOutcome, CliError>;
 
-    async fn run<R: Runtime>(self, rt: R) -> Result<CallOutcome, CliError> {
+    async fn run<R: AsyncRuntime>(self, rt: R) -> Result<CallOutcome, CliError> {
         call_on(rt, self.0).await
     }
 }
 
 /// The call, on a runtime of either kind.
 pub(crate) async fn call_on<R: Connects>(rt: R, o: CallOptions) -> Result<CallOutcome, CliError> {
-    let client = connect(&rt, &o.addr, o.connect_timeout).await?;
+    let client = connect(&rt, &o.addr, o.tls.as_ref(), o.connect_timeout).await?;
     let body = o.body.take(body_limit(&client.peer_settings(), o.notify))?;
     let outcome = if o.notify {
         client.notify(body)?;
@@ -133,10 +138,12 @@ pub(crate) async fn call_on<R: Connects>(rt: R, o: CallOptions) -> Result<CallOu
     }
 }
 
-/// Connects within `limit`, with an error that says where to.
+/// Connects within `limit` (over TLS with `tls`), with an error that says
+/// where to (and, for a TLS handshake that failed, rustls's reason).
 pub(crate) async fn connect<R: Connects>(
     rt: &R,
     addr: &str,
+    tls: Option<&ClientTls>,
     limit: Duration,
 ) -> Result<Client<R>, CliError> {
     // The core bounds the handshake and says what did not come ("connected,
@@ -146,7 +153,7 @@ pub(crate) async fn connect<R: Connects>(
         handshake_timeout: limit,
         ..Config::default()
     };
-    let connecting = Client::<R>::connect_on(rt.clone(), addr, config);
+    let connecting = rt.dial(addr, tls, config);
     let outer = limit + Duration::from_secs(1);
     match timeout_at(rt, Instant::now() + outer, connecting).await {
         Some(Ok(client)) => Ok(client),

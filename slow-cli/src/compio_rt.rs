@@ -71,7 +71,7 @@ pub(crate) fn call(options: &CallOptions) -> Result<CallOutcome, CliError> {
 /// The demo's scenarios with a compio client.
 pub(crate) fn scenarios(addr: &str) -> Result<Vec<ScenarioResult>, CliError> {
     let spawn = |request: ConcurrentRequest<Compio>| spawn(request.run());
-    Ok(runtime()?.block_on(scenarios_on(Compio::new(), addr, &spawn)))
+    Ok(runtime()?.block_on(scenarios_on(Compio::new(), addr, None, &spawn)))
 }
 
 /// The threads a compio bench runs on: `--threads` (default 1), at most

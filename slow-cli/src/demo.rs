@@ -11,14 +11,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::runtime::{Reactor, Runtime};
+use slow_driver::runtime::Reactor;
+use slow_driver::tls::ClientTls;
 use slow_driver::{Client, Error, ErrorCode};
 
 use crate::bench::{self, BenchOptions, Limit};
 use crate::call::connect;
+use crate::certs::DemoPki;
 use crate::error::CliError;
 use crate::options::ServeOptions;
-use crate::runtime::{self, Connects, Job, RuntimeKind, timeout_at};
+use crate::runtime::{self, AsyncRuntime, Connects, Job, RuntimeKind, timeout_at};
 use crate::server::RunningServer;
 use crate::trigger::Countdown;
 
@@ -88,20 +90,54 @@ impl Cell {
 
 /// Runs the whole matrix.
 pub fn run(runtimes: &[RuntimeKind], throughput: Throughput) -> Result<Vec<Cell>, CliError> {
+    run_matrix(runtimes, throughput, None)
+}
+
+/// The runtimes of `runtimes` the TLS round runs on: those `slow` runs TLS
+/// on ([`RuntimeKind::tls_supported`]; compio and custom not yet).
+pub fn tls_runtimes(runtimes: &[RuntimeKind]) -> Vec<RuntimeKind> {
+    runtimes
+        .iter()
+        .copied()
+        .filter(|kind| kind.tls_supported().is_ok())
+        .collect()
+}
+
+/// The matrix again over mutual TLS: every server requires a client
+/// certificate of `pki`'s CA, every client presents one and trusts only
+/// that CA. `runtimes` as [`tls_runtimes`] leaves them.
+pub fn run_tls(
+    runtimes: &[RuntimeKind],
+    throughput: Throughput,
+    pki: &DemoPki,
+) -> Result<Vec<Cell>, CliError> {
+    run_matrix(runtimes, throughput, Some(pki))
+}
+
+fn run_matrix(
+    runtimes: &[RuntimeKind],
+    throughput: Throughput,
+    pki: Option<&DemoPki>,
+) -> Result<Vec<Cell>, CliError> {
     let servers = runtimes
         .iter()
-        .map(|&kind| RunningServer::start(kind, "127.0.0.1:0", &ServeOptions::default(), None))
+        .map(|&kind| {
+            let tls = pki.map(|p| p.server.clone());
+            RunningServer::start_tls(kind, "127.0.0.1:0", &ServeOptions::default(), None, tls)
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    let tls = pki.map(|p| &p.client);
     let mut cells = Vec::new();
     for &client in runtimes {
         for server in &servers {
             let addr = server.addr().to_string();
-            let scenarios = scenarios(client, &addr);
+            let scenarios = scenarios_tls(client, &addr, tls);
             let options = BenchOptions {
                 connections: 1,
                 concurrency: throughput.in_flight,
                 payload: 64,
                 limit: Limit::Duration(throughput.duration),
+                tls: tls.cloned(),
                 ..BenchOptions::default()
             };
             let rate = match bench::run(client, Some(&addr), &options) {
@@ -125,22 +161,51 @@ pub fn run(runtimes: &[RuntimeKind], throughput: Throughput) -> Result<Vec<Cell>
 
 /// Runs the scenarios with a client of `kind` against `addr`.
 pub fn scenarios(kind: RuntimeKind, addr: &str) -> Vec<ScenarioResult> {
-    let result = match kind {
+    scenarios_tls(kind, addr, None)
+}
+
+/// Runs the scenarios with a client of `kind` against `addr`, over TLS
+/// with `tls`.
+pub fn scenarios_tls(
+    kind: RuntimeKind,
+    addr: &str,
+    tls: Option<&ClientTls>,
+) -> Vec<ScenarioResult> {
+    let gate = match tls {
+        Some(_) => kind.tls_supported(),
+        None => Ok(()),
+    };
+    let result = gate.and_then(|()| match kind {
         RuntimeKind::Custom => Ok(crate::custom::scenarios(addr)),
         RuntimeKind::Compio => crate::compio_rt::scenarios(addr),
-        _ => runtime::block_on(kind, None, ScenarioJob { addr: addr.into() }),
-    };
+        _ => {
+            let job = ScenarioJob {
+                addr: addr.into(),
+                tls: tls.cloned(),
+            };
+            runtime::block_on(kind, None, job)
+        }
+    });
     result.unwrap_or_else(|e| vec![("setup", Err(e.to_string()))])
 }
 
 /// The matrix and the throughput table, as printed.
 pub fn render(runtimes: &[RuntimeKind], cells: &[Cell]) -> String {
+    render_round("", runtimes, cells)
+}
+
+/// The TLS round's matrix and throughput table, titled so.
+pub fn render_tls(runtimes: &[RuntimeKind], cells: &[Cell]) -> String {
+    render_round(" over mutual TLS", runtimes, cells)
+}
+
+fn render_round(over: &str, runtimes: &[RuntimeKind], cells: &[Cell]) -> String {
     let mut out = String::new();
     let cell =
         |c: RuntimeKind, s: RuntimeKind| cells.iter().find(|x| x.client == c && x.server == s);
     let _ = writeln!(
         out,
-        "interop matrix: {} scenarios per cell (client ↓, server →)",
+        "interop matrix{over}: {} scenarios per cell (client ↓, server →)",
         SCENARIOS.len()
     );
     let _ = write!(out, "{:<12}", "");
@@ -166,7 +231,7 @@ pub fn render(runtimes: &[RuntimeKind], cells: &[Cell]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nthroughput: echo requests/s, 64-byte payload, one connection (client ↓, server →)"
+        "\nthroughput{over}: echo requests/s, 64-byte payload, one connection (client ↓, server →)"
     );
     let _ = write!(out, "{:<12}", "");
     for s in runtimes {
@@ -212,15 +277,16 @@ pub fn render(runtimes: &[RuntimeKind], cells: &[Cell]) -> String {
 
 struct ScenarioJob {
     addr: String,
+    tls: Option<ClientTls>,
 }
 
 impl Job for ScenarioJob {
     type Output = Vec<ScenarioResult>;
 
-    async fn run<R: Runtime>(self, rt: R) -> Vec<ScenarioResult> {
+    async fn run<R: AsyncRuntime>(self, rt: R) -> Vec<ScenarioResult> {
         let spawner = rt.clone();
         let spawn = move |request: ConcurrentRequest<R>| spawner.spawn(request.run());
-        scenarios_on(rt, &self.addr, &spawn).await
+        scenarios_on(rt, &self.addr, self.tls.as_ref(), &spawn).await
     }
 }
 
@@ -230,9 +296,10 @@ impl Job for ScenarioJob {
 pub(crate) async fn scenarios_on<R: Connects>(
     rt: R,
     addr: &str,
+    tls: Option<&ClientTls>,
     spawn: &impl Fn(ConcurrentRequest<R>),
 ) -> Vec<ScenarioResult> {
-    let client = match connect(&rt, addr, SCENARIO_LIMIT).await {
+    let client = match connect(&rt, addr, tls, SCENARIO_LIMIT).await {
         Ok(c) => c,
         Err(e) => return vec![("connect", Err(e.to_string()))],
     };
@@ -241,7 +308,7 @@ pub(crate) async fn scenarios_on<R: Connects>(
         let outcome = timeout_at(
             &rt,
             Instant::now() + SCENARIO_LIMIT,
-            scenario(&rt, &client, addr, name, spawn),
+            scenario(&rt, &client, (addr, tls), name, spawn),
         );
         let outcome = outcome
             .await
@@ -279,7 +346,7 @@ impl<R: Reactor> ConcurrentRequest<R> {
 async fn scenario<R: Connects>(
     rt: &R,
     client: &Client<R>,
-    addr: &str,
+    (addr, tls): (&str, Option<&ClientTls>),
     name: &str,
     spawn: &impl Fn(ConcurrentRequest<R>),
 ) -> Result<(), String> {
@@ -329,7 +396,7 @@ async fn scenario<R: Connects>(
         }
         "concurrent" => concurrent(client, spawn).await,
         "close" => {
-            let own = connect(rt, addr, SCENARIO_LIMIT)
+            let own = connect(rt, addr, tls, SCENARIO_LIMIT)
                 .await
                 .map_err(|e| e.to_string())?;
             expect_body(own.request("!close").await, slow_interop::CLOSING)?;

@@ -45,6 +45,16 @@ pub enum CliError {
     /// The arguments make no sense together.
     #[error("{0}")]
     Usage(String),
+    /// A `--tls-*` file could not be used: unreadable, malformed, or a key
+    /// that does not match its certificate. Found at start-up, before
+    /// anything listens or connects; exit status 2, like a usage error.
+    #[error("{flags}: {source}")]
+    TlsConfig {
+        /// The flag or flags and their files (`--tls-key /x/key.pem`).
+        flags: String,
+        /// What is wrong, naming the file where it is one file's fault.
+        source: slow_driver::tls::TlsConfigError,
+    },
     /// The runtime asked for cannot run on this machine: compio without
     /// io_uring (the message names why: the kernel, its sysctl, a seccomp
     /// filter). Like a usage error, exit status 2: no retry will help.
@@ -56,8 +66,9 @@ pub enum CliError {
 
 impl CliError {
     /// The exit status it ends `slow` with: 2 for a command line that
-    /// cannot work (a usage error, a runtime this machine cannot run), 1
-    /// for anything else.
+    /// cannot work (a usage error, a runtime this machine cannot run, a
+    /// `--tls-*` file it cannot use), 1 for anything else (a TLS handshake
+    /// that fails is a failed connection: 1).
     ///
     /// ```
     /// use slow_cli::CliError;
@@ -67,7 +78,7 @@ impl CliError {
     /// ```
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::Unavailable(_) => 2,
+            CliError::Usage(_) | CliError::Unavailable(_) | CliError::TlsConfig { .. } => 2,
             _ => 1,
         }
     }

@@ -10,6 +10,9 @@
 //! - [`demo`]: every runtime's client against every runtime's server
 //!   (`slow demo`).
 //!
+//! [`tls`] loads the `--tls-*` flags' PEM files, and [`certs`] makes the
+//! demo's own CA and certificates.
+//!
 //! [`runtime`] builds the runtime a command asked for; `custom` (private)
 //! adapts the hand-written mio loop, which has its own client APIs, and
 //! `compio_rt` (private) runs the same work as the async runtimes on
@@ -19,6 +22,7 @@
 
 pub mod bench;
 pub mod call;
+pub mod certs;
 mod compio_rt;
 pub mod conformance;
 mod custom;
@@ -27,6 +31,7 @@ pub mod error;
 pub mod options;
 pub mod runtime;
 pub mod server;
+pub mod tls;
 pub mod trigger;
 
 pub use error::CliError;

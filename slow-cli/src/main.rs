@@ -14,6 +14,7 @@ use slow_cli::call::{self, Body, CallOptions, endpoint};
 use slow_cli::conformance::{self, Hints, Target};
 use slow_cli::demo::{self, Throughput};
 use slow_cli::server::RunningServer;
+use slow_cli::tls::{ClientTlsArgs, ServerTlsArgs};
 use slow_cli::{CliError, RuntimeKind, ServeOptions};
 
 #[derive(Parser)]
@@ -58,6 +59,9 @@ struct ServeArgs {
     threads: Option<u16>,
     #[command(flatten)]
     options: ServeOptions,
+    // compio and custom: no TLS yet (RuntimeKind::tls_supported).
+    #[command(flatten, next_help_heading = "TLS (tokio, smol, async-std)")]
+    tls: ServerTlsArgs,
 }
 
 #[derive(Args)]
@@ -79,6 +83,8 @@ struct CallArgs {
     /// The client's runtime (compio needs io_uring).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
+    #[command(flatten, next_help_heading = "TLS (tokio, smol, async-std)")]
+    tls: ClientTlsArgs,
 }
 
 #[derive(Args)]
@@ -115,6 +121,12 @@ struct BenchArgs {
     /// Each request's timeout.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout_ms: u64,
+    // To the server at ADDR only: the in-process server has no certificate.
+    #[command(
+        flatten,
+        next_help_heading = "TLS (tokio, smol, async-std; needs ADDR)"
+    )]
+    tls: ClientTlsArgs,
 }
 
 #[derive(Args)]
@@ -140,6 +152,10 @@ struct ConformanceArgs {
     /// The server's --max-connections (enables connection-limit).
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    // Every check's connections over TLS (a blocking rustls client under
+    // the raw frames).
+    #[command(flatten, next_help_heading = "TLS")]
+    tls: ClientTlsArgs,
 }
 
 #[derive(Args)]
@@ -228,13 +244,23 @@ fn serve(a: ServeArgs) -> Result<ExitCode, CliError> {
     // as soon as it reads the line.
     let signals =
         Signals::new([SIGINT, SIGTERM]).map_err(CliError::io("registering signal handlers"))?;
-    let mut server =
-        RunningServer::start(a.runtime, &a.addr, &a.options, a.threads.map(usize::from))?;
+    if a.tls.given() {
+        a.runtime.tls_supported()?;
+    }
+    let tls = a.tls.load()?;
+    let mutual = tls.as_ref().map(|t| t.requires_client_certificates());
+    let threads = a.threads.map(usize::from);
+    let mut server = RunningServer::start_tls(a.runtime, &a.addr, &a.options, threads, tls)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {}", server.addr())
         .and_then(|()| stdout.flush())
         .map_err(CliError::io("writing to stdout"))?;
     drop(stdout);
+    match mutual {
+        Some(true) => eprintln!("slow: serving over TLS; client certificates required"),
+        Some(false) => eprintln!("slow: serving over TLS"),
+        None => {}
+    }
     let stop = server.stopper();
     on_signals(
         signals,
@@ -275,6 +301,9 @@ fn on_signals(
 }
 
 fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
+    if a.tls.given() {
+        a.runtime.tls_supported()?;
+    }
     let body = if a.body == "-" {
         Body::Stdin
     } else {
@@ -286,6 +315,7 @@ fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
         timeout: a.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
         connect_timeout: Duration::from_millis(a.connect_timeout_ms),
         notify: a.notify,
+        tls: a.tls.load()?,
     };
     let outcome = call::call(a.runtime, &options)?;
     for n in &outcome.notifications {
@@ -312,6 +342,10 @@ fn run_call(a: CallArgs) -> Result<ExitCode, CliError> {
 }
 
 fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
+    if a.tls.given() {
+        a.runtime.tls_supported()?;
+    }
+    let tls = a.tls.load()?;
     // Like serve: the first Ctrl-C (or SIGTERM) stops the load (the report
     // of what was measured follows, exit 128 + the signal), a second exits
     // at once.
@@ -348,6 +382,7 @@ fn run_bench(a: BenchArgs) -> Result<ExitCode, CliError> {
         request_timeout: Duration::from_millis(a.timeout_ms),
         progress,
         stop,
+        tls,
     };
     let report = bench::run(a.runtime, a.addr.as_deref(), &options)?;
     let text = if a.json {
@@ -387,8 +422,14 @@ fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
         };
     }
     let addr = a.addr.unwrap_or_default();
+    let tls = a
+        .tls
+        .load()?
+        .map(|tls| conformance::TargetTls::new(&tls, &addr))
+        .transpose()?;
     let target = Target {
         addr: endpoint(&addr)?,
+        tls,
         hints: Hints {
             handshake_timeout: a.handshake_timeout_ms.map(Duration::from_millis),
             keepalive: a
@@ -412,6 +453,12 @@ fn run_conformance(a: ConformanceArgs) -> Result<ExitCode, CliError> {
     reachable.map_err(|e| CliError::Connect {
         addr: addr.clone(),
         reason: e.to_string(),
+    })?;
+    // Likewise a TLS handshake that fails (an untrusted certificate, a
+    // wrong name, a refused client certificate): once, with rustls's reason.
+    conformance::probe_tls(&target).map_err(|reason| CliError::Connect {
+        addr: addr.clone(),
+        reason,
     })?;
     let summary = conformance::run(&target, &checks, &mut std::io::stdout().lock())
         .map_err(CliError::io("writing to stdout"))?;
@@ -469,12 +516,28 @@ fn run_demo(a: DemoArgs) -> Result<ExitCode, CliError> {
     let cells = demo::run(&runtimes, throughput)?;
     print!("{}", demo::render(&runtimes, &cells));
     let passed = cells.iter().filter(|c| c.passed()).count();
+    // The same matrix over mutual TLS, with certificates made here.
+    let tls_runtimes = demo::tls_runtimes(&runtimes);
+    let tls_cells = if tls_runtimes.is_empty() {
+        println!("\nmutual TLS: none of these runtimes has TLS in slow (yet)");
+        Vec::new()
+    } else {
+        for kind in runtimes.iter().filter(|k| !tls_runtimes.contains(k)) {
+            eprintln!("slow: {kind} left out of the TLS round: it has no TLS (yet)");
+        }
+        let pki = slow_cli::certs::DemoPki::generate()?;
+        let tls_cells = demo::run_tls(&tls_runtimes, throughput, &pki)?;
+        print!("\n{}", demo::render_tls(&tls_runtimes, &tls_cells));
+        tls_cells
+    };
+    let tls_passed = tls_cells.iter().filter(|c| c.passed()).count();
     println!(
-        "\n{passed} of {} cells passed in {:.1} s",
+        "\n{passed} of {} cells passed, {tls_passed} of {} over mutual TLS, in {:.1} s",
         cells.len(),
+        tls_cells.len(),
         start.elapsed().as_secs_f64()
     );
-    Ok(if passed == cells.len() {
+    Ok(if passed == cells.len() && tls_passed == tls_cells.len() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

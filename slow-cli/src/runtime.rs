@@ -16,8 +16,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
+use slow_compio::Compio;
 use slow_driver::net::NetStream;
 use slow_driver::runtime::{Reactor, RunsClient, Runtime, Timer};
+use slow_driver::tls::{ClientTls, ServerTls};
+use slow_driver::{Client, Config, Error, Server};
+use slow_interop::driver::InteropService;
 use slow_smol::Smol;
 use slow_tokio::Tokio;
 
@@ -79,6 +83,33 @@ impl RuntimeKind {
             _ => Ok(()),
         }
     }
+
+    /// Whether `slow` runs TLS on this runtime: `Err` (a usage error, exit
+    /// 2) says why not. Every command asks this, once, before it uses a
+    /// `--tls-*` flag; the demo's TLS round leaves out what it refuses.
+    ///
+    /// ```
+    /// use slow_cli::RuntimeKind;
+    ///
+    /// assert!(RuntimeKind::Smol.tls_supported().is_ok());
+    /// assert_eq!(RuntimeKind::Compio.tls_supported().unwrap_err().exit_code(), 2);
+    /// ```
+    pub fn tls_supported(self) -> Result<(), CliError> {
+        match self {
+            RuntimeKind::Compio => Err(CliError::Usage(
+                "--runtime compio has no TLS (yet): its completion-based streams have no TLS \
+                 layer; use --runtime tokio, smol or async-std with the --tls-* flags"
+                    .into(),
+            )),
+            // The mio loop's TLS is on its way; until it lands, a usage error.
+            RuntimeKind::Custom => Err(CliError::Usage(
+                "--runtime custom has no TLS in `slow` (yet); use --runtime tokio, smol or \
+                 async-std with the --tls-* flags"
+                    .into(),
+            )),
+            RuntimeKind::Tokio | RuntimeKind::AsyncStd | RuntimeKind::Smol => Ok(()),
+        }
+    }
 }
 
 impl fmt::Display for RuntimeKind {
@@ -96,7 +127,7 @@ pub trait Connects:
     + RunsClient<
         NetStream<<Self as Reactor>::Stream, <Self as Reactor>::UnixStream>,
         <Self as Reactor>::Mode,
-    >
+    > + Dial
 {
 }
 
@@ -105,16 +136,102 @@ impl<R> Connects for R where
         + RunsClient<
             NetStream<<R as Reactor>::Stream, <R as Reactor>::UnixStream>,
             <R as Reactor>::Mode,
-        >
+        > + Dial
 {
 }
+
+/// Connecting, in plaintext or over TLS. Its own trait, implemented for
+/// each runtime by name, because the TLS client's bounds (a poll-based
+/// stream under rustls) hold for tokio, smol and async-std, not for
+/// compio's completion-based streams; generic code asks for `Dial` and
+/// compio answers TLS with an error ([`RuntimeKind::tls_supported`] stops
+/// a command before it gets there).
+pub trait Dial: Reactor {
+    /// A client connected to `addr` (`HOST:PORT` or `unix:PATH`), over
+    /// TLS when `tls` is given.
+    fn dial(
+        &self,
+        addr: &str,
+        tls: Option<&ClientTls>,
+        config: Config,
+    ) -> impl Future<Output = Result<Client<Self>, Error>>;
+}
+
+/// An async runtime that serves the INTEROP service over TLS too (the
+/// server's half of [`Dial`]: the bounds of a TLS listener hold for each
+/// threaded runtime by name, not for any [`Runtime`]).
+pub trait ServesTls: Runtime {
+    /// Serves `server`'s connections over `tls` until `stop`.
+    fn serve_tls(
+        runtime: Self,
+        server: Server<Self>,
+        tls: ServerTls,
+        stop: Trigger,
+    ) -> impl Future<Output = Result<(), Error>>;
+}
+
+/// tokio, smol and async-std: TLS is the adapter's, plaintext the same
+/// calls as without it.
+macro_rules! tls_runtimes {
+    ($($rt:ty),*) => {$(
+        impl Dial for $rt {
+            async fn dial(
+                &self,
+                addr: &str,
+                tls: Option<&ClientTls>,
+                config: Config,
+            ) -> Result<Client<Self>, Error> {
+                match tls {
+                    None => Client::connect_on(self.clone(), addr, config).await,
+                    Some(tls) => Client::connect_tls_on(self.clone(), addr, tls, config).await,
+                }
+            }
+        }
+
+        impl ServesTls for $rt {
+            async fn serve_tls(
+                runtime: Self,
+                server: Server<Self>,
+                tls: ServerTls,
+                stop: Trigger,
+            ) -> Result<(), Error> {
+                let service = InteropService::new(runtime);
+                server.tls(tls).serve_with_shutdown(service, stop.wait()).await
+            }
+        }
+    )*};
+}
+
+tls_runtimes!(Tokio, Smol, slow_async_std::AsyncStd);
+
+impl Dial for Compio {
+    async fn dial(
+        &self,
+        addr: &str,
+        tls: Option<&ClientTls>,
+        config: Config,
+    ) -> Result<Client<Self>, Error> {
+        match tls {
+            None => Client::connect_on(*self, addr, config).await,
+            Some(_) => Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "compio has no TLS (yet)",
+            ))),
+        }
+    }
+}
+
+/// What [`Job`]s run on: tokio, smol and async-std.
+pub trait AsyncRuntime: Runtime + Connects + ServesTls {}
+
+impl<R: Runtime + Connects + ServesTls> AsyncRuntime for R {}
 
 /// Work written once for every async runtime.
 pub trait Job: Send + 'static {
     /// What the work produces.
     type Output: Send + 'static;
     /// Runs the work on `runtime`; tasks it spawns go there too.
-    fn run<R: Runtime>(self, runtime: R) -> impl Future<Output = Self::Output>;
+    fn run<R: AsyncRuntime>(self, runtime: R) -> impl Future<Output = Self::Output>;
 }
 
 /// Builds runtime `kind` with `threads` worker threads (`None`: the

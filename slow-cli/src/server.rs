@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use slow_driver::runtime::Runtime;
+use slow_driver::tls::ServerTls;
 use slow_driver::{Addr, Config, Server, ServerStats, Stats};
 use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
 use crate::options::ServeOptions;
-use crate::runtime::{self, Job, RuntimeKind};
+use crate::runtime::{self, AsyncRuntime, Job, RuntimeKind};
 use crate::trigger::Trigger;
 
 /// How long [`RunningServer::start`] waits for the server to bind.
@@ -59,6 +59,22 @@ impl RunningServer {
         options: &ServeOptions,
         threads: Option<usize>,
     ) -> Result<RunningServer, CliError> {
+        Self::start_tls(kind, addr, options, threads, None)
+    }
+
+    /// As [`start`](RunningServer::start), serving over `tls` when it is
+    /// given (every connection, TCP or Unix). A runtime `slow` runs no TLS
+    /// on is [`CliError::Usage`] ([`RuntimeKind::tls_supported`]).
+    pub fn start_tls(
+        kind: RuntimeKind,
+        addr: &str,
+        options: &ServeOptions,
+        threads: Option<usize>,
+        tls: Option<ServerTls>,
+    ) -> Result<RunningServer, CliError> {
+        if tls.is_some() {
+            kind.tls_supported()?;
+        }
         match kind {
             RuntimeKind::Custom => start_custom(addr, options),
             RuntimeKind::Compio => {
@@ -71,7 +87,7 @@ impl RunningServer {
                     threads: serving.threads,
                 })
             }
-            _ => start_async(kind, addr, options, threads),
+            _ => start_async(kind, addr, options, threads, tls),
         }
     }
 
@@ -150,6 +166,7 @@ fn start_async(
     addr: &str,
     options: &ServeOptions,
     threads: Option<usize>,
+    tls: Option<ServerTls>,
 ) -> Result<RunningServer, CliError> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let stop = Trigger::new();
@@ -157,6 +174,7 @@ fn start_async(
         addr: addr.to_owned(),
         config: options.config(),
         max_connections: options.max_connections,
+        tls,
         stop: stop.clone(),
         ready: ready_tx,
     };
@@ -195,6 +213,7 @@ struct ServeJob {
     addr: String,
     config: Config,
     max_connections: usize,
+    tls: Option<ServerTls>,
     stop: Trigger,
     ready: mpsc::Sender<Result<(Addr, ServerStats), CliError>>,
 }
@@ -202,7 +221,7 @@ struct ServeJob {
 impl Job for ServeJob {
     type Output = Result<(), CliError>;
 
-    async fn run<R: Runtime>(self, runtime: R) -> Result<(), CliError> {
+    async fn run<R: AsyncRuntime>(self, runtime: R) -> Result<(), CliError> {
         let bound = Server::<R>::bind_on(runtime.clone(), &self.addr, self.config).await;
         let server = match bound.and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, server)) => {
@@ -219,10 +238,15 @@ impl Job for ServeJob {
                 return Ok(());
             }
         };
-        let service = InteropService::new(runtime);
-        server
-            .serve_with_shutdown(service, self.stop.wait())
-            .await?;
+        match self.tls {
+            Some(tls) => R::serve_tls(runtime, server, tls, self.stop).await?,
+            None => {
+                let service = InteropService::new(runtime);
+                server
+                    .serve_with_shutdown(service, self.stop.wait())
+                    .await?;
+            }
+        }
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ fn check_runtime_on(kind: RuntimeKind, threads: usize) {
         RunningServer::start(kind, "127.0.0.1:0", &options, Some(threads)).expect("server starts");
     let target = Target {
         addr: server.addr().clone(),
+        tls: None,
         hints: Hints {
             handshake_timeout: Some(Duration::from_millis(options.handshake_timeout_ms)),
             keepalive: Some((

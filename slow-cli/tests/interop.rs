@@ -30,3 +30,28 @@ fn every_client_works_with_every_server() {
     assert_eq!(cells.len(), runtimes.len() * runtimes.len(), "{table}");
     assert!(cells.iter().all(|c| c.passed()), "{table}");
 }
+
+/// The demo's TLS round: every client runtime with TLS against every
+/// server runtime with TLS, over mutual TLS with the demo's own
+/// certificates (compio and custom have none in `slow` yet).
+#[test]
+fn every_tls_client_works_with_every_tls_server() {
+    let throughput = Throughput {
+        duration: Duration::from_millis(50),
+        in_flight: 16,
+    };
+    let runtimes = demo::tls_runtimes(&RuntimeKind::ALL);
+    assert_eq!(
+        runtimes,
+        [RuntimeKind::Tokio, RuntimeKind::AsyncStd, RuntimeKind::Smol]
+    );
+    let pki = slow_cli::certs::DemoPki::generate().expect("certificates");
+    let cells = demo::run_tls(&runtimes, throughput, &pki).expect("servers start");
+    let table = demo::render_tls(&runtimes, &cells);
+    assert!(
+        table.starts_with("interop matrix over mutual TLS"),
+        "{table}"
+    );
+    assert_eq!(cells.len(), runtimes.len() * runtimes.len(), "{table}");
+    assert!(cells.iter().all(|c| c.passed()), "{table}");
+}

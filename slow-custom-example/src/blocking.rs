@@ -122,6 +122,117 @@ impl BlockingClient {
         BlockingClient::handshake(lp, conn)
     }
 
+    /// Connects over TLS (`tls` feature) with the default [`Config`],
+    /// verifying the server's certificate for `name` with `tls`, and waits
+    /// for both handshakes, TLS's then SLOW's. A TLS failure is
+    /// [`ConnError::Tls`] with rustls's error.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("slow-doc-blocking-tls-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let files = tests_common::pki::Pki::new().write_to(&dir)?;
+    /// use slow_custom_example::{BlockingClient, ConnError, Server, tls};
+    /// use rustls::pki_types::ServerName;
+    ///
+    /// let config = tls::server_config(&files.server_cert, &files.server_key, None)?;
+    /// let server = Server::bind("127.0.0.1:0".parse()?, Default::default())?.tls(config).spawn()?;
+    /// let trusted = tls::client_config(&files.ca, None)?;
+    ///
+    /// // The certificate is for localhost, not for another name.
+    /// let wrong = ServerName::try_from("example.com")?;
+    /// let e = BlockingClient::connect_tls(server.local_addr(), trusted.clone(), wrong).err().unwrap();
+    /// assert!(matches!(e, ConnError::Tls { .. }), "{e}");
+    ///
+    /// let name = ServerName::try_from("localhost")?;
+    /// let client = BlockingClient::connect_tls(server.local_addr(), trusted, name)?;
+    /// assert!(client.peer_certificates().is_some());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<BlockingClient, ConnError> {
+        BlockingClient::connect_tls_with(addr, Config::default(), tls, name)
+    }
+
+    /// As [`connect_tls`](BlockingClient::connect_tls), with `config`.
+    ///
+    /// ```
+    /// use slow_custom_example::BlockingClient;
+    /// use rustls::pki_types::ServerName;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("slow-doc-blocking-tlsw-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let files = tests_common::pki::Pki::new().write_to(&dir)?;
+    /// let tls = slow_custom_example::tls::client_config(&files.ca, None)?;
+    /// let name = ServerName::try_from("localhost")?;
+    /// // Nothing listens on port 9 here: the connect is refused.
+    /// let e = BlockingClient::connect_tls_with("127.0.0.1:9", Default::default(), tls, name);
+    /// assert!(e.is_err());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls_with(
+        addr: impl ToSocketAddrs,
+        config: Config,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<BlockingClient, ConnError> {
+        let no_address = || io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        let addr = addr.to_socket_addrs()?.next().ok_or_else(no_address)?;
+        let mut lp = ClientLoop::new()?;
+        let conn = lp
+            .connect_tls(addr, config, tls, name)
+            .map_err(tls_not_started)?;
+        BlockingClient::handshake(lp, conn)
+    }
+
+    /// Over TLS to the Unix domain socket at `path` (`tls` feature), with
+    /// `config`: as [`connect_unix_with`](BlockingClient::connect_unix_with)
+    /// with the TLS of [`connect_tls`](BlockingClient::connect_tls).
+    ///
+    /// ```
+    /// use slow_custom_example::{BlockingClient, ConnError};
+    /// use rustls::pki_types::ServerName;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("slow-doc-blocking-utls-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let files = tests_common::pki::Pki::new().write_to(&dir)?;
+    /// let tls = slow_custom_example::tls::client_config(&files.ca, None)?;
+    /// let name = ServerName::try_from("localhost")?;
+    /// let e = BlockingClient::connect_unix_tls(dir.join("none.sock"), Default::default(), tls, name);
+    /// assert!(matches!(e, Err(ConnError::Io(_))));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_unix_tls(
+        path: impl AsRef<Path>,
+        config: Config,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<BlockingClient, ConnError> {
+        let mut lp = ClientLoop::new()?;
+        let conn = lp
+            .connect_unix_tls(path, config, tls, name)
+            .map_err(tls_not_started)?;
+        BlockingClient::handshake(lp, conn)
+    }
+
+    /// The server's verified certificate chain, leaf first (`tls`
+    /// feature); `None` without TLS, or once the connection has left the
+    /// loop. See [`connect_tls`](BlockingClient::connect_tls) for an
+    /// example.
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(&self) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        self.lp.peer_certificates(self.conn)
+    }
+
     /// Runs the loop until connection `conn` completes its handshake, or
     /// ends first.
     fn handshake(mut lp: ClientLoop, conn: ConnId) -> Result<BlockingClient, ConnError> {
@@ -285,6 +396,15 @@ fn not_started(e: ClientError) -> io::Error {
     match e {
         ClientError::Io(e) => e,
         e => io::Error::new(io::ErrorKind::InvalidInput, e),
+    }
+}
+
+/// As [`not_started`], keeping rustls's refusal typed.
+#[cfg(feature = "tls")]
+fn tls_not_started(e: ClientError) -> ConnError {
+    match e {
+        ClientError::Tls(source) => ConnError::Tls { source },
+        e => ConnError::Io(not_started(e)),
     }
 }
 

@@ -17,6 +17,7 @@ use slow_proto::{
 };
 
 use crate::error::{ClientError, ConnError};
+use crate::link::Link;
 use crate::reactor::{App, Cx, Reactor};
 use crate::socket::Stream;
 
@@ -183,7 +184,7 @@ fn close_error(
 ) -> Option<ConnError> {
     match (error, socket_error) {
         (None, _) => None,
-        (Some(ConnectionError::Lost), Some(e)) => Some(ConnError::Io(e)),
+        (Some(ConnectionError::Lost), Some(e)) => Some(ConnError::from_socket(e)),
         (Some(e), _) => Some(ConnError::Connection(e)),
     }
 }
@@ -207,7 +208,110 @@ impl ClientLoop {
     pub fn connect(&mut self, addr: SocketAddr, config: Config) -> Result<ConnId, ClientError> {
         let conn = Connection::client(config, self.reactor.now())?;
         let stream = Stream::tcp(TcpStream::connect(addr)?);
-        Ok(self.add(stream, conn))
+        Ok(self.add(Link::new(stream, conn)))
+    }
+
+    /// Starts connecting to `addr` over TLS (`tls` feature), verifying the
+    /// server's certificate for `name` with `tls`; otherwise the same as
+    /// [`connect`](ClientLoop::connect). The TLS handshake runs first, in
+    /// the loop, bounded by the config's handshake timeout with the rest;
+    /// the core's HELLO (and any request made meanwhile) waits in rustls
+    /// until it is done. A TLS failure (an untrusted, expired or
+    /// wrong-name certificate, the server refusing ours) ends the
+    /// connection with [`ConnError::Tls`](crate::ConnError::Tls).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("slow-doc-loop-tls-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let files = tests_common::pki::Pki::new().write_to(&dir)?;
+    /// use slow_custom_example::{ClientLoop, Completion, Server, tls};
+    /// use rustls::pki_types::ServerName;
+    /// use std::time::Duration;
+    ///
+    /// let config = tls::server_config(&files.server_cert, &files.server_key, None)?;
+    /// let server = Server::bind("127.0.0.1:0".parse()?, Default::default())?.tls(config).spawn()?;
+    ///
+    /// let mut client = ClientLoop::new()?;
+    /// let tls = tls::client_config(&files.ca, None)?;
+    /// let name = ServerName::try_from("localhost")?;
+    /// let conn = client.connect_tls(server.local_addr(), Default::default(), tls, name)?;
+    /// let id = client.request(conn, "hello", Some(Duration::from_secs(5)))?;
+    /// loop {
+    ///     match client.next_completion(Some(Duration::from_secs(5)))? {
+    ///         Some(Completion::Response { id: done, body, .. }) if done == id => {
+    ///             assert_eq!(&body[..], b"hello");
+    ///             break;
+    ///         }
+    ///         Some(_) => continue, // Connected
+    ///         None => panic!("no response in time"),
+    ///     }
+    /// }
+    /// // The server's verified chain, leaf first.
+    /// assert_eq!(client.peer_certificates(conn).map(|c| c.len()), Some(1));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        &mut self,
+        addr: SocketAddr,
+        config: Config,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<ConnId, ClientError> {
+        let conn = Connection::client(config, self.reactor.now())?;
+        let session = rustls::ClientConnection::new(tls, name)?;
+        let stream = Stream::tcp(TcpStream::connect(addr)?);
+        Ok(self.add(Link::with_tls(stream, conn, session.into())))
+    }
+
+    /// Over TLS to the Unix domain socket at `path` (`tls` feature): as
+    /// [`connect_unix`](ClientLoop::connect_unix) with the TLS of
+    /// [`connect_tls`](ClientLoop::connect_tls).
+    ///
+    /// ```
+    /// use slow_custom_example::ClientLoop;
+    /// use rustls::pki_types::ServerName;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("slow-doc-loop-utls-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let files = tests_common::pki::Pki::new().write_to(&dir)?;
+    /// let tls = slow_custom_example::tls::client_config(&files.ca, None)?;
+    /// let mut client = ClientLoop::new()?;
+    /// let name = ServerName::try_from("localhost")?;
+    /// // Nobody listens there: a Unix connect fails at once.
+    /// assert!(client.connect_unix_tls(dir.join("none.sock"), Default::default(), tls, name).is_err());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_unix_tls(
+        &mut self,
+        path: impl AsRef<Path>,
+        config: Config,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<ConnId, ClientError> {
+        let conn = Connection::client(config, self.reactor.now())?;
+        let session = rustls::ClientConnection::new(tls, name)?;
+        let stream = Stream::connect_unix(path.as_ref())?;
+        Ok(self.add(Link::with_tls(stream, conn, session.into())))
+    }
+
+    /// The certificate chain the server presented and rustls verified,
+    /// leaf first (DER; parse it with an X.509 crate of your choice); `None`
+    /// before the TLS handshake is done, without TLS, or once the
+    /// connection has left the loop. See
+    /// [`connect_tls`](ClientLoop::connect_tls) for an example.
+    #[cfg(feature = "tls")]
+    pub fn peer_certificates(
+        &self,
+        conn: ConnId,
+    ) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        let chain = self.reactor.link(Token(conn.0))?.peer_certificates()?;
+        Some(chain.to_vec())
     }
 
     /// Starts connecting to the Unix domain socket at `path`; otherwise the
@@ -255,11 +359,11 @@ impl ClientLoop {
     ) -> Result<ConnId, ClientError> {
         let conn = Connection::client(config, self.reactor.now())?;
         let stream = Stream::connect_unix(path.as_ref())?;
-        Ok(self.add(stream, conn))
+        Ok(self.add(Link::new(stream, conn)))
     }
 
-    fn add(&mut self, stream: Stream, conn: Connection) -> ConnId {
-        ConnId(self.reactor.add(stream, conn, Client).0)
+    fn add(&mut self, link: Link) -> ConnId {
+        ConnId(self.reactor.add(link, Client).0)
     }
 
     /// Sends a request; its outcome arrives as [`Completion::Response`] or

@@ -26,15 +26,54 @@ pub enum ConnError {
     /// server's GOAWAY SHUTTING_DOWN came first).
     #[error("connection closed before the handshake completed")]
     ClosedBeforeHandshake,
+    /// TLS failed (`tls` feature): the handshake (an untrusted, expired or
+    /// wrong-name certificate, a missing client certificate, a peer that
+    /// does not speak TLS, the peer's alert) or a record (garbage, a
+    /// failed decryption). rustls's error says which.
+    ///
+    /// ```
+    /// use slow_custom_example::ConnError;
+    ///
+    /// let e = ConnError::Tls { source: rustls::Error::DecryptError };
+    /// assert!(e.to_string().starts_with("TLS: "));
+    /// assert!(std::error::Error::source(&e).unwrap().is::<rustls::Error>());
+    /// ```
+    #[cfg(feature = "tls")]
+    #[error("TLS: {source}")]
+    Tls {
+        /// rustls's error.
+        #[source]
+        source: rustls::Error,
+    },
 }
 
 impl ConnError {
     /// The GOAWAY code involved, if there was one.
+    ///
+    /// ```
+    /// use slow_custom_example::ConnError;
+    ///
+    /// assert_eq!(ConnError::ClosedBeforeHandshake.code(), None);
+    /// ```
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             ConnError::Connection(e) => e.code(),
             ConnError::Io(_) | ConnError::ClosedBeforeHandshake => None,
+            #[cfg(feature = "tls")]
+            ConnError::Tls { .. } => None,
         }
+    }
+
+    /// The socket error behind a lost connection, as its report: TLS's own
+    /// failure when it was one, the socket's otherwise.
+    pub(crate) fn from_socket(e: io::Error) -> ConnError {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = crate::tls_session::rustls_error(&e) {
+            return ConnError::Tls {
+                source: tls.clone(),
+            };
+        }
+        ConnError::Io(e)
     }
 }
 
@@ -56,6 +95,18 @@ pub enum ClientError {
     /// The socket could not be opened.
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// rustls refused to start a connection with this config (`tls`
+    /// feature).
+    ///
+    /// ```
+    /// use slow_custom_example::ClientError;
+    ///
+    /// let e = ClientError::from(rustls::Error::General("no".into()));
+    /// assert!(e.to_string().starts_with("TLS: "));
+    /// ```
+    #[cfg(feature = "tls")]
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 /// A Unix socket that could not be bound or connected to, with its path: a

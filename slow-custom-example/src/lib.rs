@@ -32,6 +32,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Over TLS (the `tls` feature, on by default), rustls's own sans-IO state
+//! machine runs between each socket and its core, in the same loop:
+//! `Server::tls`, `ClientLoop::connect_tls`, `BlockingClient::connect_tls`,
+//! and the `tls` module to load configs from PEM files. A TLS failure is
+//! `ConnError::Tls`, carrying rustls's error.
+//!
 //! The same over a Unix domain socket: [`Server::bind_unix`] and
 //! [`BlockingClient::connect_unix`] (or [`ClientLoop::connect_unix`]).
 //!
@@ -68,6 +74,10 @@ mod socket;
 mod socket_file;
 mod stats;
 mod timers;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tls")]
+mod tls_session;
 mod trace;
 
 pub use addr::{ListenAddr, Tcp, Transport, Unix};

@@ -8,6 +8,11 @@
 //! the core closes (flush the final GOAWAY, send FIN, wait for the peer's
 //! FIN) is the core's [`Teardown`]: the same rules, and the same bounds,
 //! as every async runtime's driver.
+//!
+//! With TLS (the `tls` feature), a second sans-IO state machine sits
+//! between the socket and the core ([`TlsSession`]): ciphertext goes
+//! socket ↔ rustls, plaintext rustls ↔ core, and the link asks both what
+//! they want next.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
@@ -16,6 +21,8 @@ use mio::{Interest, Registry, Token};
 use slow_proto::{Connection, Instant, SocketAction, Teardown};
 
 use crate::socket::Stream;
+#[cfg(feature = "tls")]
+use crate::tls_session::{Plain, TlsSession};
 
 /// Slices per vectored write: enough for a few frames' headers and bodies.
 const MAX_SLICES: usize = 64;
@@ -39,6 +46,9 @@ pub(crate) struct Link {
     interest: Option<Interest>,
     /// The first socket error, for the application's report.
     error: Option<io::Error>,
+    /// TLS between the socket and the core, if the connection has it.
+    #[cfg(feature = "tls")]
+    tls: Option<TlsSession>,
 }
 
 impl Link {
@@ -56,7 +66,58 @@ impl Link {
             teardown: None,
             interest: None,
             error: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// A link whose bytes go through TLS: the handshake runs first, and
+    /// the core's HELLO waits in rustls until it is done.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(stream: Stream, conn: Connection, tls: rustls::Connection) -> Link {
+        Link {
+            tls: Some(TlsSession::new(tls)),
+            ..Link::new(stream, conn)
+        }
+    }
+
+    /// Who is at the other end, for the connection's span.
+    pub(crate) fn peer_label(&self) -> String {
+        self.stream.peer_label()
+    }
+
+    /// The peer's verified certificate chain (TLS only), leaf first.
+    #[cfg(feature = "tls")]
+    pub(crate) fn peer_certificates(
+        &self,
+    ) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.tls.as_ref()?.peer_certificates()
+    }
+
+    /// Bytes the teardown must still see go out: the core's, and with TLS
+    /// rustls's records and the plaintext it holds until its handshake is
+    /// done (a refusal's GOAWAY must not lose the race with close_notify).
+    fn unsent(&self) -> usize {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            // After a TLS error only the alert goes; the core's output is lost.
+            let core = if tls.is_failed() {
+                0
+            } else {
+                self.conn.transmit_len()
+            };
+            return core + usize::from(tls.wants_write() || tls.holds_plaintext());
+        }
+        self.conn.transmit_len()
+    }
+
+    /// Whether decrypted input waits in rustls (no event will say so).
+    fn has_buffered_input(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.has_input();
+        }
+        false
     }
 
     /// Records what a readiness event says. Errors and hang-ups count as
@@ -85,38 +146,113 @@ impl Link {
     /// Whether the loop wants input now. Back-pressure: while the core's
     /// output is above its high-water mark, `wants_read` is false and the
     /// peer's bytes stay in the kernel, which in time stops the peer.
+    /// A closed core reads on only to linger, or (TLS) to finish a
+    /// handshake that holds its last words.
     fn wants_input(&self) -> bool {
         !self.read_closed
             && match &self.teardown {
                 None => self.conn.wants_read(),
-                Some(_) => self.lingering(),
+                Some(_) => self.lingering() || self.tls_holds_plaintext(),
             }
     }
 
+    fn tls_holds_plaintext(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.holds_plaintext();
+        }
+        false
+    }
+
+    /// Whether there are bytes to write to the socket now. With TLS, the
+    /// core's output is encrypted as the flush goes, so only rustls's
+    /// records count: core output left over waits for rustls's buffer (or
+    /// its handshake), not for the socket.
     fn wants_output(&self) -> bool {
-        !self.write_closed
-            && self.conn.transmit_len() > 0
-            && self.teardown.as_ref().is_none_or(|t| !t.is_flushed())
+        if self.write_closed || self.teardown.as_ref().is_some_and(Teardown::is_flushed) {
+            return false;
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.wants_write();
+        }
+        self.conn.transmit_len() > 0
     }
 
     /// Whether a read now could make progress.
     pub(crate) fn can_read(&self) -> bool {
-        self.readable && self.wants_input()
+        (self.readable || self.has_buffered_input()) && self.wants_input()
     }
 
     /// One read into the core's receive buffer; once the core is closed
     /// it discards what arrives, and the teardown hears that the peer is
     /// still talking.
     pub(crate) fn read_once(&mut self, now: Instant) {
+        // After a TLS failure the socket's input is only discarded
+        // (lingering), as raw bytes.
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(|tls| !tls.is_failed()) {
+            return self.read_once_tls(now);
+        }
         match self.stream.read(self.conn.recv_space()) {
             Ok(0) => self.on_read_closed(None, now),
-            Ok(n) => {
-                self.conn.recv_commit(n, now);
-                if let Some(t) = &mut self.teardown {
-                    t.on_input(now);
-                }
-            }
+            Ok(n) => self.on_input(n, now),
             Err(e) => self.on_read_error(e, now),
+        }
+    }
+
+    fn on_input(&mut self, n: usize, now: Instant) {
+        self.conn.recv_commit(n, now);
+        if let Some(t) = &mut self.teardown {
+            t.on_input(now);
+        }
+    }
+
+    /// One step of input through TLS: plaintext rustls already decrypted
+    /// goes to the core first (copied once, into its receive window);
+    /// only when there is none is the socket read (`read_tls`, then
+    /// `process_new_packets`), and what that decrypted is handed on at
+    /// once.
+    #[cfg(feature = "tls")]
+    fn read_once_tls(&mut self, now: Instant) {
+        let mut socket_read = false;
+        loop {
+            let Some(tls) = &mut self.tls else { return };
+            match tls.read_plaintext(self.conn.recv_space()) {
+                Ok(Plain::Read(n)) => return self.on_input(n, now),
+                Ok(Plain::End) => return self.on_read_closed(None, now),
+                // The socket ended without close_notify after the
+                // handshake: as end of stream (SLOW's framing tells a cut
+                // frame itself).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return self.on_read_closed(None, now);
+                }
+                Err(e) => return self.on_read_closed(Some(e), now),
+                Ok(Plain::Empty) if socket_read => return,
+                Ok(Plain::Empty) => {}
+            }
+            socket_read = true;
+            match tls.read_ciphertext(&mut self.stream) {
+                Ok(0) => return self.on_read_closed(None, now),
+                Ok(_) => {}
+                Err(e) if crate::tls_session::rustls_error(&e).is_some() => {
+                    return self.on_tls_error(e, now);
+                }
+                Err(e) => return self.on_read_error(e, now),
+            }
+        }
+    }
+
+    /// TLS failed (rustls has queued its alert): the core ends as on a
+    /// lost stream, with the TLS error as the cause. The socket is not
+    /// closed for reading: the peer has not closed, and the teardown
+    /// discards its input until it does, so that our alert is not lost to
+    /// a reset.
+    #[cfg(feature = "tls")]
+    fn on_tls_error(&mut self, e: io::Error, now: Instant) {
+        self.error = self.error.take().or(Some(e));
+        if self.teardown.is_none() {
+            self.conn.recv_eof(now);
         }
     }
 
@@ -133,6 +269,10 @@ impl Link {
     fn on_read_closed(&mut self, error: Option<io::Error>, now: Instant) {
         self.read_closed = true;
         self.error = self.error.take().or(error);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.on_socket_closed();
+        }
         match &mut self.teardown {
             None => self.conn.recv_eof(now),
             Some(t) => t.on_eof(),
@@ -142,12 +282,48 @@ impl Link {
     /// Writes the core's output, vectored, until it is all out or the socket
     /// would block.
     pub(crate) fn flush(&mut self, now: Instant) {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.flush_tls(now);
+        }
         while self.writable && self.wants_output() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let n = self.conn.transmit_io_slices(&mut slices);
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => self.on_write_error(io::ErrorKind::WriteZero.into(), now),
                 Ok(written) => self.conn.advance_transmit(written),
+                Err(e) => self.on_write_error(e, now),
+            }
+        }
+    }
+
+    /// The core's output into rustls (`writer()`: encrypted, a record per
+    /// 16 KiB) until rustls's buffer is full or the core has no more, then
+    /// every queued record in one vectored `write_tls`; repeat until the
+    /// socket would block. During the TLS handshake rustls holds the
+    /// plaintext and writes only its handshake records.
+    #[cfg(feature = "tls")]
+    fn flush_tls(&mut self, now: Instant) {
+        loop {
+            if self.write_closed || self.teardown.as_ref().is_some_and(Teardown::is_flushed) {
+                return;
+            }
+            let Some(tls) = &mut self.tls else { return };
+            while self.conn.transmit_len() > 0 && !tls.is_failed() {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let n = self.conn.transmit_io_slices(&mut slices);
+                let taken = tls.write_plaintext(&slices[..n]);
+                self.conn.advance_transmit(taken);
+                if taken == 0 {
+                    break;
+                }
+            }
+            if !self.writable || !tls.wants_write() {
+                return;
+            }
+            match tls.write_ciphertext(&mut self.stream) {
+                Ok(0) => self.on_write_error(io::ErrorKind::WriteZero.into(), now),
+                Ok(_) => {}
                 Err(e) => self.on_write_error(e, now),
             }
         }
@@ -185,10 +361,21 @@ impl Link {
             }
             self.teardown = Some(t);
         }
-        let Some(t) = &mut self.teardown else {
-            return;
-        };
-        while t.poll(self.conn.transmit_len(), now) == SocketAction::Shutdown {
+        loop {
+            let unsent = self.unsent();
+            let Some(t) = &mut self.teardown else {
+                return;
+            };
+            if t.poll(unsent, now) != SocketAction::Shutdown {
+                return;
+            }
+            // TLS: close_notify before the FIN (it is output too, so the
+            // teardown waits for it like the rest).
+            #[cfg(feature = "tls")]
+            if self.tls.as_mut().is_some_and(TlsSession::close) {
+                self.flush(now);
+                continue;
+            }
             // An error here means the peer is already gone; reading will
             // tell.
             let _ = self.stream.shutdown(Shutdown::Write);

@@ -26,7 +26,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(opts) {
+    // TLS files are loaded before anything is bound: a bad one is a bad
+    // option (exit 2), named.
+    let tls = match tls_config(&opts) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("slow-custom-example: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(opts, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slow-custom-example: {e}");
@@ -35,19 +44,48 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(opts: ServeOptions) -> io::Result<()> {
+/// The server's TLS, if `--tls-cert` asked for it.
+#[cfg(feature = "tls")]
+type Tls = Option<std::sync::Arc<rustls::ServerConfig>>;
+/// Without the `tls` feature there is never one.
+#[cfg(not(feature = "tls"))]
+type Tls = Option<std::convert::Infallible>;
+
+#[cfg(feature = "tls")]
+fn tls_config(opts: &ServeOptions) -> Result<Tls, String> {
+    opts.tls_config().map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_config(opts: &ServeOptions) -> Result<Tls, String> {
+    match opts.tls_cert {
+        Some(_) => Err("`--tls-cert`: built without the `tls` feature".into()),
+        None => Ok(None),
+    }
+}
+
+fn serve(opts: ServeOptions, tls: Tls) -> io::Result<()> {
     match opts.unix_path() {
-        Some(path) => run(Server::bind_unix(path, opts.config.clone())?, &opts),
+        Some(path) => run(Server::bind_unix(path, opts.config.clone())?, &opts, tls),
         None => run(
             Server::bind(resolve(&opts.addr)?, opts.config.clone())?,
             &opts,
+            tls,
         ),
     }
 }
 
 /// Announces the address, then serves until a signal's graceful shutdown
 /// has drained; a Unix socket's file is gone when this returns.
-fn run<T: Transport>(mut server: Server<T>, opts: &ServeOptions) -> io::Result<()> {
+fn run<T: Transport>(mut server: Server<T>, opts: &ServeOptions, tls: Tls) -> io::Result<()> {
+    if let Some(tls) = tls {
+        #[cfg(feature = "tls")]
+        {
+            server = server.tls(tls);
+        }
+        #[cfg(not(feature = "tls"))]
+        match tls {}
+    }
     server.set_max_connections(opts.max_connections);
     // Registered before announcing the address, so that a supervisor that
     // signals as soon as it reads the line gets a graceful shutdown.

@@ -1,7 +1,7 @@
 //! The server's command-line options: INTEROP.md's `slow serve` options,
 //! parsed by hand to keep the dependency tree small.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -37,6 +37,10 @@ Options (N is a decimal number; `--opt=N` works too):
   --drain-timeout-ms N        force a graceful close still running after this long
   --max-connections N         refuse connections beyond N with GOAWAY CONNECTION_LIMIT
                               (default 10000)
+  --tls-cert FILE             serve over TLS with this PEM certificate chain (leaf first)
+  --tls-key FILE              ... and this PEM private key (both or neither)
+  --tls-client-ca FILE        require client certificates signed by a CA in this PEM file
+                              (mutual TLS; needs --tls-cert)
   -h, --help                  print this text
 ";
 
@@ -50,6 +54,13 @@ pub struct ServeOptions {
     pub config: Config,
     /// The connection limit.
     pub max_connections: usize,
+    /// `--tls-cert`: serve over TLS with this PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`: its PEM private key (given with `tls_cert`).
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-client-ca`: require client certificates signed by a CA in
+    /// this PEM file (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for ServeOptions {
@@ -58,6 +69,9 @@ impl Default for ServeOptions {
             addr: "127.0.0.1:0".into(),
             config: Config::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -86,6 +100,10 @@ pub enum OptionsError {
     /// MAX_FRAME_SIZE below 1024).
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// `--tls-cert` without `--tls-key` or the other way round, or
+    /// `--tls-client-ca` without them.
+    #[error("`--tls-cert` and `--tls-key` go together (and `--tls-client-ca` needs them)")]
+    TlsIncomplete,
 }
 
 impl ServeOptions {
@@ -120,7 +138,34 @@ impl ServeOptions {
             opts.set(&flag, value)?;
         }
         opts.config.validate()?;
+        let (cert, key) = (opts.tls_cert.is_some(), opts.tls_key.is_some());
+        if cert != key || (opts.tls_client_ca.is_some() && !cert) {
+            return Err(OptionsError::TlsIncomplete);
+        }
         Ok(opts)
+    }
+
+    /// The server's TLS config from the `--tls-*` files (`tls` feature);
+    /// `None` when serving without TLS. A file that cannot be read or holds
+    /// no usable PEM is an error naming it.
+    ///
+    /// ```
+    /// use slow_custom_example::ServeOptions;
+    ///
+    /// assert!(ServeOptions::default().tls_config().unwrap().is_none());
+    /// let args = ["--tls-cert", "/no/cert.pem", "--tls-key", "/no/key.pem"];
+    /// let opts = ServeOptions::parse(args.map(String::from)).unwrap();
+    /// let e = opts.tls_config().unwrap_err();
+    /// assert!(e.to_string().starts_with("cannot read /no/cert.pem"), "{e}");
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_config(
+        &self,
+    ) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, crate::tls::TlsConfigError> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        crate::tls::server_config(cert, key, self.tls_client_ca.as_deref()).map(Some)
     }
 
     /// The socket path when [`addr`](ServeOptions::addr) is `unix:PATH`;
@@ -154,6 +199,9 @@ impl ServeOptions {
             "--keepalive-timeout-ms" => self.config.keepalive_timeout = millis(flag, &value)?,
             "--drain-timeout-ms" => self.config.drain_timeout = millis(flag, &value)?,
             "--max-connections" => self.max_connections = number(flag, &value)?,
+            "--tls-cert" => self.tls_cert = Some(value.into()),
+            "--tls-key" => self.tls_key = Some(value.into()),
+            "--tls-client-ca" => self.tls_client_ca = Some(value.into()),
             _ => return Err(OptionsError::Unknown(flag.to_owned())),
         }
         Ok(())
@@ -265,5 +313,31 @@ mod tests {
             parse(&["--max-frame-size", "10"]),
             Err(OptionsError::Config(_))
         ));
+        for args in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"],
+            &["--tls-client-ca", "ca.pem"],
+        ] {
+            assert_eq!(parse(args), Err(OptionsError::TlsIncomplete), "{args:?}");
+        }
+        assert_eq!(
+            parse(&["--tls-cert"]),
+            Err(OptionsError::MissingValue("--tls-cert".into()))
+        );
+    }
+
+    #[test]
+    fn tls_files_are_kept() {
+        let opts = parse(&[
+            "--tls-cert=c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(opts.tls_cert.as_deref(), Some(Path::new("c.pem")));
+        assert_eq!(opts.tls_key.as_deref(), Some(Path::new("k.pem")));
+        assert_eq!(opts.tls_client_ca.as_deref(), Some(Path::new("ca.pem")));
     }
 }

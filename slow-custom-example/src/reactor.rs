@@ -16,7 +16,6 @@ use slow_proto::{Connection, ConnectionError, Event, Instant, Stats};
 
 use crate::clock::Clock;
 use crate::link::Link;
-use crate::socket::Stream;
 use crate::timers::{TimerKey, TimerQueue};
 use crate::trace::{self, Span};
 
@@ -151,14 +150,21 @@ impl<A: App> Reactor<A> {
         self.conns.get(&token).map(|slot| &slot.link.conn)
     }
 
-    /// Adds a connected (or connecting) socket with its core and drives it
-    /// once (a client's HELLO goes out; a server's HELLO may be waiting).
-    pub(crate) fn add(&mut self, stream: Stream, conn: Connection, state: A::State) -> Token {
+    /// The link of connection `token`, if it is still in the loop.
+    #[cfg(feature = "tls")]
+    pub(crate) fn link(&self, token: Token) -> Option<&Link> {
+        self.conns.get(&token).map(|slot| &slot.link)
+    }
+
+    /// Adds a connected (or connecting) socket's link, with its core, and
+    /// drives it once (a client's HELLO goes out; a server's HELLO may be
+    /// waiting).
+    pub(crate) fn add(&mut self, link: Link, state: A::State) -> Token {
         let token = Token(self.next_token);
         self.next_token += 1;
-        let span = Span::connection(A::ROLE, &stream.peer_label());
+        let span = Span::connection(A::ROLE, &link.peer_label());
         let slot = Slot {
-            link: Link::new(stream, conn),
+            link,
             state,
             span,
             armed: None,

@@ -13,6 +13,7 @@ use slow_proto::{Config, ConnectionError, ConnectionLimit, ErrorCode, Event, Req
 
 use crate::addr::{ListenAddr, Tcp, Transport, Unix};
 use crate::background::ServerThread;
+use crate::link::Link;
 use crate::reactor::{App, Cx, LISTENER, Reactor, WAKER};
 use crate::service::{self, Sleeps};
 use crate::shutdown::ShutdownHandle;
@@ -64,6 +65,9 @@ pub struct Server<T: Transport = Tcp> {
     config: Config,
     shutdown: ShutdownHandle,
     accept_retry: bool,
+    /// Serve over TLS with this config ([`Server::tls`]).
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// The server's [`App`]: the INTEROP service on every connection, and the
@@ -213,7 +217,64 @@ impl<T: Transport> Server<T> {
             config,
             shutdown,
             accept_retry: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         })
+    }
+
+    /// Serves over TLS with `config` (`tls` feature), on TCP or a Unix
+    /// socket alike: every accepted socket gets a `rustls::ServerConnection`
+    /// between it and its core. The TLS handshake runs in the loop like
+    /// everything else (the accept never waits for it) and counts against
+    /// the connection's handshake timeout: a peer that opens the socket and
+    /// never finishes TLS is closed then, as one that never sends HELLO is.
+    /// The connection limit and the graceful shutdown are the same; a
+    /// refused connection's GOAWAY CONNECTION_LIMIT waits for its TLS
+    /// handshake, so that the client hears why.
+    ///
+    /// A config that requires client certificates (a
+    /// `WebPkiClientVerifier`) makes it mutual TLS. See
+    /// [`tls::server_config`](crate::tls::server_config) to load one from
+    /// PEM files.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("slow-doc-server-tls-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let pki = tests_common::pki::Pki::new();
+    /// # let files = pki.write_to(&dir)?;
+    /// use slow_custom_example::{BlockingClient, Server, tls};
+    /// use rustls::pki_types::ServerName;
+    /// use std::time::Duration;
+    ///
+    /// let config = tls::server_config(&files.server_cert, &files.server_key, None)?;
+    /// let server = Server::bind("127.0.0.1:0".parse()?, Default::default())?.tls(config).spawn()?;
+    ///
+    /// let client_config = tls::client_config(&files.ca, None)?;
+    /// let name = ServerName::try_from("localhost")?;
+    /// let mut client = BlockingClient::connect_tls(server.local_addr(), client_config, name)?;
+    /// assert_eq!(client.request("hi", Some(Duration::from_secs(5)))?, "hi");
+    /// client.close(Duration::from_secs(5))?;
+    /// server.shutdown()?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// The link for an accepted socket: over TLS if the server has it.
+    /// `None` if rustls will not start a connection (it has nothing to
+    /// say but that its config is broken).
+    fn link(&self, stream: Stream, conn: slow_proto::Connection) -> Option<Link> {
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls {
+            let tls = rustls::ServerConnection::new(config.clone()).ok()?;
+            return Some(Link::with_tls(stream, conn, tls.into()));
+        }
+        Some(Link::new(stream, conn))
     }
 
     /// The address the server listens on: for TCP, a [`SocketAddr`] with
@@ -372,12 +433,17 @@ impl<T: Transport> Server<T> {
             return;
         };
         let refused = admission == Admission::Refused;
+        let Some(link) = self.link(stream, conn) else {
+            if !refused {
+                self.reactor.app.limit.release();
+            }
+            return;
+        };
         if !refused {
             self.reactor.app.stats.admitted();
         }
         self.reactor.add(
-            stream,
-            conn,
+            link,
             Peer {
                 sleeps: Sleeps::default(),
                 refused,

@@ -67,6 +67,10 @@ pub(crate) fn closed(error: Option<&ConnectionError>, socket: Option<&std::io::E
         event!(tracing::Level::DEBUG, "connection closed");
         return;
     };
+    #[cfg(feature = "tls")]
+    if let Some(tls) = socket.and_then(crate::tls_session::rustls_error) {
+        return tls_failed(tls);
+    }
     if let ConnectionError::NotSlow { .. } = e {
         event!(tracing::Level::WARN, error = %e, "the peer does not speak SLOW/1");
     } else if e.is_violation() {
@@ -79,5 +83,27 @@ pub(crate) fn closed(error: Option<&ConnectionError>, socket: Option<&std::io::E
         event!(tracing::Level::INFO, error = %e, %cause, "connection ended");
     } else {
         event!(tracing::Level::INFO, error = %e, "connection ended");
+    }
+}
+
+/// TLS ended the connection: WARN for a peer that broke TLS itself
+/// (garbage records, plaintext to a TLS port, a failed decryption), INFO
+/// for the rest (a certificate refused, either way; the peer's alert).
+#[cfg(feature = "tls")]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn tls_failed(e: &rustls::Error) {
+    use rustls::Error as E;
+    let violation = matches!(
+        e,
+        E::InvalidMessage(_)
+            | E::PeerMisbehaved(_)
+            | E::DecryptError
+            | E::InappropriateMessage { .. }
+            | E::InappropriateHandshakeMessage { .. }
+    );
+    if violation {
+        event!(tracing::Level::WARN, error = %e, "TLS violation by the peer");
+    } else {
+        event!(tracing::Level::INFO, error = %e, "TLS failed");
     }
 }

@@ -61,6 +61,8 @@ fn the_loop_logs_requests_goaway_and_violations() {
     let _ = raw.read_to_end(&mut rest);
 
     server.shutdown().expect("shutdown");
+    #[cfg(feature = "tls")]
+    tls_failures();
     let log = String::from_utf8_lossy(&out.0.lock().unwrap()).into_owned();
     print!("{log}");
     let server_span = "connection{role=\"server\" peer=127.0.0.1:";
@@ -100,4 +102,55 @@ fn the_loop_logs_requests_goaway_and_violations() {
         ),
         "{log}"
     );
+    #[cfg(feature = "tls")]
+    {
+        // Garbage instead of a ClientHello: the peer broke TLS.
+        assert!(
+            has(&log, &["WARN", server_span, "TLS violation by the peer"]),
+            "{log}"
+        );
+        // A certificate the client does not trust: not a violation.
+        assert!(
+            has(
+                &log,
+                &[
+                    "INFO",
+                    "connection{role=\"client\"",
+                    "TLS failed",
+                    "invalid peer certificate"
+                ]
+            ),
+            "{log}"
+        );
+    }
+}
+
+/// A TLS server gets garbage; a client meets a server it does not trust.
+#[cfg(feature = "tls")]
+fn tls_failures() {
+    use slow_custom_example::tls;
+    let dir = std::env::temp_dir().join(format!("slow-ctls-tracing-{}", std::process::id()));
+    let files = tests_common::pki::Pki::new().write_to(&dir).unwrap();
+    let stranger = tests_common::pki::Pki::new()
+        .write_to(&dir.join("other"))
+        .unwrap();
+    let config = tls::server_config(&files.server_cert, &files.server_key, None).unwrap();
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), Config::default())
+        .expect("bind")
+        .tls(config)
+        .spawn()
+        .expect("server thread");
+
+    let mut raw = TcpStream::connect(server.local_addr()).expect("raw connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(&[0x16, 3, 1, 0, 8, 1, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef])
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = raw.read_to_end(&mut rest);
+
+    let untrusting = tls::client_config(&stranger.ca, None).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    assert!(BlockingClient::connect_tls(server.local_addr(), untrusting, name).is_err());
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
-use slow_driver::net::NetStream;
-use slow_driver::runtime::{Mode, Reactor, RunsServer};
-use slow_driver::{Client, Config, Error, Request, Server};
+use slow_driver::runtime::{Mode, Reactor};
+use slow_driver::{Client, Config, Error, Request, Server, ServerStats};
 use slow_interop::driver::InteropService;
 
 use crate::handler::{Answer, TestHandler};
 use crate::runner::{Join, ModeOf, TestRuntime, TestRuntimeExt};
+use crate::wire::{Served, Wire};
 
 /// A one-way signal any number of tasks can wait for.
 #[derive(Clone, Default)]
@@ -107,37 +107,27 @@ pub(crate) fn assert_pattern(body: &[u8], n: usize) {
     }
 }
 
-/// A server served on `T`, shut down when dropped.
-pub(crate) struct Running<T> {
+/// A server served on `T` over wire `W`, shut down when dropped.
+pub(crate) struct Running<T: TestRuntime, W> {
     pub(crate) addr: SocketAddr,
+    /// What it has served, kept after it stops.
+    pub(crate) stats: ServerStats<ModeOf<T>>,
     stop: Trigger,
     done: Option<Join<Result<(), Error>>>,
-    runtime: PhantomData<fn() -> T>,
+    runtime: PhantomData<fn() -> (T, W)>,
 }
 
-/// What `Server::bind` accepts on `T`.
-type Accepted<T> = NetStream<
-    <<T as TestRuntime>::Runtime as Reactor>::Stream,
-    <<T as TestRuntime>::Runtime as Reactor>::UnixStream,
->;
-
-impl<T: TestRuntime> Running<T> {
-    /// Serves `handler`: a [`TestHandler`] or the INTEROP service.
-    pub(crate) async fn start<H: 'static>(handler: H) -> Running<T>
-    where
-        T::Runtime: RunsServer<Accepted<T>, H, ModeOf<T>>,
-    {
-        Running::start_with(handler, Config::default(), None).await
+impl<T: TestRuntime, W: Wire<T>> Running<T, W> {
+    /// Serves `served`: a [`TestHandler`] or the INTEROP service.
+    pub(crate) async fn start(served: impl Into<Served<T::Runtime>>) -> Running<T, W> {
+        Running::start_with(served, Config::default(), None).await
     }
 
-    pub(crate) async fn start_with<H: 'static>(
-        handler: H,
+    pub(crate) async fn start_with(
+        served: impl Into<Served<T::Runtime>>,
         config: Config,
         max_connections: Option<usize>,
-    ) -> Running<T>
-    where
-        T::Runtime: RunsServer<Accepted<T>, H, ModeOf<T>>,
-    {
+    ) -> Running<T, W> {
         let mut server = Server::<T::Runtime>::bind_with("127.0.0.1:0", config)
             .await
             .expect("bind");
@@ -149,29 +139,29 @@ impl<T: TestRuntime> Running<T> {
             .expect("local_addr")
             .tcp()
             .expect("a TCP address");
+        let stats = server.stats_handle();
         let stop = Trigger::default();
         let signal = stop.clone().wait();
-        let done = T::spawn_join(server.serve_with_shutdown(handler, signal));
+        let done = T::spawn_join(W::serve(server, served.into(), signal));
         Running {
             addr,
+            stats,
             stop,
             done: Some(done),
             runtime: PhantomData,
         }
     }
 
-    pub(crate) async fn interop() -> Running<T> {
+    pub(crate) async fn interop() -> Running<T, W> {
         Running::start(InteropService::<T::Runtime>::current().expect("runtime")).await
     }
 
     pub(crate) async fn client(&self) -> Client<T::Runtime> {
-        T::bounded("connect", Client::connect(self.addr))
-            .await
-            .expect("connect")
+        self.client_with(Config::default()).await
     }
 
     pub(crate) async fn client_with(&self, config: Config) -> Client<T::Runtime> {
-        T::bounded("connect", Client::connect_with(self.addr, config))
+        T::bounded("connect", W::connect(self.addr, config))
             .await
             .expect("connect")
     }
@@ -183,7 +173,7 @@ impl<T: TestRuntime> Running<T> {
     }
 }
 
-impl<T> Drop for Running<T> {
+impl<T: TestRuntime, W> Drop for Running<T, W> {
     fn drop(&mut self) {
         // Shuts down in the background (the runtime may outlive the test).
         self.stop.fire();

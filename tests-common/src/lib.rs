@@ -23,10 +23,17 @@
 //! tests_common::scenario_tests!(TokioTest, slow_tokio);
 //! ```
 //!
+//! The same scenarios run over mutual TLS with the macro's second form, in
+//! a test file of their own (`tests/scenarios_tls.rs`):
+//! `scenario_tests!(tls: TokioTest, slow_tokio)` (readiness streams only:
+//! rustls runs on `Stream`s). What a scenario's connections run over is
+//! its [`Wire`]: [`Plain`] or [`MutualTls`].
+//!
 //! Every scenario is bounded: the whole of it by [`LIMIT`], every wait
 //! inside it by [`WAIT`]. Raw peers (a client that never cancels, a server
 //! that dies mid-request) speak hand-encoded frames over the adapter's own
-//! `slow_driver::runtime` sockets, independently of the protocol core.
+//! `slow_driver::runtime` sockets (TLS on them, over [`MutualTls`]),
+//! independently of the protocol core.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -38,10 +45,12 @@ mod raw;
 mod runner;
 pub mod scenarios;
 mod send;
+pub mod wire;
 
 pub use handler::TestHandler;
 pub use raw::{CompletionIo, RawIo, ReadinessIo};
 pub use runner::{LIMIT, TestRuntime, WAIT, run};
+pub use wire::{MutualTls, Plain, Served, Wire};
 
 /// What [`scenario_tests!`]'s expansion names; not an API.
 #[doc(hidden)]
@@ -56,19 +65,25 @@ pub mod __private {
 /// `$rt`'s runtime. A runtime of your own with no adapter crate (see
 /// `docs/RUNTIMES.md`) passes only `$rt`: `scenario_tests!(MyTest);`.
 ///
+/// With `tls:` first (`scenario_tests!(tls: MyTest, my_adapter)`), the
+/// scenarios run over mutual TLS ([`MutualTls`]), plus the TLS-only ones,
+/// and the check covers the adapter's `tls` module too (the adapter's
+/// `tls` feature on). Each form in a test binary of its own: the test
+/// names are the scenarios' in both.
+///
 /// Invoke it at the root of the test crate: the scenario
 /// `accept_out_of_descriptors_does_not_stall_the_server` reruns its own
 /// test binary with `--exact` and that name.
 #[macro_export]
 macro_rules! scenario_tests {
-    (@tests $rt:ty; $($(#[$attr:meta])* $group:ident::$name:ident),* $(,)?) => {
+    (@tests $rt:ty, $wire:ty; $($(#[$attr:meta])* $group:ident::$name:ident),* $(,)?) => {
         $(
             #[test]
             $(#[$attr])*
             fn $name() {
                 $crate::run::<$rt>(
                     stringify!($name),
-                    $crate::scenarios::$group::$name::<$rt>(),
+                    $crate::scenarios::$group::$name::<$rt, $wire>(),
                 );
             }
         )*
@@ -143,13 +158,54 @@ macro_rules! scenario_tests {
             }
         };
     };
-    ($rt:ty, $adapter:ident) => {
-        $crate::scenario_tests!(@api $rt, $adapter);
-        $crate::scenario_tests!($rt);
+    (@api_tls $rt:ty, $adapter:ident) => {
+        const _: () = {
+            use $crate::__private::slow_driver as driver;
+            type R = <$rt as $crate::TestRuntime>::Runtime;
+
+            #[allow(dead_code)]
+            fn adapter_tls_is_the_driver_tls(
+                api: (
+                    $adapter::tls::ServerTls,
+                    $adapter::tls::ClientTls,
+                    $adapter::tls::TlsIdentity,
+                ),
+            ) -> (driver::tls::ServerTls, driver::tls::ClientTls, driver::tls::TlsIdentity) {
+                api
+            }
+
+            /// The adapter's TLS server wraps the driver's, over the
+            /// driver's TLS listener.
+            #[allow(dead_code)]
+            fn adapter_tls_server_wraps_the_driver_server(
+                server: $adapter::Server,
+                tls: driver::tls::ServerTls,
+            ) -> driver::Server<R, driver::tls::TlsListener<driver::net::NetListener<R>>> {
+                server.tls(tls).into()
+            }
+
+            /// Connecting over TLS and serving over TLS can be spawned.
+            #[allow(dead_code)]
+            fn connecting_and_serving_over_tls_are_send(
+                client: driver::tls::ClientTls,
+                server: driver::tls::ServerTls,
+            ) -> impl Send {
+                async move {
+                    if let Ok(c) = $adapter::Client::connect_tls("127.0.0.1:7000", &client).await {
+                        let _: Option<driver::tls::TlsIdentity> = c.tls_identity();
+                    }
+                    if let Ok(s) = $adapter::Server::bind("127.0.0.1:0").await {
+                        let echo = |req: $adapter::Request| async move { Ok(req.body) };
+                        let _ = s.tls(server).serve(echo).await;
+                    }
+                }
+            }
+        };
     };
-    ($rt:ty) => {
+    // Every scenario that runs over either wire, then `$extra`.
+    (@each $rt:ty, $wire:ty; $($extra:tt)*) => {
         $crate::scenario_tests! {
-            @tests $rt;
+            @tests $rt, $wire;
             // 1. echo
             requests::echo,
             // 2. 1 MiB both ways
@@ -173,7 +229,6 @@ macro_rules! scenario_tests {
             // 9. max connections
             connections::max_connections_refuses_the_second_client,
             connections::accept_out_of_descriptors_does_not_stall_the_server,
-            connections::streams_half_close_with_a_fin,
             // timers of the adapters: handshake, keepalive, idle
             timers::handshake_timeout_with_a_silent_server,
             timers::keepalive_timeout_with_a_server_that_stops_answering,
@@ -195,6 +250,33 @@ macro_rules! scenario_tests {
             interop::interop_bytes_beyond_client_message_size,
             interop::interop_close_drains_then_closes,
             interop::interop_unknown_and_bad_commands,
+            $($extra)*
         }
+    };
+    (tls: $rt:ty, $adapter:ident) => {
+        $crate::scenario_tests!(@api $rt, $adapter);
+        $crate::scenario_tests!(@api_tls $rt, $adapter);
+        $crate::scenario_tests!(tls: $rt);
+    };
+    (tls: $rt:ty) => {
+        $crate::scenario_tests!(@each $rt, $crate::MutualTls;
+            // Not over TLS: `connections::streams_half_close_with_a_fin` is
+            // about the runtime's own TCP and Unix streams (the FIN their
+            // shutdown sends, seen by a std socket); its TLS counterpart,
+            // on TLS over both, is `tls_streams_half_close_with_close_notify`.
+            // What only TLS has:
+            tls::mutual_tls_identities_both_ways,
+            tls::tls_streams_half_close_with_close_notify,
+        );
+    };
+    ($rt:ty, $adapter:ident) => {
+        $crate::scenario_tests!(@api $rt, $adapter);
+        $crate::scenario_tests!($rt);
+    };
+    ($rt:ty) => {
+        $crate::scenario_tests!(@each $rt, $crate::Plain;
+            // the runtime's streams: a half-close is a FIN
+            connections::streams_half_close_with_a_fin,
+        );
     };
 }

@@ -16,6 +16,9 @@ pub struct Pem {
     pub cert: String,
     /// Its private key.
     pub key: String,
+    /// The certificate, DER (what a peer's
+    /// [`TlsIdentity`](slow_driver::tls::TlsIdentity) holds).
+    pub cert_der: Vec<u8>,
 }
 
 /// One test PKI: a CA and what it signed.
@@ -23,6 +26,8 @@ pub struct Pem {
 pub struct Pki {
     /// The CA's certificate (what clients and mutual-TLS servers trust).
     pub ca: String,
+    /// The CA's certificate, DER.
+    pub ca_der: Vec<u8>,
     /// For `localhost`, `127.0.0.1` and `::1`, signed by the CA.
     pub server: Pem,
     /// A client certificate (CN and DNS name `client.slow.test`), signed
@@ -69,10 +74,12 @@ impl Pki {
             Pem {
                 cert: cert.pem(),
                 key: key.serialize_pem(),
+                cert_der: cert.der().to_vec(),
             }
         };
         Pki {
             ca: ca.pem(),
+            ca_der: ca.der().to_vec(),
             server: leaf(&SERVER_NAMES, "localhost", false),
             client: leaf(&[CLIENT_NAME], CLIENT_NAME, false),
             expired_server: leaf(&SERVER_NAMES, "localhost", true),

@@ -1,7 +1,8 @@
 //! Raw peers, for peers that misbehave on purpose (a client that never
 //! cancels, a server that dies mid-request): hand-encoded frames over the
-//! adapter's own `slow_driver::runtime` sockets, independently of the
-//! protocol core, read and written as [`TestRuntime::Raw`] says.
+//! adapter's own `slow_driver::runtime` sockets (with TLS on them over the
+//! TLS [`Wire`]), independently of the protocol core, read and written as
+//! [`TestRuntime::Raw`] (or the wire) says.
 
 use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
@@ -11,6 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use slow_driver::runtime::{Completion, CompletionStream, Listener, Reactor, Stream};
 
 use crate::runner::{Join, TestRuntime, TestRuntimeExt};
+use crate::wire::Wire;
 
 /// How the raw peers (and the half-close scenario) read, write and shut
 /// down a runtime's own streams `S`, whatever their shape:
@@ -95,21 +97,21 @@ pub(crate) fn frame(ty: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A peer over the adapter's own socket type, writing and reading
-/// hand-encoded frames.
-pub(crate) struct Raw<T: TestRuntime> {
-    stream: <T::Runtime as Reactor>::Stream,
+/// A peer over the adapter's own socket type (TLS on it, over the TLS
+/// wire), writing and reading hand-encoded frames.
+pub(crate) struct Raw<T: TestRuntime, W: Wire<T>> {
+    stream: W::RawStream,
     buf: BytesMut,
 }
 
-impl<T: TestRuntime> Raw<T> {
-    pub(crate) async fn connect(addr: SocketAddr) -> Raw<T> {
+impl<T: TestRuntime, W: Wire<T>> Raw<T, W> {
+    pub(crate) async fn connect(addr: SocketAddr) -> Raw<T, W> {
         let runtime = T::Runtime::current().expect("runtime");
         let stream = T::bounded("raw connect", runtime.connect(addr))
             .await
             .expect("raw connect");
         Raw {
-            stream,
+            stream: W::raw_client(stream),
             buf: BytesMut::new(),
         }
     }
@@ -117,7 +119,7 @@ impl<T: TestRuntime> Raw<T> {
     pub(crate) async fn write(&mut self, bytes: &[u8]) {
         let mut at = 0;
         while at < bytes.len() {
-            let n = T::Raw::write(&mut self.stream, &bytes[at..])
+            let n = W::Io::write(&mut self.stream, &bytes[at..])
                 .await
                 .expect("raw write");
             assert!(n > 0, "raw write wrote nothing");
@@ -142,7 +144,7 @@ impl<T: TestRuntime> Raw<T> {
                 }
             }
             self.buf.reserve(64 * 1024);
-            let n = T::bounded("raw read", T::Raw::read(&mut self.stream, &mut self.buf))
+            let n = T::bounded("raw read", W::Io::read(&mut self.stream, &mut self.buf))
                 .await
                 .ok()?;
             if n == 0 {
@@ -179,10 +181,11 @@ impl<T: TestRuntime> Raw<T> {
 }
 
 /// A listener that is no SLOW server: `serve` gets each accepted socket.
-pub(crate) async fn raw_server<T, F, Fut>(serve: F) -> (SocketAddr, Join<()>)
+pub(crate) async fn raw_server<T, W, F, Fut>(serve: F) -> (SocketAddr, Join<()>)
 where
     T: TestRuntime,
-    F: FnOnce(Raw<T>) -> Fut + 'static,
+    W: Wire<T>,
+    F: FnOnce(Raw<T, W>) -> Fut + 'static,
     Fut: Future<Output = ()>,
 {
     let runtime = T::Runtime::current().expect("runtime");
@@ -200,7 +203,7 @@ where
             .await
             .expect("raw accept");
         serve(Raw {
-            stream,
+            stream: W::raw_server(stream),
             buf: BytesMut::new(),
         })
         .await;

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slow_driver::runtime::{Reactor, Runtime};
+use slow_driver::tls::ClientTls;
 use slow_driver::{Client, Config, Server, Stats};
 use slow_interop::driver::InteropService;
 
 use crate::error::CliError;
-use crate::runtime::{self, Connects, Job, RuntimeKind, timeout_at};
+use crate::runtime::{self, AsyncRuntime, Connects, Job, RuntimeKind, timeout_at};
 use crate::trigger::{Countdown, Trigger};
 
 pub use progress::Progress;
@@ -55,6 +56,9 @@ pub struct BenchOptions {
     /// flight are dropped (cancelled) and the report, marked interrupted,
     /// covers what was measured until then.
     pub stop: Trigger,
+    /// Connect over TLS with this (`None`: plaintext); only to a server
+    /// at an address (the in-process one has no certificate).
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for BenchOptions {
@@ -68,6 +72,7 @@ impl Default for BenchOptions {
             request_timeout: Duration::from_secs(10),
             progress: false,
             stop: Trigger::new(),
+            tls: None,
         }
     }
 }
@@ -84,6 +89,15 @@ pub fn run(
     addr: Option<&str>,
     options: &BenchOptions,
 ) -> Result<Report, CliError> {
+    if options.tls.is_some() {
+        kind.tls_supported()?;
+        if addr.is_none() {
+            return Err(CliError::Usage(
+                "--tls-ca needs the server's ADDR (the in-process server has no certificate)"
+                    .into(),
+            ));
+        }
+    }
     let live = Arc::new(Live::new(options.limit, options.stop.clone()));
     let bar = options
         .progress
@@ -137,7 +151,7 @@ struct LoadJob {
 impl Job for LoadJob {
     type Output = LoadResult;
 
-    async fn run<R: Runtime>(self, rt: R) -> LoadResult {
+    async fn run<R: AsyncRuntime>(self, rt: R) -> LoadResult {
         let (addr, own_server) = match &self.addr {
             Some(addr) => (addr.clone(), None),
             None => {
@@ -221,7 +235,7 @@ pub(crate) async fn load<R: Connects>(
     connected: Option<&Countdown>,
     spawn: &impl Fn(Worker<R>),
 ) -> Result<(Duration, Recorder, Stats), CliError> {
-    let connecting = connect_all(rt, addr, connections, live).await;
+    let connecting = connect_all(rt, addr, options.tls.as_ref(), connections, live).await;
     if let Some(connected) = connected {
         connected.done();
         let mut stopped = pin!(live.stop().wait());
@@ -260,13 +274,14 @@ pub(crate) async fn load<R: Connects>(
 async fn connect_all<R: Connects>(
     rt: &R,
     addr: &str,
+    tls: Option<&ClientTls>,
     n: usize,
     live: &Live,
 ) -> Result<Vec<Client<R>>, CliError> {
     let mut clients = Vec::with_capacity(n);
     let mut stopped = pin!(live.stop().wait());
     for _ in 0..n {
-        let connecting = Client::<R>::connect_on(rt.clone(), addr, Config::default());
+        let connecting = rt.dial(addr, tls, Config::default());
         let connecting = timeout_at(rt, Instant::now() + CONNECT_TIMEOUT, connecting);
         // Stopped while connecting: nothing to measure; the workers
         // claim nothing and the report shows zero requests.

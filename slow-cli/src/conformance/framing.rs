@@ -134,7 +134,7 @@ pub(super) const CHECKS: &[Check] = &[
 
 /// After the handshake, `bytes` is a connection error with `code`.
 fn violation(t: &Target, bytes: &[u8], code: ErrorCode) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_raw(bytes)?;
     peer.expect_goaway(code, PROMPT)?;
     Ok(Outcome::Pass)
@@ -185,7 +185,7 @@ fn deadline_short(t: &Target) -> CheckResult {
 }
 
 fn deadline_continuation(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_parts(REQUEST, flags::MORE, 1, b"first part ")?;
     let mut second = 1000u32.to_be_bytes().to_vec();
     second.extend_from_slice(b"second part");
@@ -230,7 +230,7 @@ fn garbage(t: &Target) -> CheckResult {
 }
 
 fn oversized(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let limit = peer.server.max_frame_size;
     peer.send_header(limit + 1, REQUEST, 0, 1)?;
     peer.expect_goaway(ErrorCode::FRAME_TOO_LARGE, PROMPT)?;
@@ -238,7 +238,7 @@ fn oversized(t: &Target) -> CheckResult {
 }
 
 fn oversized_unknown(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let limit = peer.server.max_frame_size;
     peer.send_header(limit + 1, 0x7F, 0, 0)?;
     peer.expect_goaway(ErrorCode::FRAME_TOO_LARGE, PROMPT)?;
@@ -246,7 +246,7 @@ fn oversized_unknown(t: &Target) -> CheckResult {
 }
 
 fn at_limit(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(2, u32::MAX)])?;
+    let mut peer = Peer::open_with(t, &[(2, u32::MAX)])?;
     let limit = peer.server.max_frame_size as usize;
     if limit > peer.server.max_message_size as usize {
         return Ok(Outcome::Skip(
@@ -259,7 +259,7 @@ fn at_limit(t: &Target) -> CheckResult {
 }
 
 fn unknown_skipped(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_parts(0x7F, 0, 0, b"from a later version")?;
     peer.send_parts(0xFF, 0xFF, 9, &[0xAB; 300])?;
     peer.send_parts(0x0B, 0, 0, b"")?;
@@ -268,7 +268,7 @@ fn unknown_skipped(t: &Target) -> CheckResult {
 }
 
 fn undefined_flags(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_parts(REQUEST, 0xF0, 1, b"flagged")?;
     expect_body(peer.answer(1, PROMPT)?, b"flagged")?;
     peer.send_parts(PING, 0xFF, 0, b"flagping")?;
@@ -282,7 +282,7 @@ fn undefined_flags(t: &Target) -> CheckResult {
 }
 
 fn goaway_last_id(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(3, "three")?;
     expect_body(peer.answer(3, PROMPT)?, b"three")?;
     peer.send_parts(PING, 0, 0, b"short")?;

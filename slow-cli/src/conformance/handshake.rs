@@ -93,7 +93,7 @@ pub(super) const CHECKS: &[Check] = &[
 ];
 
 fn welcome(t: &Target) -> CheckResult {
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     peer.send_hello(VERSION, &[])?;
     let h = peer.expect_welcome()?;
     ensure!(
@@ -114,7 +114,7 @@ fn welcome(t: &Target) -> CheckResult {
 
 fn version_7(t: &Target) -> CheckResult {
     for version in [7, 255] {
-        let mut peer = Peer::connect(&t.addr)?;
+        let mut peer = Peer::connect(t)?;
         peer.send_hello(version, &[])?;
         let h = peer.expect_welcome()?;
         ensure!(
@@ -129,7 +129,7 @@ fn version_7(t: &Target) -> CheckResult {
 /// Sends `bytes` as the connection's opening and expects GOAWAY `code`
 /// with last id 0, then the end of the stream.
 fn opening_refused(t: &Target, bytes: &[u8], code: ErrorCode) -> CheckResult {
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     peer.send_raw(bytes)?;
     let last_id = peer.expect_goaway(code, PROMPT)?;
     ensure!(
@@ -202,7 +202,7 @@ fn first_unknown(t: &Target) -> CheckResult {
 fn first_oversized(t: &Target) -> CheckResult {
     // A HELLO header announcing one byte more than the pre-handshake limit;
     // the payload never comes, so only the header can be judged.
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     peer.send_header(
         Settings::DEFAULT_MAX_FRAME_SIZE + 1,
         FrameType::HELLO.0,
@@ -231,14 +231,14 @@ fn http(t: &Target) -> CheckResult {
 }
 
 fn second_hello(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_raw(&hello_bytes(1, &[]))?;
     peer.expect_goaway(ErrorCode::PROTOCOL_ERROR, PROMPT)?;
     Ok(Outcome::Pass)
 }
 
 fn one_byte_writes(t: &Target) -> CheckResult {
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     let block = super::wire::settings_block(&[(Settings::KEY_MAX_CONCURRENT_REQUESTS, 64)]);
     for b in hello_bytes(1, &block) {
         peer.send_raw(&[b])?;
@@ -262,7 +262,7 @@ fn timeout(t: &Target) -> CheckResult {
         )));
     }
     // Half a HELLO is no handshake either.
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     let start = Instant::now();
     peer.send_raw(&hello_bytes(1, &[])[..7])?;
     peer.expect_goaway(ErrorCode::HANDSHAKE_TIMEOUT, limit + PROMPT)?;

@@ -121,7 +121,7 @@ fn next_noted(peer: &mut Peer, within: Duration, arrived: &mut Vec<String>) -> O
 }
 
 fn close_command(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, "warm-up")?;
     expect_body(peer.answer(1, PROMPT)?, b"warm-up")?;
     peer.request(2, "!close")?;
@@ -131,7 +131,7 @@ fn close_command(t: &Target) -> CheckResult {
 }
 
 fn close_drains(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_all(&[request(1, "!sleep 400"), request(2, "!close")])?;
     expect_closing_then_goaway(&mut peer, 2, 2)?;
     // Newer than the last id: refused, while request 1 is still running.
@@ -145,7 +145,7 @@ fn close_drains(t: &Target) -> CheckResult {
 }
 
 fn close_unfinished_message(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let (head, tail) = ("begun before `!close`, ", "finished after its GOAWAY");
     peer.send_all(&[part(1, true, Bytes::from(head)), request(2, "!close")])?;
     expect_closing_then_goaway(&mut peer, 2, 2)?;
@@ -166,7 +166,7 @@ fn close_unfinished_message(t: &Target) -> CheckResult {
 }
 
 fn client_goaway(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, "!sleep 200")?;
     peer.send(&Frame::GoAway {
         last_id: RequestId::new(1),
@@ -203,14 +203,14 @@ fn expect_idle_goaway(peer: &mut Peer, since: Instant, idle: Duration) -> CheckR
 }
 
 fn idle_timeout(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(IDLE, 300)])?;
+    let mut peer = Peer::open_with(t, &[(IDLE, 300)])?;
     let since = Instant::now();
     let idle = effective_idle(&peer, 300);
     expect_idle_goaway(&mut peer, since, idle)
 }
 
 fn idle_pings(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(IDLE, 300)])?;
+    let mut peer = Peer::open_with(t, &[(IDLE, 300)])?;
     let since = Instant::now();
     let idle = effective_idle(&peer, 300);
     let give_up = since + idle + PROMPT;
@@ -245,7 +245,7 @@ fn idle_pings(t: &Target) -> CheckResult {
 }
 
 fn idle_outstanding(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(IDLE, 200)])?;
+    let mut peer = Peer::open_with(t, &[(IDLE, 200)])?;
     let idle = effective_idle(&peer, 200);
     let sleep_ms = idle.as_millis() as u64 * 2 + 100;
     peer.request(1, format!("!sleep {sleep_ms}"))?;
@@ -270,7 +270,7 @@ fn keepalive(t: &Target) -> CheckResult {
         ));
     }
     // Answering keeps the connection up past interval + timeout.
-    let mut alive = Peer::open_with(&t.addr, &[(IDLE, 0)])?;
+    let mut alive = Peer::open_with(t, &[(IDLE, 0)])?;
     let until = Instant::now() + interval + timeout + Duration::from_millis(200);
     while Instant::now() < until {
         match alive.recv(until.saturating_duration_since(Instant::now())) {
@@ -283,7 +283,7 @@ fn keepalive(t: &Target) -> CheckResult {
     expect_body(alive.answer(1, PROMPT)?, b"alive")?;
 
     // Silence: a PING after the interval, then KEEPALIVE_TIMEOUT.
-    let mut silent = Peer::open_with(&t.addr, &[(IDLE, 0)])?;
+    let mut silent = Peer::open_with(t, &[(IDLE, 0)])?;
     silent.auto_pong = false;
     let since = Instant::now();
     match silent.recv(interval + PROMPT)? {
@@ -315,11 +315,11 @@ fn connection_limit(t: &Target) -> CheckResult {
     let mut open = Vec::new();
     for i in 0..limit {
         open.push(
-            Peer::open(&t.addr)
+            Peer::open(t)
                 .map_err(|Fail(why)| Fail(format!("connection {} of {limit}: {why}", i + 1)))?,
         );
     }
-    let mut over = Peer::connect(&t.addr)?;
+    let mut over = Peer::connect(t)?;
     over.send_hello(1, &[])?;
     over.expect_goaway(ErrorCode::CONNECTION_LIMIT, PROMPT)?;
     for (id, peer) in (1..).zip(open.iter_mut()) {
@@ -330,7 +330,7 @@ fn connection_limit(t: &Target) -> CheckResult {
     drop(open.pop());
     let retry_until = Instant::now() + PROMPT;
     loop {
-        match Peer::open(&t.addr) {
+        match Peer::open(t) {
             Ok(_) => return Ok(Outcome::Pass),
             Err(Fail(why)) if Instant::now() >= retry_until => {
                 fail!("no room after a connection closed: {why}")

@@ -40,7 +40,7 @@ pub(super) const CHECKS: &[Check] = &[
 ];
 
 fn too_many(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let limit = peer.server.max_concurrent_requests;
     if limit > MAX_CONCURRENT_TESTED {
         return Ok(Outcome::Skip(format!(
@@ -65,7 +65,7 @@ fn too_many(t: &Target) -> CheckResult {
 }
 
 fn refused_continuation(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let limit = peer.server.max_concurrent_requests;
     if limit > MAX_CONCURRENT_TESTED {
         return Ok(Outcome::Skip(format!(
@@ -137,7 +137,7 @@ fn message_frames(id: u32, total: usize, frame: usize) -> Vec<Bytes> {
 /// large upload are built before the upload's connection opens, so that
 /// the server's keepalive does not run out while they are.
 fn server_settings(t: &Target) -> Result<slow_proto::Settings, Fail> {
-    Ok(Peer::open(&t.addr)?.server)
+    Ok(Peer::open(t)?.server)
 }
 
 fn message_at_limit(t: &Target) -> CheckResult {
@@ -149,7 +149,7 @@ fn message_at_limit(t: &Target) -> CheckResult {
         )));
     }
     let frames = message_frames(1, limit as usize, server.max_frame_size as usize);
-    let mut peer = Peer::open_with(&t.addr, &[(2, u32::MAX)])?;
+    let mut peer = Peer::open_with(t, &[(2, u32::MAX)])?;
     let upload = peer.upload(1, frames)?;
     let answer = peer.answer(1, Duration::from_secs(15));
     peer.end_upload(upload);
@@ -182,7 +182,7 @@ fn message_too_large(t: &Target) -> CheckResult {
         )));
     }
     let frames = message_frames(1, limit as usize + 1, server.max_frame_size as usize);
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let upload = peer.upload(1, frames)?;
     let result = peer.expect_goaway(ErrorCode::MESSAGE_TOO_LARGE, Duration::from_secs(15));
     peer.end_upload(upload);

@@ -2,7 +2,8 @@
 //! checked against any SLOW server over raw TCP.
 //!
 //! Each check opens its own connections with `wire::Peer` (our frame
-//! codec over blocking `std::net`, not our client), so the server is judged
+//! codec over blocking `std::net`, not our client; over a blocking rustls
+//! client with [`Target::tls`]), so the server is judged
 //! by the bytes it sends. Every read has a timeout and every check runs
 //! under a hard time limit, so a server that hangs fails instead of
 //! hanging the run.
@@ -26,6 +27,10 @@ mod wire;
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use slow_driver::tls::ClientTls;
+
+use crate::error::CliError;
 
 /// No check runs longer than this, whatever the server does.
 const CHECK_LIMIT: Duration = Duration::from_secs(20);
@@ -72,8 +77,54 @@ pub struct Hints {
 pub struct Target {
     /// Where it listens: a TCP address, or a Unix socket's path.
     pub addr: slow_driver::Addr,
+    /// TLS on every connection (`None`: plaintext).
+    pub tls: Option<TargetTls>,
     /// What the run knows of its configuration.
     pub hints: Hints,
+}
+
+/// The TLS every check's connection runs under the raw frames: the rustls
+/// configuration of a [`ClientTls`] and the name the server's certificate
+/// must be valid for.
+#[derive(Debug, Clone)]
+pub struct TargetTls {
+    pub(crate) config: std::sync::Arc<rustls::ClientConfig>,
+    pub(crate) name: rustls::pki_types::ServerName<'static>,
+}
+
+impl TargetTls {
+    /// From `tls`, for the server at `addr` (`HOST:PORT` or `unix:PATH`):
+    /// the name it sets, else the address's host (`localhost` for a Unix
+    /// socket), as the async clients choose it.
+    pub fn new(tls: &ClientTls, addr: &str) -> Result<TargetTls, CliError> {
+        let host = match addr.strip_prefix("unix:") {
+            Some(_) => "localhost",
+            None => addr.rsplit_once(':').map_or(addr, |(host, _)| host),
+        };
+        let failed = |source| CliError::TlsConfig {
+            flags: format!("the server name for {addr}"),
+            source,
+        };
+        Ok(TargetTls {
+            config: tls.config().map_err(failed)?,
+            name: tls.name_for(host).map_err(failed)?,
+        })
+    }
+}
+
+/// With TLS, one connection and handshake (TLS and SLOW's) before the
+/// checks: a certificate the run does not trust, a wrong name or a client
+/// certificate the server refuses is one reason (rustls's), not every
+/// check failing with it. Without TLS, nothing.
+pub fn probe_tls(target: &Target) -> Result<(), String> {
+    if target.tls.is_none() {
+        return Ok(());
+    }
+    // The caller names the address; the reason alone, then.
+    let named = format!("cannot connect to {}: ", target.addr);
+    wire::Peer::open(target)
+        .map(drop)
+        .map_err(|Fail(why)| why.strip_prefix(&named).map_or(why.clone(), str::to_owned))
 }
 
 /// One named check.

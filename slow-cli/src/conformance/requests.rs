@@ -113,19 +113,19 @@ pub(super) const CHECKS: &[Check] = &[
 ];
 
 fn echo(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, "hello, SLOW")?;
     expect_body(peer.answer(1, PROMPT)?, b"hello, SLOW")
 }
 
 fn empty(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, Bytes::new())?;
     expect_body(peer.answer(1, PROMPT)?, b"")
 }
 
 fn more(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_parts(REQUEST, flags::MORE, 1, b"one ")?;
     peer.send_parts(REQUEST, flags::MORE, 1, b"two ")?;
     peer.send_parts(REQUEST, 0, 1, b"three")?;
@@ -133,7 +133,7 @@ fn more(t: &Target) -> CheckResult {
 }
 
 fn interleaved(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_parts(REQUEST, flags::MORE, 1, b"a1 ")?;
     peer.send_parts(REQUEST, flags::MORE, 2, b"b1 ")?;
     peer.send_parts(REQUEST, 0, 1, b"a2")?;
@@ -148,7 +148,7 @@ fn interleaved(t: &Target) -> CheckResult {
 }
 
 fn one_byte_writes(t: &Target) -> CheckResult {
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     peer.send_bytewise(&[hello()], Duration::ZERO)?;
     peer.expect_welcome()?;
     let body = filler(300);
@@ -161,7 +161,7 @@ fn one_byte_writes(t: &Target) -> CheckResult {
 }
 
 fn pipelining(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let ids: Vec<u32> = (1..=64).collect();
     let frames: Vec<Frame> = ids
         .iter()
@@ -176,14 +176,14 @@ fn pipelining(t: &Target) -> CheckResult {
 }
 
 fn hello_pipelined(t: &Target) -> CheckResult {
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     peer.send_all(&[hello(), request(1, "right behind HELLO")])?;
     peer.expect_welcome()?;
     expect_body(peer.answer(1, PROMPT)?, b"right behind HELLO")
 }
 
 fn id_gaps(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     for id in [1, 5, 1000] {
         peer.request(id, format!("id {id}"))?;
         expect_body(peer.answer(id, PROMPT)?, format!("id {id}").as_bytes())?;
@@ -193,7 +193,7 @@ fn id_gaps(t: &Target) -> CheckResult {
 
 /// Request 5, then request `second`: a PROTOCOL_ERROR with last id 5.
 fn id_after_5(t: &Target, second: u32) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(5, "five")?;
     expect_body(peer.answer(5, PROMPT)?, b"five")?;
     peer.request(second, "again")?;
@@ -211,7 +211,7 @@ fn id_repeated(t: &Target) -> CheckResult {
 }
 
 fn cancel_not_seen(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send(&Frame::Cancel {
         id: RequestId::new(10),
     })?;
@@ -220,7 +220,7 @@ fn cancel_not_seen(t: &Target) -> CheckResult {
 }
 
 fn concurrent(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let ids: Vec<u32> = (1..=10).collect();
     let frames: Vec<Frame> = ids.iter().map(|&id| request(id, "!sleep 200")).collect();
     let start = Instant::now();
@@ -239,7 +239,7 @@ fn concurrent(t: &Target) -> CheckResult {
 }
 
 fn deadline_exceeded(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let start = Instant::now();
     peer.request_deadline(1, "!sleep 500", 100)?;
     expect_error(peer.answer(1, PROMPT)?, ErrorCode::DEADLINE_EXCEEDED)?;
@@ -259,7 +259,7 @@ fn deadline_exceeded(t: &Target) -> CheckResult {
 }
 
 fn deadline_zero(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let start = Instant::now();
     peer.request_deadline(1, "!sleep 500", 0)?;
     expect_error(peer.answer(1, PROMPT)?, ErrorCode::DEADLINE_EXCEEDED)?;
@@ -273,13 +273,13 @@ fn deadline_zero(t: &Target) -> CheckResult {
 }
 
 fn deadline_met(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request_deadline(1, "!sleep 20", 2000)?;
     expect_body(peer.answer(1, PROMPT)?, b"slept 20")
 }
 
 fn deadline_more(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let first = Frame::Request {
         id: RequestId::new(1),
         more: true,
@@ -291,7 +291,7 @@ fn deadline_more(t: &Target) -> CheckResult {
 }
 
 fn cancel(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, "!sleep 300")?;
     std::thread::sleep(Duration::from_millis(30));
     peer.send(&Frame::Cancel {
@@ -305,7 +305,7 @@ fn cancel(t: &Target) -> CheckResult {
 }
 
 fn cancel_unknown(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send(&Frame::Cancel {
         id: RequestId::new(77),
     })?;
@@ -325,7 +325,7 @@ fn cancel_unknown(t: &Target) -> CheckResult {
 }
 
 fn cancel_mid_message(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send_all(&[
         part(1, true, Bytes::from_static(b"!sleep")),
         Frame::Cancel {
@@ -339,7 +339,7 @@ fn cancel_mid_message(t: &Target) -> CheckResult {
 }
 
 fn deadline_mid_message(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let first = Frame::Request {
         id: RequestId::new(1),
         more: true,

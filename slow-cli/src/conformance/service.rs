@@ -60,7 +60,7 @@ pub(super) const CHECKS: &[Check] = &[
 ];
 
 fn echo_binary(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let body: Vec<u8> = (0..=255u8).chain(0..=255).collect();
     peer.request(1, body.clone())?;
     expect_body(peer.answer(1, PROMPT)?, &body)?;
@@ -69,7 +69,7 @@ fn echo_binary(t: &Target) -> CheckResult {
 }
 
 fn sleep(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let start = Instant::now();
     peer.request(1, "!sleep 50")?;
     expect_body(peer.answer(1, PROMPT)?, b"slept 50")?;
@@ -84,7 +84,7 @@ fn sleep(t: &Target) -> CheckResult {
 }
 
 fn error(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     for (id, body, code, want) in [
         (1, "!error 300 it broke", 300, "it broke"),
         (2, "!error 65535", 65535, ""),
@@ -101,7 +101,7 @@ fn error(t: &Target) -> CheckResult {
 }
 
 fn command_errors(t: &Target, bodies: &[&str], want: &str) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     for (id, body) in (1..).zip(bodies) {
         peer.request(id, body.to_string())?;
         let message = expect_error(peer.answer(id, PROMPT)?, COMMAND_ERROR)
@@ -137,7 +137,7 @@ fn bad_command(t: &Target) -> CheckResult {
 }
 
 fn bytes(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, "!bytes 100000")?;
     expect_body(peer.answer(1, PROMPT)?, &slow_interop::pattern(100_000))?;
     peer.request(2, "!bytes 0")?;
@@ -145,7 +145,7 @@ fn bytes(t: &Target) -> CheckResult {
 }
 
 fn notify(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.request(1, "!notify hello there")?;
     expect_body(peer.answer(1, PROMPT)?, slow_interop::NOTIFIED)?;
     // Anything that came before the RESPONSE was filed as a notification.
@@ -163,7 +163,7 @@ fn notify(t: &Target) -> CheckResult {
 }
 
 fn client_notify(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send(&Frame::Notify {
         body: Bytes::from_static(b"echo me"),
     })?;
@@ -184,7 +184,7 @@ fn client_notify(t: &Target) -> CheckResult {
 }
 
 fn ping(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     let sent = [*b"pingone1", [0, 1, 2, 3, 252, 253, 254, 255]];
     peer.send_all(&sent.map(|data| Frame::Ping { data }))?;
     // Each PING gets its PONG; §5 does not order PONGs among themselves.
@@ -205,7 +205,7 @@ fn ping(t: &Target) -> CheckResult {
 }
 
 fn unsolicited_pong(t: &Target) -> CheckResult {
-    let mut peer = Peer::open(&t.addr)?;
+    let mut peer = Peer::open(t)?;
     peer.send(&Frame::Pong { data: *b"unasked!" })?;
     peer.request(1, "after pong")?;
     expect_body(peer.answer(1, PROMPT)?, b"after pong")

@@ -73,7 +73,7 @@ pub(super) const CHECKS: &[Check] = &[
 
 /// A HELLO with this settings block is refused with PROTOCOL_ERROR.
 fn refused(t: &Target, block: &[u8]) -> CheckResult {
-    let mut peer = Peer::connect(&t.addr)?;
+    let mut peer = Peer::connect(t)?;
     peer.send_raw(&hello_bytes(1, block))?;
     peer.expect_goaway(ErrorCode::PROTOCOL_ERROR, PROMPT)?;
     Ok(Outcome::Pass)
@@ -109,10 +109,7 @@ fn duplicate(t: &Target) -> CheckResult {
 }
 
 fn unknown_keys(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(
-        &t.addr,
-        &[(0x00FF, 1), (0x00FF, 2), (0, 3), (0xFFFF, u32::MAX)],
-    )?;
+    let mut peer = Peer::open_with(t, &[(0x00FF, 1), (0x00FF, 2), (0, 3), (0xFFFF, u32::MAX)])?;
     peer.request(1, "still here")?;
     expect_body(peer.answer(1, PROMPT)?, b"still here")
 }
@@ -127,7 +124,7 @@ fn boundaries(t: &Target) -> CheckResult {
             (IDLE, u32::MAX),
         ][..],
     ] {
-        let mut peer = Peer::open_with(&t.addr, entries)
+        let mut peer = Peer::open_with(t, entries)
             .map_err(|e| super::Fail(format!("HELLO with {entries:?}: {}", e.0)))?;
         peer.request(1, "ok")?;
         expect_body(peer.answer(1, PROMPT)?, b"ok")?;
@@ -136,7 +133,7 @@ fn boundaries(t: &Target) -> CheckResult {
 }
 
 fn peer_frame_size(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(FRAME, 1024)])?;
+    let mut peer = Peer::open_with(t, &[(FRAME, 1024)])?;
     let n = 5000;
     peer.request(1, format!("!bytes {n}"))?;
     let mut body = Vec::new();
@@ -178,7 +175,7 @@ fn peer_frame_size(t: &Target) -> CheckResult {
 }
 
 fn peer_message_size(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(MESSAGE, 4096)])?;
+    let mut peer = Peer::open_with(t, &[(MESSAGE, 4096)])?;
     peer.request(1, "!bytes 4097")?;
     expect_error(peer.answer(1, PROMPT)?, ErrorCode::MESSAGE_TOO_LARGE)?;
     // A request error only: the connection goes on, and exactly the limit fits.
@@ -193,7 +190,7 @@ fn peer_message_size(t: &Target) -> CheckResult {
 }
 
 fn peer_notify_size(t: &Target) -> CheckResult {
-    let mut peer = Peer::open_with(&t.addr, &[(FRAME, 1024)])?;
+    let mut peer = Peer::open_with(t, &[(FRAME, 1024)])?;
     let text = "n".repeat(1025);
     peer.request(1, format!("!notify {text}"))?;
     expect_error(peer.answer(1, PROMPT)?, ErrorCode::MESSAGE_TOO_LARGE)?;

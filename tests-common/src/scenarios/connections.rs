@@ -4,18 +4,19 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use slow_driver::{Client, Config, Error, ErrorCode};
+use slow_driver::{Config, Error, ErrorCode};
 use slow_interop::driver::InteropService;
 
 use crate::fixtures::{Probe, Running};
 use crate::handler::Answer;
 use crate::raw::{REQUEST, RESPONSE, Raw, frame, raw_server};
 use crate::runner::{Join, LIMIT, TestRuntime, TestRuntimeExt, WAIT};
+use crate::wire::Wire;
 
 // ---- 7. graceful shutdown with requests in flight ---------------------------
 
 /// A graceful shutdown answers the requests in flight and refuses new ones.
-pub async fn graceful_shutdown_finishes_in_flight_requests<T: TestRuntime>() {
+pub async fn graceful_shutdown_finishes_in_flight_requests<T: TestRuntime, W: Wire<T>>() {
     let probe = Probe::default();
     let handler = {
         let probe = probe.clone();
@@ -24,7 +25,7 @@ pub async fn graceful_shutdown_finishes_in_flight_requests<T: TestRuntime>() {
                 .holding(probe.enter(req))
         })
     };
-    let server = Running::<T>::start(handler).await;
+    let server = Running::<T, W>::start(handler).await;
     let addr = server.addr;
     let client = server.client().await;
     let in_flight: Vec<Join<Result<Bytes, Error>>> = (0..10)
@@ -52,7 +53,7 @@ pub async fn graceful_shutdown_finishes_in_flight_requests<T: TestRuntime>() {
     assert!(matches!(after, Err(Error::NotProcessed)), "{after:?}");
     let refused = T::bounded(
         "connect after shutdown",
-        Client::<T::Runtime>::connect(addr),
+        W::connect(addr, Config::default()),
     )
     .await;
     assert!(refused.is_err(), "a server that returned still accepts");
@@ -61,8 +62,8 @@ pub async fn graceful_shutdown_finishes_in_flight_requests<T: TestRuntime>() {
 // ---- 8. server killed mid-request ----------------------------------------------
 
 /// A server that dies with requests outstanding: each is `ConnectionLost`.
-pub async fn server_killed_mid_request_is_connection_lost<T: TestRuntime>() {
-    let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
+pub async fn server_killed_mid_request_is_connection_lost<T: TestRuntime, W: Wire<T>>() {
+    let (addr, server) = raw_server(|mut raw: Raw<T, W>| async move {
         raw.welcome().await;
         let mut requests = 0;
         while requests < 3 {
@@ -71,7 +72,7 @@ pub async fn server_killed_mid_request_is_connection_lost<T: TestRuntime>() {
         }
     })
     .await;
-    let client = T::bounded("connect", Client::<T::Runtime>::connect(addr))
+    let client = T::bounded("connect", W::connect(addr, Config::default()))
         .await
         .expect("connect");
     let calls: Vec<Join<Result<Bytes, Error>>> = (0..3)
@@ -96,15 +97,15 @@ pub async fn server_killed_mid_request_is_connection_lost<T: TestRuntime>() {
 /// A server that resets the connection (it closes with our request still
 /// unread in its socket, so the kernel sends RST): `ConnectionLost`, with
 /// the socket's own error as its cause.
-pub async fn server_reset_is_connection_lost_with_its_cause<T: TestRuntime>() {
-    let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
+pub async fn server_reset_is_connection_lost_with_its_cause<T: TestRuntime, W: Wire<T>>() {
+    let (addr, server) = raw_server(|mut raw: Raw<T, W>| async move {
         raw.welcome().await;
         // The first of the request's frames; the rest of its megabyte is
         // left unread when the socket is dropped.
         raw.read_type(REQUEST).await;
     })
     .await;
-    let client = T::bounded("connect", Client::<T::Runtime>::connect(addr))
+    let client = T::bounded("connect", W::connect(addr, Config::default()))
         .await
         .expect("connect");
     let call = {
@@ -126,8 +127,8 @@ pub async fn server_reset_is_connection_lost_with_its_cause<T: TestRuntime>() {
 }
 
 /// A server that dies halfway through a RESPONSE: `ConnectionLost`.
-pub async fn server_killed_mid_response_is_connection_lost<T: TestRuntime>() {
-    let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
+pub async fn server_killed_mid_response_is_connection_lost<T: TestRuntime, W: Wire<T>>() {
+    let (addr, server) = raw_server(|mut raw: Raw<T, W>| async move {
         raw.welcome().await;
         let request = raw.read_type(REQUEST).await;
         // Half a RESPONSE, then gone.
@@ -135,7 +136,7 @@ pub async fn server_killed_mid_response_is_connection_lost<T: TestRuntime>() {
         raw.write(&response[..30]).await;
     })
     .await;
-    let client = T::bounded("connect", Client::<T::Runtime>::connect(addr))
+    let client = T::bounded("connect", W::connect(addr, Config::default()))
         .await
         .expect("connect");
     let outcome = T::bounded(
@@ -153,8 +154,8 @@ pub async fn server_killed_mid_response_is_connection_lost<T: TestRuntime>() {
 // ---- 9. max connections -----------------------------------------------------
 
 /// `max_connections(1)` refuses a second client until the first has gone.
-pub async fn max_connections_refuses_the_second_client<T: TestRuntime>() {
-    let server = Running::<T>::start_with(
+pub async fn max_connections_refuses_the_second_client<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::start_with(
         InteropService::<T::Runtime>::current().unwrap(),
         Config::default(),
         Some(1),
@@ -165,7 +166,7 @@ pub async fn max_connections_refuses_the_second_client<T: TestRuntime>() {
     for _ in 0..3 {
         let second = T::bounded(
             "the second connect",
-            Client::<T::Runtime>::connect(server.addr),
+            W::connect(server.addr, Config::default()),
         )
         .await;
         match second {
@@ -184,7 +185,7 @@ pub async fn max_connections_refuses_the_second_client<T: TestRuntime>() {
     let third = loop {
         match T::bounded(
             "the third connect",
-            Client::<T::Runtime>::connect(server.addr),
+            W::connect(server.addr, Config::default()),
         )
         .await
         {
@@ -234,7 +235,7 @@ fn drain_output(child: &mut std::process::Child) -> std::thread::JoinHandle<Stri
 
 /// Accepting with no descriptors left neither stalls, spins nor blocks shutdown (reruns itself in a
 /// child process under `ulimit -n 64`).
-pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>() {
+pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime, W: Wire<T>>() {
     const CHILD: &str = "SLOW_SCENARIO_OUT_OF_DESCRIPTORS";
     if std::env::var_os(CHILD).is_none() {
         // Runs itself again in a child process with few descriptors. Its
@@ -281,7 +282,7 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
         );
         return;
     }
-    let server = Running::<T>::interop().await;
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let mut stat = std::fs::File::open("/proc/self/stat").unwrap();
     // Use up every descriptor but one; a raw connection takes that one,
@@ -291,7 +292,7 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
         files.push(f);
     }
     files.pop();
-    let _raw = Raw::<T>::connect(server.addr).await;
+    let _raw = Raw::<T, W>::connect(server.addr).await;
     T::sleep(Duration::from_millis(100)).await;
     // The connection the server already has is still served...
     let answer = T::within(Duration::from_secs(5), client.request("still served")).await;
@@ -321,8 +322,10 @@ pub async fn accept_out_of_descriptors_does_not_stall_the_server<T: TestRuntime>
 /// open: the peer reads end of stream at once, and what the peer sends
 /// afterwards is still read. (A shutdown that only flushes leaves a closing
 /// peer waiting out its linger for an end of stream that comes when the
-/// socket is dropped.)
-pub async fn streams_half_close_with_a_fin<T: TestRuntime>() {
+/// socket is dropped.) Plaintext only: the runtime's streams as they are,
+/// whatever the wire (TLS's own half-close is
+/// [`tls_streams_half_close_with_close_notify`](crate::scenarios::tls::tls_streams_half_close_with_close_notify)).
+pub async fn streams_half_close_with_a_fin<T: TestRuntime, W: Wire<T>>() {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixListener;
 

@@ -8,12 +8,13 @@ use slow_interop::driver::InteropService;
 use crate::fixtures::Running;
 use crate::handler::Answer;
 use crate::runner::{TestRuntime, TestRuntimeExt};
+use crate::wire::Wire;
 
 // ---- 10. typed errors -------------------------------------------------------
 
 /// An ERROR from the server is `Error::Server` with its code and message.
-pub async fn errors_server_error_is_typed<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn errors_server_error_is_typed<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     match client.request("!error 300 boom").await {
         Err(Error::Server { code, message }) => {
@@ -23,7 +24,7 @@ pub async fn errors_server_error_is_typed<T: TestRuntime>() {
         other => panic!("{other:?}"),
     }
     // From a handler of our own.
-    let server = Running::<T>::start(T::handler(|_req| {
+    let server = Running::<T, W>::start(T::handler(|_req| {
         Answer::now(Err(ErrorReply::new(ErrorCode(0x0123), "mine")))
     }))
     .await;
@@ -37,7 +38,7 @@ pub async fn errors_server_error_is_typed<T: TestRuntime>() {
 }
 
 /// A request over the peer's message size is refused before anything is sent.
-pub async fn errors_too_large_request_is_refused_locally<T: TestRuntime>() {
+pub async fn errors_too_large_request_is_refused_locally<T: TestRuntime, W: Wire<T>>() {
     let config = Config {
         settings: Settings {
             max_message_size: 4096,
@@ -46,7 +47,7 @@ pub async fn errors_too_large_request_is_refused_locally<T: TestRuntime>() {
         },
         ..Config::default()
     };
-    let server = Running::<T>::start_with(
+    let server = Running::<T, W>::start_with(
         InteropService::<T::Runtime>::current().unwrap(),
         config,
         None,
@@ -74,8 +75,8 @@ pub async fn errors_too_large_request_is_refused_locally<T: TestRuntime>() {
 }
 
 /// Requests after `close` are `NotProcessed`, on every clone.
-pub async fn errors_requests_after_close_are_not_processed<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn errors_requests_after_close_are_not_processed<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let other = client.clone();
     assert_eq!(client.request("before").await.unwrap(), "before");
@@ -95,10 +96,10 @@ pub async fn errors_requests_after_close_are_not_processed<T: TestRuntime>() {
 }
 
 /// A panicking handler is answered INTERNAL_ERROR; the connection lives on.
-pub async fn errors_handler_panic_is_answered<T: TestRuntime>() {
+pub async fn errors_handler_panic_is_answered<T: TestRuntime, W: Wire<T>>() {
     // A handler that panics must not leave its request outstanding for
     // ever (it would hold a concurrency slot and stall graceful shutdown).
-    let server = Running::<T>::start(T::handler(|req| {
+    let server = Running::<T, W>::start(T::handler(|req| {
         if req.body == "panic" {
             panic!("handler panicked on purpose");
         }

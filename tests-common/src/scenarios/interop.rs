@@ -9,6 +9,7 @@ use slow_driver::{Client, Config, Error, ErrorCode, Settings};
 use crate::combinators::{join_all, join2};
 use crate::fixtures::{Running, assert_pattern};
 use crate::runner::{TestRuntime, TestRuntimeExt};
+use crate::wire::Wire;
 
 /// The application error code the service uses for bad commands.
 const COMMAND_ERROR: ErrorCode = ErrorCode(0x0100);
@@ -40,8 +41,8 @@ async fn expect_error<R: Reactor>(client: &Client<R>, body: &str, code: ErrorCod
 }
 
 /// `!sleep`: answered after the sleep, sleeps run concurrently.
-pub async fn interop_sleep<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_sleep<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     assert_eq!(client.request("!sleep 0").await.unwrap(), "slept 0");
     assert_eq!(client.request("!sleep 30").await.unwrap(), "slept 30");
@@ -57,8 +58,8 @@ pub async fn interop_sleep<T: TestRuntime>() {
 }
 
 /// `!error`: the code and message asked for.
-pub async fn interop_error<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_error<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     expect_error(&client, "!error 300 boom", ErrorCode(300), "boom").await;
     expect_error(&client, "!error 300", ErrorCode(300), "").await;
@@ -74,8 +75,8 @@ pub async fn interop_error<T: TestRuntime>() {
 }
 
 /// `!notify`: the notification, then the answer.
-pub async fn interop_notify<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_notify<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let mut notes = client.notifications();
     assert_eq!(
@@ -96,8 +97,8 @@ pub async fn interop_notify<T: TestRuntime>() {
 }
 
 /// `!notify` too large for the client's frames: refused, nothing sent.
-pub async fn interop_notify_too_large_for_client_frame_size<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_notify_too_large_for_client_frame_size<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client_with(small_client_config(1024, 1 << 20)).await;
     let mut notes = client.notifications();
     let too_large = format!("!notify {}", "x".repeat(1025));
@@ -120,8 +121,8 @@ pub async fn interop_notify_too_large_for_client_frame_size<T: TestRuntime>() {
 }
 
 /// A notification to the service comes back.
-pub async fn interop_notification_echo<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_notification_echo<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let mut notes = client.notifications();
     for body in ["ping", "", "pong"] {
@@ -138,8 +139,8 @@ pub async fn interop_notification_echo<T: TestRuntime>() {
 }
 
 /// `!bytes` split into the client's small frames.
-pub async fn interop_bytes_split_into_small_frames<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_bytes_split_into_small_frames<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client_with(small_client_config(1024, 1 << 20)).await;
     for n in [0, 1, 251, 1024, 1025, 100_000, 1 << 20] {
         let got = client.request(format!("!bytes {n}")).await.unwrap();
@@ -148,8 +149,8 @@ pub async fn interop_bytes_split_into_small_frames<T: TestRuntime>() {
 }
 
 /// `!bytes` beyond the client's message size: refused, not a connection error.
-pub async fn interop_bytes_beyond_client_message_size<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_bytes_beyond_client_message_size<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client_with(small_client_config(1024, 4096)).await;
     assert_pattern(&client.request("!bytes 4096").await.unwrap(), 4096);
     expect_error(
@@ -179,8 +180,8 @@ pub async fn interop_bytes_beyond_client_message_size<T: TestRuntime>() {
 }
 
 /// `!close` drains the requests in flight, then closes gracefully.
-pub async fn interop_close_drains_then_closes<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_close_drains_then_closes<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     // `!sleep` is sent first (a request is on its way at its first poll),
     // so `!close` drains it rather than refusing it.
@@ -201,8 +202,8 @@ pub async fn interop_close_drains_then_closes<T: TestRuntime>() {
 }
 
 /// Unknown and malformed commands are refused; non-commands are echoed.
-pub async fn interop_unknown_and_bad_commands<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn interop_unknown_and_bad_commands<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     for unknown in ["!dance", "!", "!SLEEP 1", "!nope 1 2"] {
         expect_error(&client, unknown, COMMAND_ERROR, "unknown command").await;

@@ -1,4 +1,5 @@
-//! The scenarios, by group, each `pub async fn name<T: TestRuntime>()`;
+//! The scenarios, by group, each `pub async fn name<T: TestRuntime, W:
+//! Wire<T>>()` (on runtime `T`, over wire `W`);
 //! [`scenario_tests!`](crate::scenario_tests) makes a `#[test]` of each.
 
 pub mod connections;
@@ -8,3 +9,4 @@ pub mod notifications;
 pub mod requests;
 pub mod stats;
 pub mod timers;
+pub mod tls;

@@ -8,6 +8,7 @@ use slow_driver::{Error, ErrorCode, ErrorReply, Notifications, Peer, Reply, Requ
 use crate::fixtures::Running;
 use crate::handler::{Answer, Peers, TestHandler};
 use crate::runner::{ModeOf, TestRuntime, TestRuntimeExt};
+use crate::wire::Wire;
 
 // ---- 6. notifications both ways --------------------------------------------
 
@@ -42,10 +43,10 @@ fn push<M: slow_driver::runtime::Mode>(request: &Request<M>) -> Reply {
 }
 
 /// Notifications client to server and server to client, and their size limits.
-pub async fn notifications_both_ways<T: TestRuntime>() {
+pub async fn notifications_both_ways<T: TestRuntime, W: Wire<T>>() {
     let got = Got::default();
     let (handler, peers) = notifier::<T>(&got);
-    let server = Running::<T>::start(handler).await;
+    let server = Running::<T, W>::start(handler).await;
     let client = server.client().await;
 
     // Client to server.
@@ -102,12 +103,12 @@ pub async fn notifications_both_ways<T: TestRuntime>() {
 }
 
 /// 100 notifications reach the server's handler in the order sent.
-pub async fn notifications_reach_the_handler_in_order<T: TestRuntime>() {
+pub async fn notifications_reach_the_handler_in_order<T: TestRuntime, W: Wire<T>>() {
     // NOTIFY frames arrive in order on one stream; the client hands them
     // out in order, and so should the server.
     let got = Got::default();
     let (handler, _) = notifier::<T>(&got);
-    let server = Running::<T>::start(handler).await;
+    let server = Running::<T, W>::start(handler).await;
     let client = server.client().await;
     let sent: Vec<String> = (0..100).map(|i| i.to_string()).collect();
     for body in &sent {

@@ -12,12 +12,13 @@ use crate::fixtures::{Probe, Running, assert_pattern, hanging, pattern};
 use crate::handler::Answer;
 use crate::raw::{DEADLINE, ERROR, REQUEST, RESPONSE, Raw, frame};
 use crate::runner::{Join, ModeOf, TestRuntime, TestRuntimeExt, WAIT};
+use crate::wire::Wire;
 
 // ---- 1. echo ----------------------------------------------------------
 
 /// Echo through the interop service and through a handler of our own.
-pub async fn echo<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn echo<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     assert_eq!(client.request("hello").await.unwrap(), "hello");
     assert_eq!(client.request(Bytes::new()).await.unwrap(), "");
@@ -27,7 +28,7 @@ pub async fn echo<T: TestRuntime>() {
     assert!(!client.is_closed());
 
     // A handler of our own sees who asks.
-    let server = Running::<T>::start(T::handler(|req| {
+    let server = Running::<T, W>::start(T::handler(|req| {
         let peer: Peer<ModeOf<T>> = req.peer.clone();
         Answer::now(Ok(Bytes::from(format!(
             "{} from {}",
@@ -44,9 +45,9 @@ pub async fn echo<T: TestRuntime>() {
 // ---- 2. 1 MiB both ways -----------------------------------------------
 
 /// 1 MiB bodies each way, one at a time and both at once on one connection.
-pub async fn one_mib_bodies_both_ways<T: TestRuntime>() {
+pub async fn one_mib_bodies_both_ways<T: TestRuntime, W: Wire<T>>() {
     const MIB: usize = 1 << 20;
-    let server = Running::<T>::interop().await;
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let body = pattern(MIB);
     let back = client.request(body.clone()).await.unwrap();
@@ -63,8 +64,8 @@ pub async fn one_mib_bodies_both_ways<T: TestRuntime>() {
 // ---- 3. 1,000 concurrent requests from 50 tasks -------------------------
 
 /// 1,000 concurrent requests from 50 tasks on one cloned client.
-pub async fn thousand_concurrent_requests_from_fifty_tasks<T: TestRuntime>() {
-    let server = Running::<T>::interop().await;
+pub async fn thousand_concurrent_requests_from_fifty_tasks<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let tasks: Vec<Join<usize>> = (0..50)
         .map(|t| {
@@ -93,9 +94,9 @@ pub async fn thousand_concurrent_requests_from_fifty_tasks<T: TestRuntime>() {
 // ---- 4. deadlines -------------------------------------------------------
 
 /// A client-side timeout fails the request and stops the server's handler.
-pub async fn deadline_client_side_times_out<T: TestRuntime>() {
+pub async fn deadline_client_side_times_out<T: TestRuntime, W: Wire<T>>() {
     let probe = Probe::default();
-    let server = Running::<T>::start(hanging::<T::Runtime>(&probe)).await;
+    let server = Running::<T, W>::start(hanging::<T::Runtime>(&probe)).await;
     let client = server.client().await;
     let started = Instant::now();
     let outcome = client
@@ -111,7 +112,7 @@ pub async fn deadline_client_side_times_out<T: TestRuntime>() {
     );
 
     // Through the interop service's own timer as well.
-    let server = Running::<T>::interop().await;
+    let server = Running::<T, W>::interop().await;
     let client = server.client().await;
     let outcome = client
         .request_timeout("!sleep 100000", Duration::from_millis(100))
@@ -126,12 +127,12 @@ pub async fn deadline_client_side_times_out<T: TestRuntime>() {
 }
 
 /// A DEADLINE nobody cancels: the server answers ERROR DEADLINE_EXCEEDED.
-pub async fn deadline_server_side_deadline_exceeded<T: TestRuntime>() {
+pub async fn deadline_server_side_deadline_exceeded<T: TestRuntime, W: Wire<T>>() {
     // A raw client sends a DEADLINE and never cancels: what comes back is
     // the server's own ERROR DEADLINE_EXCEEDED.
     let probe = Probe::default();
-    let server = Running::<T>::start(hanging::<T::Runtime>(&probe)).await;
-    let mut raw = Raw::<T>::connect(server.addr).await;
+    let server = Running::<T, W>::start(hanging::<T::Runtime>(&probe)).await;
+    let mut raw = Raw::<T, W>::connect(server.addr).await;
     raw.hello().await;
     let mut payload = 200u32.to_be_bytes().to_vec();
     payload.extend_from_slice(b"hang");
@@ -173,9 +174,9 @@ pub async fn deadline_server_side_deadline_exceeded<T: TestRuntime>() {
 // ---- 5. cancel by drop ----------------------------------------------------
 
 /// Dropping a request's future stops its handler on the server.
-pub async fn cancel_by_drop_stops_the_handler<T: TestRuntime>() {
+pub async fn cancel_by_drop_stops_the_handler<T: TestRuntime, W: Wire<T>>() {
     let probe = Probe::default();
-    let server = Running::<T>::start(hanging::<T::Runtime>(&probe)).await;
+    let server = Running::<T, W>::start(hanging::<T::Runtime>(&probe)).await;
     let client = server.client().await;
     for round in 1..=3 {
         // Poll the request until its handler runs, then drop it.

@@ -1,32 +1,24 @@
 //! The core's counters through the driver, over real sockets: a client's
-//! [`Client::stats`] and the server's [`ServerStats`] totals agree, request
+//! [`Client::stats`](slow_driver::Client::stats) and the server's [`ServerStats`] totals agree, request
 //! for request and byte for byte, and the totals outlive the serving.
 
 use std::time::Duration;
 
-use slow_driver::{Client, Error, ErrorCode, Server, ServerStats, Stats};
-use slow_interop::driver::InteropService;
+use slow_driver::{Error, ErrorCode, ServerStats, Stats};
 
-use crate::fixtures::Trigger;
+use crate::fixtures::Running;
 use crate::runner::{ModeOf, TestRuntime, TestRuntimeExt};
+use crate::wire::Wire;
 
 /// Requests answered, failed and timed out, notifications both ways:
 /// each counted once on each side, the bytes and frames one side sent
 /// those the other received, and the server's totals kept after it shut
 /// down.
-pub async fn stats_count_on_both_sides<T: TestRuntime>() {
-    let server = Server::<T::Runtime>::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = server.local_addr().expect("local_addr");
-    let served: ServerStats<ModeOf<T>> = server.stats_handle();
+pub async fn stats_count_on_both_sides<T: TestRuntime, W: Wire<T>>() {
+    let server = Running::<T, W>::interop().await;
+    let served: ServerStats<ModeOf<T>> = server.stats.clone();
     assert_eq!(served.totals(), Stats::default());
-    let stop = Trigger::default();
-    let service = InteropService::<T::Runtime>::current().expect("runtime");
-    let done = T::spawn_join(server.serve_with_shutdown(service, stop.clone().wait()));
-    let client = T::bounded("connect", Client::<T::Runtime>::connect(&addr))
-        .await
-        .expect("connect");
+    let client = server.client().await;
 
     for body in ["one", "two", "three"] {
         assert_eq!(client.request(body).await.unwrap(), body);
@@ -78,10 +70,7 @@ pub async fn stats_count_on_both_sides<T: TestRuntime>() {
     // The server's side ends on the client's GOAWAY (a shutdown now could
     // close it before that GOAWAY is read).
     T::wait_until("the server's connection to finish", || served.open() == 0).await;
-    stop.fire();
-    T::bounded("serve to return", done.join())
-        .await
-        .expect("served");
+    server.shutdown().await.expect("served");
     assert_eq!((served.connections(), served.open()), (1, 0));
     let last = served.totals();
     assert_eq!(last.requests, 6);

@@ -2,18 +2,19 @@
 
 use std::time::Duration;
 
-use slow_driver::{Client, Config, Error, ErrorCode, Settings};
+use slow_driver::{Config, Error, ErrorCode, Settings};
 use slow_interop::driver::InteropService;
 
 use crate::fixtures::Running;
 use crate::raw::{Raw, raw_server};
 use crate::runner::{TestRuntime, TestRuntimeExt};
+use crate::wire::Wire;
 
 // ---- the adapters' timers ------------------------------------------------
 
 /// A server that never says WELCOME: the connect fails with HANDSHAKE_TIMEOUT.
-pub async fn handshake_timeout_with_a_silent_server<T: TestRuntime>() {
-    let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
+pub async fn handshake_timeout_with_a_silent_server<T: TestRuntime, W: Wire<T>>() {
+    let (addr, server) = raw_server(|mut raw: Raw<T, W>| async move {
         // Reads the HELLO, never answers; waits for the client to give up.
         while raw.read().await.is_some() {}
     })
@@ -22,7 +23,7 @@ pub async fn handshake_timeout_with_a_silent_server<T: TestRuntime>() {
         handshake_timeout: Duration::from_millis(200),
         ..Config::default()
     };
-    let outcome = T::bounded("connect", Client::<T::Runtime>::connect_with(addr, config)).await;
+    let outcome = T::bounded("connect", W::connect(addr, config)).await;
     match outcome {
         Err(Error::Closed {
             code: ErrorCode::HANDSHAKE_TIMEOUT,
@@ -35,8 +36,8 @@ pub async fn handshake_timeout_with_a_silent_server<T: TestRuntime>() {
 }
 
 /// A server that stops answering PINGs: KEEPALIVE_TIMEOUT.
-pub async fn keepalive_timeout_with_a_server_that_stops_answering<T: TestRuntime>() {
-    let (addr, server) = raw_server(|mut raw: Raw<T>| async move {
+pub async fn keepalive_timeout_with_a_server_that_stops_answering<T: TestRuntime, W: Wire<T>>() {
+    let (addr, server) = raw_server(|mut raw: Raw<T, W>| async move {
         raw.welcome().await;
         // From now on: reads everything (PINGs included), answers nothing.
         while raw.read().await.is_some() {}
@@ -47,7 +48,7 @@ pub async fn keepalive_timeout_with_a_server_that_stops_answering<T: TestRuntime
         keepalive_timeout: Duration::from_millis(200),
         ..Config::default()
     };
-    let client = T::bounded("connect", Client::<T::Runtime>::connect_with(addr, config))
+    let client = T::bounded("connect", W::connect(addr, config))
         .await
         .unwrap();
     let outcome = T::bounded("the request", client.request("never answered")).await;
@@ -66,7 +67,7 @@ pub async fn keepalive_timeout_with_a_server_that_stops_answering<T: TestRuntime
 }
 
 /// Activity keeps a connection open past the idle timeout; idleness closes it gracefully.
-pub async fn idle_timeout_closes_gracefully<T: TestRuntime>() {
+pub async fn idle_timeout_closes_gracefully<T: TestRuntime, W: Wire<T>>() {
     let config = Config {
         settings: Settings {
             idle_timeout_ms: 1000,
@@ -74,7 +75,7 @@ pub async fn idle_timeout_closes_gracefully<T: TestRuntime>() {
         },
         ..Config::default()
     };
-    let server = Running::<T>::start_with(
+    let server = Running::<T, W>::start_with(
         InteropService::<T::Runtime>::current().unwrap(),
         config,
         None,

@@ -8,13 +8,15 @@
 //! role, ids that were used, our advertised MAX_FRAME_SIZE), so every check
 //! also checks those.
 //!
-//! `peer` is the connection (sending, reading, the checks on the way in),
+//! `peer` is the connection (sending, reading, the checks on the way in;
+//! `tls` puts a blocking rustls client under it when the run has TLS),
 //! `expect` waits for what a check expects the server to say, `frames`
 //! builds raw bytes and describes frames for failure messages.
 
 mod expect;
 mod frames;
 mod peer;
+mod tls;
 
 use std::time::Duration;
 

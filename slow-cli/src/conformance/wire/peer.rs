@@ -17,7 +17,8 @@ use slow_proto::{RequestId, Settings};
 use super::PROMPT;
 use super::expect::Answer;
 use super::frames::{describe, hello_bytes, settings_block};
-use crate::conformance::Fail;
+use super::tls::TlsConn;
+use crate::conformance::{Fail, Target};
 
 /// What a read found.
 #[derive(Debug)]
@@ -27,55 +28,69 @@ pub(crate) enum Got {
     Closed,
 }
 
-/// A socket to the server under test: TCP or a Unix socket.
-enum Conn {
+/// A socket to the server under test: TCP or a Unix socket, TLS on it
+/// when the run was given TLS.
+pub(super) enum Conn {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsConn>),
 }
 
 impl Conn {
-    fn open(addr: &Addr) -> std::io::Result<Conn> {
-        match addr {
+    fn open(target: &Target) -> std::io::Result<Conn> {
+        let socket = match &target.addr {
             Addr::Tcp(addr) => {
                 let stream = TcpStream::connect_timeout(addr, PROMPT)?;
                 // One write is one segment as far as we can make it: the
                 // checks decide how the bytes are cut, not Nagle.
                 let _ = stream.set_nodelay(true);
-                Ok(Conn::Tcp(stream))
+                Conn::Tcp(stream)
             }
-            Addr::Unix(Some(path)) => UnixStream::connect(path).map(Conn::Unix),
-            other => Err(std::io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("no way to connect to {other}"),
-            )),
+            Addr::Unix(Some(path)) => UnixStream::connect(path).map(Conn::Unix)?,
+            other => {
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("no way to connect to {other}"),
+                ));
+            }
+        };
+        match &target.tls {
+            Some(tls) => TlsConn::handshake(socket, tls, PROMPT)
+                .map(|c| Conn::Tls(Box::new(c)))
+                .map_err(|e| std::io::Error::new(e.kind(), format!("TLS: {e}"))),
+            None => Ok(socket),
         }
     }
 
-    fn try_clone(&self) -> std::io::Result<Conn> {
+    pub(super) fn try_clone(&self) -> std::io::Result<Conn> {
         match self {
             Conn::Tcp(s) => s.try_clone().map(Conn::Tcp),
             Conn::Unix(s) => s.try_clone().map(Conn::Unix),
+            Conn::Tls(s) => s.try_clone().map(|c| Conn::Tls(Box::new(c))),
         }
     }
 
-    fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
+    pub(super) fn shutdown(&self, how: Shutdown) -> std::io::Result<()> {
         match self {
             Conn::Tcp(s) => s.shutdown(how),
             Conn::Unix(s) => s.shutdown(how),
+            Conn::Tls(s) => s.shutdown(how),
         }
     }
 
-    fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+    pub(super) fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
         match self {
             Conn::Tcp(s) => s.set_read_timeout(t),
             Conn::Unix(s) => s.set_read_timeout(t),
+            Conn::Tls(s) => s.set_read_timeout(t),
         }
     }
 
-    fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+    pub(super) fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
         match self {
             Conn::Tcp(s) => s.set_write_timeout(t),
             Conn::Unix(s) => s.set_write_timeout(t),
+            Conn::Tls(s) => s.set_write_timeout(t),
         }
     }
 }
@@ -85,6 +100,7 @@ impl Read for Conn {
         match self {
             Conn::Tcp(s) => s.read(buf),
             Conn::Unix(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
         }
     }
 }
@@ -94,6 +110,7 @@ impl Write for Conn {
         match self {
             Conn::Tcp(s) => s.write(buf),
             Conn::Unix(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
         }
     }
 
@@ -127,10 +144,11 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// Opens a connection (TCP or Unix socket); nothing is sent yet.
-    pub(crate) fn connect(addr: &Addr) -> Result<Peer, Fail> {
-        let stream =
-            Conn::open(addr).map_err(|e| Fail(format!("cannot connect to {addr}: {e}")))?;
+    /// Opens a connection (TCP or Unix socket, TLS on it when the run has
+    /// TLS, its handshake done); nothing of SLOW is sent yet.
+    pub(crate) fn connect(target: &Target) -> Result<Peer, Fail> {
+        let stream = Conn::open(target)
+            .map_err(|e| Fail(format!("cannot connect to {}: {e}", target.addr)))?;
         let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
         Ok(Peer {
             stream,
@@ -149,14 +167,14 @@ impl Peer {
     }
 
     /// Connects and completes the handshake with default settings.
-    pub(crate) fn open(addr: &Addr) -> Result<Peer, Fail> {
-        Peer::open_with(addr, &[])
+    pub(crate) fn open(target: &Target) -> Result<Peer, Fail> {
+        Peer::open_with(target, &[])
     }
 
     /// Connects and completes the handshake advertising `settings`
     /// (key, value) entries.
-    pub(crate) fn open_with(addr: &Addr, settings: &[(u16, u32)]) -> Result<Peer, Fail> {
-        let mut peer = Peer::connect(addr)?;
+    pub(crate) fn open_with(target: &Target, settings: &[(u16, u32)]) -> Result<Peer, Fail> {
+        let mut peer = Peer::connect(target)?;
         peer.send_hello(frame::VERSION, &settings_block(settings))?;
         peer.expect_welcome()?;
         Ok(peer)
