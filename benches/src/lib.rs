@@ -22,6 +22,7 @@ pub mod alloc_count;
 pub mod baseline;
 pub mod core_pair;
 pub mod idle;
+pub mod pairing;
 pub mod report;
 pub mod rig;
 

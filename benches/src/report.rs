@@ -199,6 +199,8 @@ pub fn target(scenario: &Scenario, imp: Imp, base: Imp) -> Option<(&'static str,
         "inflight_64" if base == Imp::FramedTokio => Some(("req/s (moonshot)", 1.0, true)),
         "conns_64" if pipelined => Some(("req/s", 0.9, true)),
         "body_64k" if base == Imp::PipelinedTokio => Some(("req/s", 0.95, true)),
+        "mt_inflight_64" if pipelined => Some(("req/s", 0.5, true)),
+        "mt_conns_64x4" if pipelined => Some(("req/s", 0.8, true)),
         _ => None,
     }
 }

@@ -28,6 +28,7 @@ mod async_std;
 mod compio;
 pub mod custom;
 mod idle_clients;
+pub mod multi_thread;
 mod server_thread;
 mod smol;
 pub mod tls;

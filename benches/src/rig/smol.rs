@@ -18,6 +18,23 @@ use crate::baseline;
 /// simply never polled again. A bench process makes a handful of rigs.
 pub struct SmolExec(pub(super) Arc<smol::Executor<'static>>);
 
+impl SmolExec {
+    /// An executor run by `threads` threads: the bench thread (in
+    /// `block_on`) and `threads - 1` of its own, which run for the rest of
+    /// the process (a bench process makes a handful).
+    pub(super) fn threads(threads: usize) -> SmolExec {
+        let ex = Arc::new(smol::Executor::new());
+        for i in 1..threads {
+            let ex = ex.clone();
+            std::thread::Builder::new()
+                .name(format!("smol-worker-{i}"))
+                .spawn(move || smol::block_on(ex.run(std::future::pending::<()>())))
+                .expect("spawn a smol worker");
+        }
+        SmolExec(ex)
+    }
+}
+
 impl Exec for SmolExec {
     fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
         smol::block_on(self.0.run(f))

@@ -18,6 +18,12 @@ impl TokioExec {
     }
 }
 
+impl From<tokio::runtime::Runtime> for TokioExec {
+    fn from(rt: tokio::runtime::Runtime) -> TokioExec {
+        TokioExec(rt)
+    }
+}
+
 fn current_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
