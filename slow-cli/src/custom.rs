@@ -1,7 +1,9 @@
 //! The `custom` runtime: `slow-custom-example`'s mio event loop. It is not
 //! an async runtime, so the commands that run a client on it come here and
 //! use its own APIs: [`BlockingClient`] for calls and scenarios, the
-//! completion-queue [`ClientLoop`] for load.
+//! completion-queue [`ClientLoop`] for load; over TLS with the rustls
+//! config the `--tls-*` flags built (the loop's own TLS: rustls's sans-IO
+//! API between the socket and the core).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,9 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustls::pki_types::ServerName;
 use slow_custom_example::{
     BlockingClient, ClientError, ClientLoop, Completion, ConnError, ConnId, UnixSocketError,
 };
+use slow_driver::tls::ClientTls;
 use slow_proto::{Config, ErrorCode, RequestError, RequestId};
 
 use crate::bench::stats::error_kind;
@@ -40,41 +44,96 @@ fn request_error(e: RequestError) -> CliError {
 }
 
 /// Where the custom client connects: a resolved TCP address or a Unix
-/// socket's path (`unix:PATH`).
+/// socket's path (`unix:PATH`), over TLS or not.
 #[derive(Debug, Clone)]
-enum Target {
+struct Target {
+    place: Place,
+    tls: Option<Secure>,
+}
+
+/// Which socket: TCP to a resolved address, or a Unix socket's path.
+#[derive(Debug, Clone)]
+enum Place {
     Tcp(SocketAddr),
     Unix(PathBuf),
 }
 
+/// What the loop's TLS takes: rustls's config, built from the `--tls-*`
+/// flags, and the name the server's certificate must be valid for.
+#[derive(Debug, Clone)]
+struct Secure {
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
+}
+
 impl Target {
-    fn of(addr: &str) -> Result<Target, CliError> {
-        match addr.strip_prefix("unix:") {
-            Some(path) => Ok(Target::Unix(path.into())),
-            None => resolve(addr).map(Target::Tcp),
-        }
+    /// `addr` (`HOST:PORT` or `unix:PATH`), over `tls` when given: the
+    /// server's name is the one `tls` sets, else the address's host
+    /// (`localhost` for a Unix socket), as the async clients choose it.
+    fn of(addr: &str, tls: Option<&ClientTls>) -> Result<Target, CliError> {
+        let (place, host) = match addr.strip_prefix("unix:") {
+            Some(path) => (Place::Unix(path.into()), "localhost"),
+            None => (
+                Place::Tcp(resolve(addr)?),
+                addr.rsplit_once(':').map_or(addr, |(host, _)| host),
+            ),
+        };
+        // As the async clients report a name or config that will not do:
+        // a connection that failed, exit status 1.
+        let failed = |e: slow_driver::tls::TlsConfigError| CliError::Connect {
+            addr: addr.into(),
+            reason: e.to_string(),
+        };
+        let tls = match tls {
+            Some(tls) => Some(Secure {
+                config: tls.config().map_err(failed)?,
+                name: tls.name_for(host).map_err(failed)?,
+            }),
+            None => None,
+        };
+        Ok(Target { place, tls })
     }
 
     /// A connection on `lp` (completing with `Completion::Connected`).
     fn connect(&self, lp: &mut ClientLoop, config: Config) -> Result<ConnId, ClientError> {
-        match self {
-            Target::Tcp(addr) => lp.connect(*addr, config),
-            Target::Unix(path) => lp.connect_unix(path, config),
+        match (&self.place, self.tls.clone()) {
+            (Place::Tcp(addr), None) => lp.connect(*addr, config),
+            (Place::Unix(path), None) => lp.connect_unix(path, config),
+            (Place::Tcp(addr), Some(tls)) => lp.connect_tls(*addr, config, tls.config, tls.name),
+            (Place::Unix(path), Some(tls)) => {
+                lp.connect_unix_tls(path, config, tls.config, tls.name)
+            }
+        }
+    }
+
+    /// A blocking client, connected and past both handshakes (TLS's, then
+    /// SLOW's).
+    fn connect_blocking(&self, config: Config) -> Result<BlockingClient, ConnError> {
+        match (&self.place, self.tls.clone()) {
+            (Place::Tcp(addr), None) => BlockingClient::connect_with(*addr, config),
+            (Place::Unix(path), None) => BlockingClient::connect_unix_with(path, config),
+            (Place::Tcp(addr), Some(tls)) => {
+                BlockingClient::connect_tls_with(*addr, config, tls.config, tls.name)
+            }
+            (Place::Unix(path), Some(tls)) => {
+                BlockingClient::connect_unix_tls(path, config, tls.config, tls.name)
+            }
         }
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp(addr) => addr.fmt(f),
-            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+        match &self.place {
+            Place::Tcp(addr) => addr.fmt(f),
+            Place::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
 }
 
 /// Why connecting failed, without the socket path a Unix error names
-/// already (the caller says it once).
+/// already (the caller says it once). A TLS failure reads as the async
+/// clients' does: `TLS: ` and rustls's reason.
 fn connect_reason(e: &ConnError) -> String {
     match e {
         ConnError::Io(io) => {
@@ -84,25 +143,28 @@ fn connect_reason(e: &ConnError) -> String {
     }
 }
 
-fn connect(addr: &str, limit: Duration) -> Result<BlockingClient, CliError> {
-    // The handshake timeout also bounds the TCP connect on this loop.
+fn connect(
+    addr: &str,
+    tls: Option<&ClientTls>,
+    limit: Duration,
+) -> Result<BlockingClient, CliError> {
+    // The handshake timeout also bounds the TCP connect (and TLS's
+    // handshake) on this loop.
     let config = Config {
         handshake_timeout: limit,
         ..Config::default()
     };
-    let connected = match Target::of(addr)? {
-        Target::Tcp(addr) => BlockingClient::connect_with(addr, config),
-        Target::Unix(path) => BlockingClient::connect_unix_with(path, config),
-    };
-    connected.map_err(|e| CliError::Connect {
-        addr: addr.into(),
-        reason: connect_reason(&e),
-    })
+    Target::of(addr, tls)?
+        .connect_blocking(config)
+        .map_err(|e| CliError::Connect {
+            addr: addr.into(),
+            reason: connect_reason(&e),
+        })
 }
 
 /// `slow call --runtime custom`.
 pub(crate) fn call(o: &CallOptions) -> Result<CallOutcome, CliError> {
-    let mut client = connect(&o.addr, o.connect_timeout)?;
+    let mut client = connect(&o.addr, o.tls.as_ref(), o.connect_timeout)?;
     let body = o
         .body
         .take(crate::call::body_limit(client.peer_settings(), o.notify))?;
@@ -125,9 +187,9 @@ pub(crate) fn call(o: &CallOptions) -> Result<CallOutcome, CliError> {
     })
 }
 
-/// The demo's scenarios on the custom client.
-pub(crate) fn scenarios(addr: &str) -> Vec<ScenarioResult> {
-    let mut client = match connect(addr, SCENARIO_LIMIT) {
+/// The demo's scenarios on the custom client, over TLS with `tls`.
+pub(crate) fn scenarios(addr: &str, tls: Option<&ClientTls>) -> Vec<ScenarioResult> {
+    let mut client = match connect(addr, tls, SCENARIO_LIMIT) {
         Ok(c) => c,
         Err(e) => return vec![("connect", Err(e.to_string()))],
     };
@@ -177,8 +239,8 @@ pub(crate) fn scenarios(addr: &str) -> Vec<ScenarioResult> {
                 ),
                 Err(e) => Err(e.to_string()),
             },
-            "concurrent" => concurrent(addr),
-            "close" => close(addr),
+            "concurrent" => concurrent(addr, tls),
+            "close" => close(addr, tls),
             _ => Err(format!("unknown scenario {name}")),
         };
         results.push((name, outcome));
@@ -188,9 +250,9 @@ pub(crate) fn scenarios(addr: &str) -> Vec<ScenarioResult> {
 }
 
 /// [`CONCURRENT`] requests at once on the completion-queue client.
-fn concurrent(addr: &str) -> Result<(), String> {
+fn concurrent(addr: &str, tls: Option<&ClientTls>) -> Result<(), String> {
     let mut lp = ClientLoop::new().map_err(|e| e.to_string())?;
-    let conn = Target::of(addr)
+    let conn = Target::of(addr, tls)
         .map_err(|e| e.to_string())?
         .connect(&mut lp, Config::default())
         .map_err(|e| e.to_string())?;
@@ -227,8 +289,8 @@ fn concurrent(addr: &str) -> Result<(), String> {
     }
 }
 
-fn close(addr: &str) -> Result<(), String> {
-    let mut own = connect(addr, SCENARIO_LIMIT).map_err(|e| e.to_string())?;
+fn close(addr: &str, tls: Option<&ClientTls>) -> Result<(), String> {
+    let mut own = connect(addr, tls, SCENARIO_LIMIT).map_err(|e| e.to_string())?;
     expect_body(
         own.request("!close", Some(SCENARIO_LIMIT)),
         slow_interop::CLOSING,
@@ -252,14 +314,19 @@ pub(crate) fn bench(addr: Option<&str>, options: &BenchOptions, live: &Arc<Live>
             None,
         )?),
     };
+    // The in-process server has no certificate: TLS only to ADDR
+    // (`bench::run` refuses the flags without it).
     let target = match (&own, addr) {
-        (Some(server), _) => Target::Tcp(
-            server
-                .addr()
-                .tcp()
-                .expect("the custom server listens on TCP"),
-        ),
-        (None, Some(addr)) => Target::of(addr)?,
+        (Some(server), _) => Target {
+            place: Place::Tcp(
+                server
+                    .addr()
+                    .tcp()
+                    .expect("the custom server listens on TCP"),
+            ),
+            tls: None,
+        },
+        (None, Some(addr)) => Target::of(addr, options.tls.as_ref())?,
         (None, None) => unreachable!("an address or a server of our own"),
     };
     let io = |e: std::io::Error| CliError::Custom(format!("event loop: {e}"));

@@ -94,7 +94,7 @@ pub fn run(runtimes: &[RuntimeKind], throughput: Throughput) -> Result<Vec<Cell>
 }
 
 /// The runtimes of `runtimes` the TLS round runs on: those `slow` runs TLS
-/// on ([`RuntimeKind::tls_supported`]; compio and custom not yet).
+/// on ([`RuntimeKind::tls_supported`]; every one but compio).
 pub fn tls_runtimes(runtimes: &[RuntimeKind]) -> Vec<RuntimeKind> {
     runtimes
         .iter()
@@ -176,7 +176,7 @@ pub fn scenarios_tls(
         None => Ok(()),
     };
     let result = gate.and_then(|()| match kind {
-        RuntimeKind::Custom => Ok(crate::custom::scenarios(addr)),
+        RuntimeKind::Custom => Ok(crate::custom::scenarios(addr, tls)),
         RuntimeKind::Compio => crate::compio_rt::scenarios(addr),
         _ => {
             let job = ScenarioJob {

@@ -59,8 +59,8 @@ struct ServeArgs {
     threads: Option<u16>,
     #[command(flatten)]
     options: ServeOptions,
-    // compio and custom: no TLS yet (RuntimeKind::tls_supported).
-    #[command(flatten, next_help_heading = "TLS (tokio, smol, async-std)")]
+    // compio: no TLS yet (RuntimeKind::tls_supported).
+    #[command(flatten, next_help_heading = "TLS (every runtime but compio)")]
     tls: ServerTlsArgs,
 }
 
@@ -83,7 +83,7 @@ struct CallArgs {
     /// The client's runtime (compio needs io_uring).
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     runtime: RuntimeKind,
-    #[command(flatten, next_help_heading = "TLS (tokio, smol, async-std)")]
+    #[command(flatten, next_help_heading = "TLS (every runtime but compio)")]
     tls: ClientTlsArgs,
 }
 
@@ -124,7 +124,7 @@ struct BenchArgs {
     // To the server at ADDR only: the in-process server has no certificate.
     #[command(
         flatten,
-        next_help_heading = "TLS (tokio, smol, async-std; needs ADDR)"
+        next_help_heading = "TLS (every runtime but compio; needs ADDR)"
     )]
     tls: ClientTlsArgs,
 }

@@ -92,22 +92,21 @@ impl RuntimeKind {
     /// use slow_cli::RuntimeKind;
     ///
     /// assert!(RuntimeKind::Smol.tls_supported().is_ok());
+    /// assert!(RuntimeKind::Custom.tls_supported().is_ok());
     /// assert_eq!(RuntimeKind::Compio.tls_supported().unwrap_err().exit_code(), 2);
     /// ```
     pub fn tls_supported(self) -> Result<(), CliError> {
         match self {
             RuntimeKind::Compio => Err(CliError::Usage(
                 "--runtime compio has no TLS (yet): its completion-based streams have no TLS \
-                 layer; use --runtime tokio, smol or async-std with the --tls-* flags"
+                 layer; use --runtime tokio, smol, async-std or custom with the --tls-* flags"
                     .into(),
             )),
-            // The mio loop's TLS is on its way; until it lands, a usage error.
-            RuntimeKind::Custom => Err(CliError::Usage(
-                "--runtime custom has no TLS in `slow` (yet); use --runtime tokio, smol or \
-                 async-std with the --tls-* flags"
-                    .into(),
-            )),
-            RuntimeKind::Tokio | RuntimeKind::AsyncStd | RuntimeKind::Smol => Ok(()),
+            // custom: rustls's sans-IO API in the mio loop itself (`crate::custom`).
+            RuntimeKind::Tokio
+            | RuntimeKind::AsyncStd
+            | RuntimeKind::Smol
+            | RuntimeKind::Custom => Ok(()),
         }
     }
 }

@@ -76,7 +76,7 @@ impl RunningServer {
             kind.tls_supported()?;
         }
         match kind {
-            RuntimeKind::Custom => start_custom(addr, options),
+            RuntimeKind::Custom => start_custom(addr, options, tls),
             RuntimeKind::Compio => {
                 let serving = crate::compio_rt::serve(addr, options, threads)?;
                 Ok(RunningServer {
@@ -255,11 +255,17 @@ pub(crate) fn bind_error(addr: &str, e: impl std::fmt::Display) -> CliError {
     CliError::Setup(format!("cannot listen on {addr}: {e}"))
 }
 
-fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, CliError> {
+/// The custom loop's server, over TLS with `tls`: rustls's own config,
+/// the same one the async servers' TLS streams use.
+fn start_custom(
+    addr: &str,
+    options: &ServeOptions,
+    tls: Option<ServerTls>,
+) -> Result<RunningServer, CliError> {
     if let Some(path) = addr.strip_prefix("unix:") {
         let server = slow_custom_example::Server::bind_unix(path, options.config())
             .map_err(|e| bind_error(addr, custom_unix_reason(e)))?;
-        return run_custom(server, options);
+        return run_custom(with_tls(server, tls), options);
     }
     let resolved = addr
         .to_socket_addrs()
@@ -268,7 +274,17 @@ fn start_custom(addr: &str, options: &ServeOptions) -> Result<RunningServer, Cli
         .ok_or_else(|| bind_error(addr, "no address"))?;
     let server = slow_custom_example::Server::bind(resolved, options.config())
         .map_err(|e| bind_error(addr, e))?;
-    run_custom(server, options)
+    run_custom(with_tls(server, tls), options)
+}
+
+fn with_tls<T: slow_custom_example::Transport>(
+    server: slow_custom_example::Server<T>,
+    tls: Option<ServerTls>,
+) -> slow_custom_example::Server<T> {
+    match tls {
+        Some(tls) => server.tls(tls.config().clone()),
+        None => server,
+    }
 }
 
 /// What the system said about a Unix socket, without the path the error

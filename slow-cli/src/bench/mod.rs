@@ -288,8 +288,18 @@ async fn connect_all<R: Connects>(
         let Some(connected) = unless(stopped.as_mut(), connecting).await else {
             break;
         };
-        let client =
-            connected.ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))??;
+        let client = connected
+            .ok_or_else(|| CliError::TimedOut(format!("connecting to {addr}")))?
+            // Where to, as a call and the custom loop's bench say it (a
+            // failed TLS handshake is rustls's reason after the address).
+            .map_err(|e| CliError::Connect {
+                addr: addr.into(),
+                reason: match e {
+                    // It names the socket already: say it once.
+                    slow_driver::Error::Unix { source, .. } => source.to_string(),
+                    e => e.to_string(),
+                },
+            })?;
         clients.push(client);
     }
     Ok(clients)
