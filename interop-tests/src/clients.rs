@@ -116,8 +116,8 @@ impl ClientRuntime {
     }
 
     /// Runs every scenario over TLS as `dial` says, blocking this thread.
-    /// A runtime's TLS client goes here: the custom loop's and compio's
-    /// are not written yet, so their cells fail saying so.
+    /// A runtime's TLS client goes here: compio's is not written yet, so
+    /// its cells fail saying so.
     pub fn run_scenarios_tls(&self, dial: &TlsDial, config: Config) -> Vec<Outcome> {
         match self {
             ClientRuntime::Tokio(rt) => rt.block_on(scenarios::run_all_over(
@@ -139,7 +139,8 @@ impl ClientRuntime {
                 let rt = slow_local_example::PerCore::new();
                 rt.block_on(scenarios::run_all_over(rt.clone(), dial, config))
             }
-            ClientRuntime::Custom | ClientRuntime::Compio => {
+            ClientRuntime::Custom => crate::custom::run_all_tls(dial, config),
+            ClientRuntime::Compio => {
                 scenarios::all_failed(&format!("no TLS client on {}", self.name()))
             }
         }

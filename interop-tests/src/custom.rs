@@ -6,7 +6,8 @@
 //! runs it — goes through the same scenario list ([`run_all`], the same
 //! names as [`SCENARIOS`]) with [`LoopClient`], a small blocking wrapper
 //! whose every wait is bounded; over TCP ([`run_all`]) or a Unix socket
-//! ([`run_all_unix`]).
+//! ([`run_all_unix`]), plaintext or TLS ([`tls_server`], [`run_all_tls`]:
+//! rustls's sans-IO API inside the same loop).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -14,23 +15,59 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustls::pki_types::ServerName;
 use slow_custom_example::{ClientError, ClientLoop, Completion, ConnError, ConnId};
+use slow_driver::tls::ServerTls;
 use slow_driver::{Config, ErrorCode};
 use slow_proto::{RequestError, RequestId};
 
 use crate::scenarios::{Outcome, SCENARIO_LIMIT, SCENARIOS, big_body};
 use crate::servers::{CUSTOM, RunningServer, SHUTDOWN_LIMIT, server_config};
+use crate::tls::TlsDial;
 use crate::util::with_watchdog;
 
 /// The INTEROP server on the custom event loop, on its own thread.
 pub fn server() -> RunningServer {
     let server = slow_custom_example::Server::bind(([127, 0, 0, 1], 0).into(), server_config())
-        .expect("bind")
-        .spawn()
-        .expect("spawn the server thread");
-    let addr = server.local_addr();
+        .expect("bind");
+    running(CUSTOM, server.spawn().expect("spawn the server thread"))
+}
+
+/// The INTEROP server on the custom event loop over TLS with `tls`'s
+/// rustls config (with a client CA: mutual TLS), on its own thread, at
+/// `at`: `HOST:PORT` or `unix:PATH`. Its service cannot see the client's
+/// certificate (the loop's INTEROP service has no peer identity): rustls's
+/// client verifier is the only check on it.
+pub fn tls_server(name: &'static str, at: &str, tls: &ServerTls) -> RunningServer {
+    let config = tls.config().clone();
+    match at.strip_prefix("unix:") {
+        Some(path) => {
+            let server = slow_custom_example::Server::bind_unix(path, server_config())
+                .expect("bind")
+                .tls(config);
+            running(name, server.spawn().expect("spawn the server thread"))
+        }
+        None => {
+            let addr = at.parse().expect("a TCP address");
+            let server = slow_custom_example::Server::bind(addr, server_config())
+                .expect("bind")
+                .tls(config);
+            running(name, server.spawn().expect("spawn the server thread"))
+        }
+    }
+}
+
+/// A running custom server, its shutdown bounded by [`SHUTDOWN_LIMIT`].
+fn running<T: slow_custom_example::Transport>(
+    name: &'static str,
+    server: slow_custom_example::ServerThread<T>,
+) -> RunningServer {
+    let addr = match server.listen_addr() {
+        slow_custom_example::ListenAddr::Tcp(addr) => slow_driver::Addr::Tcp(addr),
+        slow_custom_example::ListenAddr::Unix(path) => slow_driver::Addr::Unix(Some(path)),
+    };
     RunningServer::new(
-        CUSTOM,
+        name,
         addr,
         Box::new(move || {
             with_watchdog("custom-shutdown", SHUTDOWN_LIMIT, move || server.shutdown())?
@@ -70,6 +107,42 @@ impl LoopClient {
         limit: Duration,
     ) -> Result<LoopClient, String> {
         LoopClient::open(|lp| lp.connect_unix(path, config), limit)
+    }
+
+    /// Connects over TLS as `dial` says (TCP or `unix:PATH`; the server's
+    /// name as the async clients take it, [`ClientTls::name_for`] the
+    /// address's host, `localhost` for a Unix socket) and waits (at most
+    /// `limit`) for the handshake. A connection whose server presented no
+    /// certificate chain fails, as [`TlsDial`]'s does.
+    ///
+    /// [`ClientTls::name_for`]: slow_driver::tls::ClientTls::name_for
+    pub fn connect_tls(
+        dial: &TlsDial,
+        config: Config,
+        limit: Duration,
+    ) -> Result<LoopClient, String> {
+        let tls = dial.tls.config().map_err(|e| format!("TLS config: {e}"))?;
+        let c = match dial.addr.strip_prefix("unix:") {
+            Some(path) => {
+                let name = server_name(dial, "localhost")?;
+                LoopClient::open(|lp| lp.connect_unix_tls(path, config, tls, name), limit)?
+            }
+            None => {
+                let addr: SocketAddr = dial
+                    .addr
+                    .parse()
+                    .map_err(|e| format!("{}: {e}", dial.addr))?;
+                let name = server_name(dial, &addr.ip().to_string())?;
+                LoopClient::open(|lp| lp.connect_tls(addr, config, tls, name), limit)?
+            }
+        };
+        if c.lp
+            .peer_certificates(c.conn)
+            .is_none_or(|chain| chain.is_empty())
+        {
+            return Err("connected over TLS, but the server's certificate is not known".into());
+        }
+        Ok(c)
     }
 
     fn open(
@@ -213,6 +286,12 @@ impl LoopClient {
     }
 }
 
+fn server_name(dial: &TlsDial, host: &str) -> Result<ServerName<'static>, String> {
+    dial.tls
+        .name_for(host)
+        .map_err(|e| format!("server name: {e}"))
+}
+
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
         if !$cond {
@@ -241,6 +320,7 @@ fn expect_server_error(got: RequestOutcome, code: u16, message: &str) -> Result<
 enum Target {
     Tcp(SocketAddr),
     Unix(PathBuf),
+    Tls(TlsDial),
 }
 
 impl Target {
@@ -248,6 +328,7 @@ impl Target {
         match self {
             Target::Tcp(addr) => LoopClient::connect(*addr, config, SCENARIO_LIMIT),
             Target::Unix(path) => LoopClient::connect_unix(path, config, SCENARIO_LIMIT),
+            Target::Tls(dial) => LoopClient::connect_tls(dial, config, SCENARIO_LIMIT),
         }
     }
 }
@@ -262,6 +343,12 @@ pub fn run_all(addr: SocketAddr, config: Config) -> Vec<Outcome> {
 /// against the Unix socket at `path`, on the calling thread.
 pub fn run_all_unix(path: &Path, config: Config) -> Vec<Outcome> {
     run_all_at(&Target::Unix(path.to_owned()), config)
+}
+
+/// Runs every scenario of [`SCENARIOS`] with the custom loop's client
+/// over TLS as `dial` says (TCP or a Unix socket), on the calling thread.
+pub fn run_all_tls(dial: &TlsDial, config: Config) -> Vec<Outcome> {
+    run_all_at(&Target::Tls(dial.clone()), config)
 }
 
 fn run_all_at(target: &Target, config: Config) -> Vec<Outcome> {

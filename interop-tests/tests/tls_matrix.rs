@@ -1,13 +1,17 @@
 //! The cross-runtime interop matrix over mutual TLS: a client on every
-//! runtime with a TLS client (tokio, smol, async-std, the thread-per-core
-//! `local`) against the INTEROP server on every runtime with a TLS server
-//! (the same four; `local` is `PerCoreServer` with `Builder::tls`), each
-//! cell running the whole scenario list of the plaintext matrix
+//! runtime with a TLS client (tokio, smol, async-std, the custom mio loop,
+//! the thread-per-core `local`) against the INTEROP server on every
+//! runtime with a TLS server (the same five; `local` is `PerCoreServer`
+//! with `Builder::tls`, `custom` is `slow_custom_example::Server::tls`),
+//! each cell running the whole scenario list of the plaintext matrix
 //! (`interop_tests::scenarios::SCENARIOS`) over TLS with a client
-//! certificate. Every server's handler is wrapped in
+//! certificate. Every driver server's handler is wrapped in
 //! `interop_tests::tls::Identified`: a request whose `Peer::tls_identity()`
 //! is not the client's certificate is refused (and the scenario fails),
-//! and each server must have seen the certificate on every request.
+//! and each server must have seen the certificate on every request. The
+//! custom loop's INTEROP service has no peer identity to look at, so its
+//! server has no such log: what is checked there is that it requires the
+//! certificate (a client without one is refused during the handshake).
 //! Then TLS over Unix sockets: each runtime in at least one pair, the same
 //! scenario list (`PerCoreServer` binds TCP only, so `local` is a client
 //! there).
@@ -20,12 +24,12 @@
 //! A runtime is one more entry: its server in `tls_servers` (or
 //! `unix_server`), its client in `tls_clients` and in
 //! `ClientRuntime::run_scenarios_tls` (interop-tests/src/clients.rs).
-//! The custom loop's go there once it speaks TLS.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use interop_tests::clients::{ClientRuntime, run_tls_cell};
+use interop_tests::custom;
 use interop_tests::scenarios::{Cell, Dial, SCENARIOS, table};
 use interop_tests::servers::{self, Listen, RunningServer};
 use interop_tests::tls::{Identified, IdentityLog, TlsDial};
@@ -42,6 +46,8 @@ use tests_common::pki::Pki;
 struct Certs {
     server: ServerTls,
     client: ClientTls,
+    /// Trusts the same CA, presents no certificate.
+    anonymous: ClientTls,
     /// The client certificate (DER) the servers' handlers must see.
     client_der: Vec<u8>,
 }
@@ -59,20 +65,23 @@ fn certs() -> Certs {
         .expect("roots")
         .client_cert_pem(pki.client.cert.as_bytes(), pki.client.key.as_bytes())
         .expect("client certificate");
+    let anonymous = ClientTls::from_ca_pem(pki.ca.as_bytes()).expect("roots");
     let client_der = CertificateDer::from_pem_slice(pki.client.cert.as_bytes())
         .expect("the client certificate")
         .to_vec();
     Certs {
         server,
         client,
+        anonymous,
         client_der,
     }
 }
 
-/// A server with its identity check.
+/// A server with its identity check (`None`: its service cannot see the
+/// peer's certificate, as the custom loop's cannot).
 struct Checked {
     server: RunningServer,
-    log: Arc<IdentityLog>,
+    log: Option<Arc<IdentityLog>>,
 }
 
 /// Every TLS server runtime, each with a log of its own, on loopback TCP.
@@ -85,26 +94,33 @@ fn tls_servers(certs: &Certs) -> Vec<Checked> {
             server: servers::tokio_with(2, "srv-tokio", &listen, |on| {
                 Identified::new(InteropService::new(on), tokio.clone())
             }),
-            log: tokio,
+            log: Some(tokio),
         },
         Checked {
             server: servers::smol_with(2, "srv-smol", &listen, |on| {
                 Identified::new(InteropService::new(on), smol.clone())
             }),
-            log: smol,
+            log: Some(smol),
         },
         Checked {
             server: servers::async_std_with(&listen, |on| {
                 Identified::new(InteropService::new(on), async_std.clone())
             }),
-            log: async_std,
+            log: Some(async_std),
+        },
+        // No identity log: the loop's INTEROP service never sees the
+        // certificate. Its rustls verifier requires one (see
+        // `the_custom_server_requires_the_client_certificate`).
+        Checked {
+            server: custom::tls_server("custom", "127.0.0.1:0", &certs.server),
+            log: None,
         },
         Checked {
             server: servers::local_with(2, "srv-local", Some(certs.server.clone()), {
                 let log = local.clone();
                 move |rt| Identified::new(InteropService::new(rt), log.clone())
             }),
-            log: local,
+            log: Some(local),
         },
     ]
 }
@@ -115,6 +131,7 @@ fn tls_clients() -> Vec<Arc<ClientRuntime>> {
         Arc::new(ClientRuntime::tokio()),
         Arc::new(ClientRuntime::smol()),
         Arc::new(ClientRuntime::async_std()),
+        Arc::new(ClientRuntime::custom()),
         Arc::new(ClientRuntime::local()),
     ]
 }
@@ -222,7 +239,14 @@ fn cross_runtime_matrix_over_mutual_tls() {
     );
     let mut problems = failures(&cells);
     for c in &checked {
-        let (verified, anonymous, other) = c.log.counts();
+        let Some(log) = &c.log else {
+            println!(
+                "{} server's service cannot see certificates: its TLS requires one",
+                c.server.name
+            );
+            continue;
+        };
+        let (verified, anonymous, other) = log.counts();
         println!(
             "{} server's handlers: {verified} requests and notifications with the client's \
              certificate, {anonymous} without one, {other} with another",
@@ -251,7 +275,13 @@ fn cross_runtime_matrix_over_mutual_tls() {
 
 /// A TLS server on `unix:PATH`, its identity checked.
 fn unix_server(name: &str, path: &std::path::Path, certs: &Certs) -> Checked {
-    let listen = Listen::tls(format!("unix:{}", path.display()), certs.server.clone());
+    let at = format!("unix:{}", path.display());
+    if name == "custom" {
+        // No identity log: see `tls_servers`.
+        let server = custom::tls_server("usrv-custom", &at, &certs.server);
+        return Checked { server, log: None };
+    }
+    let listen = Listen::tls(at, certs.server.clone());
     let log = IdentityLog::expecting(certs.client_der.clone());
     let l = log.clone();
     let server = match name {
@@ -266,7 +296,10 @@ fn unix_server(name: &str, path: &std::path::Path, certs: &Certs) -> Checked {
         }
         other => panic!("no Unix TLS server on {other}"),
     };
-    Checked { server, log }
+    Checked {
+        server,
+        log: Some(log),
+    }
 }
 
 #[test]
@@ -274,14 +307,15 @@ fn mutual_tls_over_unix_sockets() {
     let start = Instant::now();
     let certs = certs();
     let dir = SocketDir::new("tls");
-    let checked: Vec<Checked> = ["tokio", "smol", "async-std"]
+    let checked: Vec<Checked> = ["tokio", "smol", "async-std", "custom"]
         .iter()
         .map(|&name| unix_server(name, &dir.path(&format!("{name}.sock")), &certs))
         .collect();
     let clients = tls_clients();
-    // Client row -> server: every runtime a client once, every Unix server
-    // dialled at least once.
-    let ring = [(0, 1), (1, 2), (2, 0), (3, 1)];
+    // Client row (tokio, smol, async-std, custom, local) -> server (tokio,
+    // smol, async-std, custom): every runtime a client, every Unix server
+    // dialled at least once, the custom loop both ways and with itself.
+    let ring = [(0, 1), (1, 2), (2, 3), (3, 0), (3, 3), (4, 3)];
     let pairs = ring
         .iter()
         .map(|&(row, srv)| {
@@ -297,7 +331,10 @@ fn mutual_tls_over_unix_sockets() {
     print_cells(&cells);
     let mut problems = failures(&cells);
     for c in &checked {
-        let (verified, anonymous, other) = c.log.counts();
+        let Some(log) = &c.log else {
+            continue;
+        };
+        let (verified, anonymous, other) = log.counts();
         println!(
             "unix {} server's handlers: {verified} with the client's certificate, \
              {anonymous} without, {other} another",
@@ -358,6 +395,62 @@ fn the_identity_check_refuses_a_connection_without_the_certificate() {
         other => panic!("a request without the client certificate: {other:?}"),
     }
     assert_eq!(log.counts(), (0, 1, 0));
+    server.shutdown().expect("graceful shutdown");
+}
+
+/// What the custom server's identity check is instead of a log: its
+/// rustls verifier. A client with the CA's roots but no certificate is
+/// refused during the handshake with the server's alert
+/// certificate_required, on an async client and on the loop's own.
+#[test]
+fn the_custom_server_requires_the_client_certificate() {
+    let certs = certs();
+    let server = custom::tls_server("custom", "127.0.0.1:0", &certs.server);
+    let anonymous = TlsDial {
+        addr: server.addr.to_string(),
+        tls: certs.anonymous.clone(),
+    };
+    let limit = std::time::Duration::from_secs(10);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let on = slow_tokio::Tokio(rt.handle().clone());
+    let got = rt
+        .block_on(timeout(&on, limit, async {
+            let client = anonymous.dial(on.clone(), Config::default()).await?;
+            let got = client.request("who am I").await;
+            let _ = client.close().await;
+            got.map(|_| ())
+        }))
+        .expect("an outcome in time");
+    match got {
+        Err(slow_driver::Error::Tls { source }) => assert_eq!(
+            source,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)
+        ),
+        other => panic!("a tokio client without a certificate: {other:?}"),
+    }
+    // The loop's client: the alert ends the connection before SLOW's
+    // handshake, so the connect itself fails: `Completion::Closed` with
+    // `ConnError::Tls`, which `LoopClient` reports in its Debug form.
+    match custom::LoopClient::connect_tls(&anonymous, Config::default(), limit) {
+        Err(e) => assert!(
+            e.contains("Tls { source: AlertReceived(CertificateRequired) }"),
+            "{e}"
+        ),
+        Ok(_) => panic!("the custom client without a certificate was served"),
+    }
+    // The same server serves a client with the certificate.
+    let good = TlsDial {
+        addr: server.addr.to_string(),
+        tls: certs.client.clone(),
+    };
+    let mut client = custom::LoopClient::connect_tls(&good, Config::default(), limit)
+        .expect("a client with the certificate");
+    let got = client.request("hi", None).expect("an outcome");
+    assert_eq!(got.expect("answered"), "hi");
+    client.close(limit).expect("closed");
     server.shutdown().expect("graceful shutdown");
 }
 

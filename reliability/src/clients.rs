@@ -72,9 +72,10 @@ macro_rules! on_runtime {
     };
 }
 
-/// A client of every runtime that has one with TLS: tokio, smol,
-/// async-std and the thread-per-core `local` (the custom loop's TLS client
-/// goes here, and in [`round_trip_as`], once it has one).
+/// A client of every async runtime that has one with TLS: tokio, smol,
+/// async-std and the thread-per-core `local`. The custom loop's TLS client
+/// is not an async one and its errors are its own types: it is
+/// [`custom_round_trip`].
 pub const TLS_CLIENTS: [Kind; 4] = [Kind::Tokio, Kind::Smol, Kind::AsyncStd, Kind::Local];
 
 /// A way to connect that every [`TLS_CLIENTS`] runtime can dial: plaintext
@@ -131,4 +132,75 @@ async fn round_trip<R: Reactor, D: Dial<R>>(rt: R, dial: D, limit: Duration) -> 
         client.close().await
     })
     .await
+}
+
+/// How a custom-loop client's round trip failed ([`custom_round_trip`]):
+/// the custom loop's own error types, not the driver's.
+#[derive(Debug)]
+pub enum CustomEnd {
+    /// The loop refused to start the connection (a broken TLS config, a
+    /// socket that would not open).
+    Refused(slow_custom_example::ClientError),
+    /// The connection ended before the echo was answered; `None` for a
+    /// graceful close (a server's GOAWAY SHUTTING_DOWN before the
+    /// handshake is `Some(ClosedBeforeHandshake)`).
+    Closed(Option<slow_custom_example::ConnError>),
+    /// The echo was answered otherwise.
+    Request(slow_proto::RequestError),
+}
+
+/// Connects with the custom loop's client (`ClientLoop`, TLS when `tls`
+/// is given, rustls's config and server name), asks one echo and closes,
+/// on the calling thread; `None` when that took over `limit` (every wait
+/// of the loop is bounded by what is left of it).
+pub fn custom_round_trip(
+    addr: std::net::SocketAddr,
+    tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    limit: Duration,
+) -> Option<Result<(), CustomEnd>> {
+    use slow_custom_example::{ClientLoop, Completion};
+    let end = std::time::Instant::now() + limit;
+    let mut lp = ClientLoop::new().expect("a client loop");
+    let started = match tls {
+        Some((config, name)) => lp.connect_tls(addr, Config::default(), config, name),
+        None => lp.connect(addr, Config::default()),
+    };
+    let conn = match started {
+        Ok(conn) => conn,
+        Err(e) => return Some(Err(CustomEnd::Refused(e))),
+    };
+    let mut asked = None;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match lp.next_completion(Some(left)).expect("the client loop") {
+            Some(Completion::Connected { .. }) => {
+                let id = lp
+                    .request(conn, "round trip", None)
+                    .expect("a request on a new connection");
+                asked = Some(id);
+            }
+            Some(Completion::Response { id, body, .. }) if Some(id) == asked => {
+                assert_eq!(body, "round trip", "an echo answered otherwise");
+                lp.close(conn).expect("close");
+            }
+            Some(Completion::Failed { error, .. }) => {
+                return Some(Err(CustomEnd::Request(error)));
+            }
+            // After our close: clean unless the error says otherwise.
+            Some(Completion::Closed { error: None, .. }) if asked.is_some() => {
+                return Some(Ok(()));
+            }
+            Some(Completion::Closed { error, .. }) => {
+                return Some(Err(CustomEnd::Closed(error)));
+            }
+            Some(_) => {}
+            None => return None,
+        }
+    }
 }

@@ -25,7 +25,8 @@ pub enum Kind {
     Smol,
     /// slow-async-std.
     AsyncStd,
-    /// slow-custom-example's mio loop (server only).
+    /// slow-custom-example's mio loop (its server; its client, not an
+    /// async one, is [`crate::clients::custom_round_trip`]).
     Custom,
     /// slow-compio: compio on io_uring, thread-per-core (server only here:
     /// its client is local, and the client code of these tests is written
@@ -69,7 +70,13 @@ impl Kind {
 }
 
 /// Every runtime with a TLS server (see [`TestServer::start_tls`]).
-pub const TLS_SERVERS: [Kind; 4] = [Kind::Tokio, Kind::Smol, Kind::AsyncStd, Kind::Local];
+pub const TLS_SERVERS: [Kind; 5] = [
+    Kind::Tokio,
+    Kind::Smol,
+    Kind::AsyncStd,
+    Kind::Custom,
+    Kind::Local,
+];
 
 /// What the handlers of a server did: a request counts as started when its
 /// handler runs, completed when the handler returned its reply, dropped
@@ -184,7 +191,7 @@ impl TestServer {
             Kind::Tokio => tokio_server(config, max_connections, None),
             Kind::Smol => smol_server(config, max_connections, None),
             Kind::AsyncStd => async_std_server(config, max_connections, None),
-            Kind::Custom => custom_server(config, max_connections),
+            Kind::Custom => custom_server(config, max_connections, None),
             Kind::Compio => compio_server(config, max_connections),
             Kind::Local => local_server(config, max_connections, None),
         }
@@ -193,7 +200,7 @@ impl TestServer {
     /// Starts the service on `kind` over TLS with `tls` (with a client CA:
     /// mutual TLS), refusing connections beyond `max_connections`. The
     /// runtimes with a TLS server are [`TLS_SERVERS`]; a runtime's TLS
-    /// server goes here (the custom loop's once it has one).
+    /// server goes here (compio's once it has one).
     pub fn start_tls(
         kind: Kind,
         config: Config,
@@ -205,7 +212,8 @@ impl TestServer {
             Kind::Smol => smol_server(config, max_connections, Some(tls)),
             Kind::AsyncStd => async_std_server(config, max_connections, Some(tls)),
             Kind::Local => local_server(config, max_connections, Some(tls)),
-            Kind::Custom | Kind::Compio => panic!("no TLS server on {} yet", kind.name()),
+            Kind::Custom => custom_server(config, max_connections, Some(tls)),
+            Kind::Compio => panic!("no TLS server on {} yet", kind.name()),
         }
     }
 
@@ -424,11 +432,16 @@ fn async_std_server(config: Config, max_connections: usize, tls: Option<ServerTl
     }
 }
 
-fn custom_server(config: Config, max_connections: usize) -> TestServer {
+/// The custom loop's server, TLS on (rustls's config from `tls`) when
+/// asked.
+fn custom_server(config: Config, max_connections: usize, tls: Option<ServerTls>) -> TestServer {
     let drain = config.drain_timeout;
     let mut server =
         slow_custom_example::Server::bind("127.0.0.1:0".parse().expect("addr"), config)
             .expect("bind");
+    if let Some(tls) = tls {
+        server = server.tls(tls.config().clone());
+    }
     server.set_max_connections(max_connections);
     let addr = server.local_addr();
     let thread = server.spawn().expect("spawn server thread");

@@ -1,20 +1,26 @@
 //! Hostile peers over TLS, against the mutual-TLS server of every runtime
 //! with one (`reliability::TLS_SERVERS`: tokio, smol, async-std, the
-//! thread-per-core `local`), and bad certificates as every TLS client
-//! runtime sees them (`clients::TLS_CLIENTS`, the same four):
+//! custom mio loop, the thread-per-core `local`), and bad certificates as
+//! every TLS client runtime sees them (`clients::TLS_CLIENTS`: tokio,
+//! smol, async-std, `local`; and the custom loop's `ClientLoop`, whose
+//! errors are its own types: `clients::custom_round_trip`):
 //!
 //! - garbage TLS records sent raw (random bytes behind a valid-looking
 //!   record header, an oversized record, a record of no known type) and a
 //!   plaintext SLOW HELLO: each answered with its TLS alert, then closed;
-//!   a plaintext SLOW client of every runtime gets a typed error;
+//!   a plaintext SLOW client of every runtime gets a typed error
+//!   (`NotSlow`, the alert's bytes in it);
 //! - a valid ClientHello, the server's whole first flight taken in, then
 //!   garbage: the server's (encrypted) alert, read back through rustls;
 //! - no client certificate, or one from a CA the server does not trust:
-//!   refused during the handshake, a typed `Error::Tls` on every client;
+//!   refused during the handshake, a typed `Error::Tls` on every client
+//!   (`ConnError::Tls` on the custom one);
 //! - an untrusted, expired or wrong-name server certificate, and a TLS
-//!   client to a plaintext server: `Error::Tls` with rustls's reason;
+//!   client to a plaintext server: `Error::Tls` (`ConnError::Tls`) with
+//!   rustls's reason;
 //! - the connection-limit refusal over TLS: `Error::Closed
-//!   CONNECTION_LIMIT` on every client;
+//!   CONNECTION_LIMIT` on every client (the custom one: the server's
+//!   GOAWAY CONNECTION_LIMIT, `ConnectionError::Remote`);
 //! - a TLS slowloris: connections that open TCP and send part of a
 //!   ClientHello, or nothing, all shed at the handshake timeout.
 //!
@@ -22,21 +28,23 @@
 //! (`reliability::probe`, over mutual TLS) keeps asking throughout; no
 //! server task is left. Certificates are made at run time
 //! (`tests_common::pki`). A runtime is one more entry in `TLS_SERVERS` /
-//! `TLS_CLIENTS` (the custom loop's once it speaks TLS).
+//! `TLS_CLIENTS`.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use interop_tests::tls::TlsDial;
-use reliability::clients::{RoundTrip, TLS_CLIENTS, round_trip_as};
+use reliability::clients::{CustomEnd, RoundTrip, TLS_CLIENTS, custom_round_trip, round_trip_as};
 use reliability::probe::{Probe, ProbeReport};
 use reliability::raw::{self, Ending};
 use reliability::tls::{self as raw_tls, HalfHandshake, content, record_header};
 use reliability::{Kind, Rng, TestServer, rng};
 use rustls::{AlertDescription, CertificateError};
+use slow_custom_example::ConnError;
 use slow_driver::tls::{ClientTls, ServerTls};
 use slow_driver::{Config, DEFAULT_MAX_CONNECTIONS, Error, ErrorCode, Settings};
+use slow_proto::ConnectionError;
 use tests_common::pki::{CLIENT_NAME, Pem, Pki, SERVER_NAMES};
 
 /// The hostile-case server's handshake timeout: long, so that a close
@@ -137,6 +145,101 @@ fn tls_error(what: &str, got: RoundTrip) -> rustls::Error {
         Err(Error::Tls { source }) => source,
         other => panic!("{what}: expected Error::Tls, got {other:?}"),
     }
+}
+
+/// A connection by the custom loop's client (TLS with `tls`'s rustls
+/// config, the server named `127.0.0.1` as the async clients name it):
+/// its error (`Ok` if it served).
+fn custom_attempt(addr: SocketAddr, tls: Option<&ClientTls>) -> Result<(), CustomEnd> {
+    let tls = tls.map(|tls| {
+        let config = tls.config().expect("client TLS config");
+        (config, tls.name_for("127.0.0.1").expect("server name"))
+    });
+    custom_round_trip(addr, tls, LIMIT)
+        .unwrap_or_else(|| panic!("custom client: no outcome within {LIMIT:?}"))
+}
+
+/// The rustls error of the custom client's failed TLS connection:
+/// `ConnError::Tls`, the connection closed before SLOW's handshake.
+fn custom_tls_error(what: &str, got: Result<(), CustomEnd>) -> rustls::Error {
+    match got {
+        Err(CustomEnd::Closed(Some(ConnError::Tls { source }))) => source,
+        other => panic!("{what}: expected ConnError::Tls from the custom client, got {other:?}"),
+    }
+}
+
+/// A server certificate a client must refuse.
+#[derive(Debug, Clone, Copy)]
+enum BadServer {
+    /// The server's own, to a client trusting another CA of the same name.
+    Stranger,
+    /// Self-signed.
+    SelfSigned,
+    /// Expired.
+    Expired,
+    /// For another name.
+    WrongName,
+}
+
+impl BadServer {
+    fn what(self) -> &'static str {
+        match self {
+            BadServer::Stranger => "a server from another CA of the same name",
+            BadServer::SelfSigned => "a self-signed server certificate",
+            BadServer::Expired => "an expired server certificate",
+            BadServer::WrongName => "a wrong-name server certificate",
+        }
+    }
+
+    /// Asserts that `e`, what `client` reported, is rustls's reason for
+    /// this refusal.
+    fn check(self, client: &str, e: rustls::Error) {
+        let what = self.what();
+        match (self, e) {
+            (
+                BadServer::Stranger,
+                rustls::Error::InvalidCertificate(CertificateError::BadSignature),
+            )
+            | (
+                BadServer::SelfSigned,
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+            ) => {}
+            (
+                BadServer::Expired,
+                rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
+                    time,
+                    not_after,
+                }),
+            ) => assert!(
+                not_after < time,
+                "{client} client, {what}: expired {not_after:?}, now {time:?}"
+            ),
+            (
+                BadServer::WrongName,
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                    expected,
+                    presented,
+                }),
+            ) => {
+                assert_eq!(expected.to_str(), "127.0.0.1", "{client} client, {what}");
+                assert!(
+                    presented.iter().any(|p| p.contains("other.slow.test")),
+                    "{client} client, {what}: {presented:?}"
+                );
+            }
+            (_, other) => panic!("{client} client, {what}: {other:?}"),
+        }
+    }
+}
+
+/// A plaintext fatal decode_error alert, as a server sends it to a
+/// plaintext SLOW HELLO: 7 bytes, shorter than a SLOW frame header.
+fn decode_error_alert() -> Vec<u8> {
+    [
+        &record_header(content::ALERT, 2)[..],
+        &[2, u8::from(AlertDescription::DecodeError)],
+    ]
+    .concat()
 }
 
 /// A good mutual-TLS client of `kind` is served.
@@ -286,18 +389,36 @@ fn hostile(kind: Kind, default_seed: u64) {
         good(case.name);
     }
 
-    // A plaintext SLOW client of every runtime: the server's answer to its
-    // HELLO is the 7-byte alert above, shorter than a SLOW frame header,
-    // then the close; the client's core names it a TLS peer, not SLOW.
+    // A plaintext SLOW client of every runtime, and the custom loop's: the
+    // server's answer to its HELLO is the 7-byte alert above, shorter than
+    // a SLOW frame header, then the close. The client's core names the
+    // stranger (slow-proto `recv_eof`, since 67a5c81: something short that
+    // is not SLOW, then the end of stream), the alert's bytes in hand.
     for client in TLS_CLIENTS {
         match attempt(client, addr) {
-            Err(e @ Error::NotSlow(slow_proto::ConnectionError::NotSlow { .. }))
-                if e.to_string().contains("the peer speaks TLS") => {}
+            Err(Error::NotSlow(ConnectionError::NotSlow {
+                expected: "WELCOME",
+                code: ErrorCode::PROTOCOL_ERROR,
+                first_bytes,
+            })) => assert_eq!(
+                first_bytes,
+                decode_error_alert(),
+                "{} client",
+                client.name()
+            ),
             other => panic!(
                 "a plaintext {} client to a TLS server: {other:?}",
                 client.name()
             ),
         }
+    }
+    match custom_attempt(addr, None) {
+        Err(CustomEnd::Closed(Some(ConnError::Connection(ConnectionError::NotSlow {
+            expected: "WELCOME",
+            code: ErrorCode::PROTOCOL_ERROR,
+            first_bytes,
+        })))) => assert_eq!(first_bytes, decode_error_alert(), "custom client"),
+        other => panic!("a plaintext custom client to a TLS server: {other:?}"),
     }
     good("plaintext SLOW clients");
 
@@ -333,45 +454,54 @@ fn hostile(kind: Kind, default_seed: u64) {
         good(name);
     }
 
-    // Client certificates the server must refuse, on every client runtime:
-    // one signed by another CA of the same name (the signature does not
-    // verify: rustls's BadSignature, alert decrypt_error) and a
-    // self-signed one (no known issuer: UnknownIssuer, alert unknown_ca).
+    // Client certificates the server must refuse, on every client runtime
+    // and on the custom loop's client: one signed by another CA of the same
+    // name (the signature does not verify: rustls's BadSignature, alert
+    // decrypt_error) and a self-signed one (no known issuer: UnknownIssuer,
+    // alert unknown_ca).
     let stranger = Pki::new();
     let forged = certs.with_client_cert(&stranger.client);
     let unsigned_client = certs.with_client_cert(&self_signed(&[CLIENT_NAME]));
-    for client in TLS_CLIENTS {
-        for (what, tls, alert) in [
-            (
-                "no client certificate",
-                certs.anonymous(),
-                AlertDescription::CertificateRequired,
-            ),
-            (
-                "a client certificate from another CA of the same name",
-                forged.clone(),
-                AlertDescription::DecryptError,
-            ),
-            (
-                "a self-signed client certificate",
-                unsigned_client.clone(),
-                AlertDescription::UnknownCA,
-            ),
-        ] {
-            let e = tls_error(what, attempt(client, tls_dial(addr, &tls)));
+    let client_cases = [
+        (
+            "no client certificate",
+            certs.anonymous(),
+            AlertDescription::CertificateRequired,
+        ),
+        (
+            "a client certificate from another CA of the same name",
+            forged,
+            AlertDescription::DecryptError,
+        ),
+        (
+            "a self-signed client certificate",
+            unsigned_client,
+            AlertDescription::UnknownCA,
+        ),
+    ];
+    for (what, tls, alert) in &client_cases {
+        for client in TLS_CLIENTS {
+            let e = tls_error(what, attempt(client, tls_dial(addr, tls)));
             assert_eq!(
                 e,
-                rustls::Error::AlertReceived(alert),
+                rustls::Error::AlertReceived(*alert),
                 "{} client, {what}",
                 client.name()
             );
         }
+        let e = custom_tls_error(what, custom_attempt(addr, Some(tls)));
+        assert_eq!(
+            e,
+            rustls::Error::AlertReceived(*alert),
+            "custom client, {what}"
+        );
     }
     good("refused client certificates");
 
-    // Server certificates every client runtime must refuse: the server's
-    // own as seen by a client trusting another CA of the same name, a
-    // self-signed one, an expired one, one for another name.
+    // Server certificates every client runtime (and the custom loop's
+    // client) must refuse: the server's own as seen by a client trusting
+    // another CA of the same name, a self-signed one, an expired one, one
+    // for another name.
     let trusting_stranger = ClientTls::from_ca_pem(stranger.ca.as_bytes()).expect("roots");
     let bad_server = |pem: &Pem| {
         TestServer::start_tls(
@@ -384,54 +514,24 @@ fn hostile(kind: Kind, default_seed: u64) {
     let unsigned = bad_server(&self_signed(&SERVER_NAMES));
     let expired = bad_server(&certs.pki.expired_server);
     let wrong_name = bad_server(&certs.pki.wrong_name_server);
-    for client in TLS_CLIENTS {
-        let name = client.name();
-        let e = tls_error(
-            "a server from another CA of the same name",
-            attempt(client, tls_dial(addr, &trusting_stranger)),
-        );
-        assert_eq!(
-            e,
-            rustls::Error::InvalidCertificate(CertificateError::BadSignature),
-            "{name} client, a server from another CA of the same name"
-        );
-        let e = tls_error(
-            "a self-signed server certificate",
-            attempt(client, tls_dial(unsigned.addr, &certs.anonymous())),
-        );
-        assert_eq!(
-            e,
-            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
-            "{name} client, a self-signed server certificate"
-        );
-        let e = tls_error(
-            "an expired server certificate",
-            attempt(client, tls_dial(expired.addr, &certs.anonymous())),
-        );
-        match e {
-            rustls::Error::InvalidCertificate(CertificateError::ExpiredContext {
-                time,
-                not_after,
-            }) => assert!(not_after < time, "expired {not_after:?}, now {time:?}"),
-            other => panic!("{name} client, expired server certificate: {other:?}"),
+    let anonymous = certs.anonymous();
+    let server_cases = [
+        (BadServer::Stranger, addr, &trusting_stranger),
+        (BadServer::SelfSigned, unsigned.addr, &anonymous),
+        (BadServer::Expired, expired.addr, &anonymous),
+        (BadServer::WrongName, wrong_name.addr, &anonymous),
+    ];
+    for (case, at, tls) in server_cases {
+        for client in TLS_CLIENTS {
+            case.check(
+                client.name(),
+                tls_error(case.what(), attempt(client, tls_dial(at, tls))),
+            );
         }
-        let e = tls_error(
-            "a wrong-name server certificate",
-            attempt(client, tls_dial(wrong_name.addr, &certs.anonymous())),
+        case.check(
+            "custom",
+            custom_tls_error(case.what(), custom_attempt(at, Some(tls))),
         );
-        match e {
-            rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
-                expected,
-                presented,
-            }) => {
-                assert_eq!(expected.to_str(), "127.0.0.1");
-                assert!(
-                    presented.iter().any(|p| p.contains("other.slow.test")),
-                    "{presented:?}"
-                );
-            }
-            other => panic!("{name} client, wrong-name server certificate: {other:?}"),
-        }
     }
     for s in [unsigned, expired, wrong_name] {
         s.shutdown().expect("graceful shutdown");
@@ -440,20 +540,24 @@ fn hostile(kind: Kind, default_seed: u64) {
 
     // A TLS client of every runtime to this runtime's plaintext server.
     let plain = TestServer::start(kind, config(HANDSHAKE));
+    let plaintext_reply = |e: &rustls::Error| {
+        matches!(
+            e,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+        )
+    };
     for client in TLS_CLIENTS {
         let e = tls_error(
             "a TLS client to a plaintext server",
             attempt(client, tls_dial(plain.addr, &certs.good)),
         );
-        assert!(
-            matches!(
-                e,
-                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
-            ),
-            "{} client: {e:?}",
-            client.name()
-        );
+        assert!(plaintext_reply(&e), "{} client: {e:?}", client.name());
     }
+    let e = custom_tls_error(
+        "a TLS client to a plaintext server",
+        custom_attempt(plain.addr, Some(&certs.good)),
+    );
+    assert!(plaintext_reply(&e), "custom client: {e:?}");
     if let Err(e) = attempt(Kind::Tokio, plain.addr) {
         panic!("the plaintext server, after TLS clients: {e:?}");
     }
@@ -472,25 +576,40 @@ fn hostile(kind: Kind, default_seed: u64) {
         }
         holder.still_served();
     }
+    match custom_attempt(limited.addr, Some(&certs.good)) {
+        Err(CustomEnd::Closed(Some(ConnError::Connection(ConnectionError::Remote {
+            code: ErrorCode::CONNECTION_LIMIT,
+            ..
+        })))) => {}
+        other => panic!("custom client beyond the limit of 1: {other:?}"),
+    }
+    holder.still_served();
     holder.close();
     limited.shutdown().expect("graceful shutdown");
+
+    if let Err(e) = custom_attempt(addr, Some(&certs.good)) {
+        panic!("after every case: a good custom client was not served: {e:?}");
+    }
 
     let report = probe.stop();
     let tasks_left = srv
         .tasks
         .as_ref()
         .map(|t| t.wait_at_most(0, Duration::from_secs(5)));
+    // The async runtimes' clients and the custom loop's.
+    let clients = TLS_CLIENTS.len() + 1;
     println!(
-        "figure: TLS hostile peers, {} server (seed {seed}): 7 garbage records, 4 plaintext SLOW \
+        "figure: TLS hostile peers, {} server (seed {seed}): 7 garbage records, {} plaintext SLOW \
          clients, 2 half handshakes then garbage, {} refused client certificates, {} refused \
          server certificates, {} TLS clients to a plaintext server, {} refused at the connection \
          limit, each as expected; probe client meanwhile {} requests and {} new connections \
          served, slowest {:?}, {} failures; server tasks left {tasks_left:?}; {:.2?}",
         kind.name(),
-        3 * TLS_CLIENTS.len(),
-        4 * TLS_CLIENTS.len(),
-        TLS_CLIENTS.len(),
-        TLS_CLIENTS.len(),
+        clients,
+        3 * clients,
+        4 * clients,
+        clients,
+        clients,
         report.ok,
         report.connections,
         report.max_latency,
@@ -665,6 +784,9 @@ fn tls_slowloris(kind: Kind, default_seed: u64) {
     for client in TLS_CLIENTS {
         served(client, srv.addr, &certs, "the slowloris");
     }
+    if let Err(e) = custom_attempt(srv.addr, Some(&certs.good)) {
+        panic!("after the slowloris: a good custom client was not served: {e:?}");
+    }
     srv.shutdown().expect("graceful shutdown");
 }
 
@@ -702,6 +824,11 @@ fn tls_hostile_peers_local() {
 }
 
 #[test]
+fn tls_hostile_peers_custom() {
+    hostile(Kind::Custom, 85);
+}
+
+#[test]
 fn tls_slowloris_tokio() {
     tls_slowloris(Kind::Tokio, 91);
 }
@@ -719,4 +846,9 @@ fn tls_slowloris_async_std() {
 #[test]
 fn tls_slowloris_local() {
     tls_slowloris(Kind::Local, 94);
+}
+
+#[test]
+fn tls_slowloris_custom() {
+    tls_slowloris(Kind::Custom, 95);
 }
