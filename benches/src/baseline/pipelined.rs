@@ -53,7 +53,7 @@ impl Out {
         self.pieces.is_empty() && self.small.is_empty()
     }
 
-    /// Up to [`MAX_SLICES`] slices of what is waiting, for a vectored write.
+    /// Up to 64 slices of what is waiting, for a vectored write.
     pub fn slices(&mut self) -> Vec<IoSlice<'_>> {
         self.seal();
         self.pieces
