@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use super::server_thread::server_thread;
 use super::smol::SmolExec;
-use super::tokio::{TokioExec, connect_all, rig};
+use super::tokio::{TokioExec, connect_all, rig, tokio_clients};
 use super::{Bench, Exec, Imp, Scenario, ServerThread, config};
 use crate::baseline;
 
@@ -73,37 +73,6 @@ pub fn start(imp: Imp, scenario: Scenario, threads: usize) -> Box<dyn Bench> {
             }
         }
         other => panic!("{} has no multi-threaded layout here", other.name()),
-    }
-}
-
-fn tokio_clients(
-    imp: Imp,
-    addr: SocketAddr,
-    exec: TokioExec,
-    scenario: Scenario,
-    server: ServerThread,
-) -> Box<dyn Bench> {
-    let conns = scenario.conns;
-    match imp {
-        Imp::SlowTokio => {
-            let clients = exec.block_on(connect_all(conns, || {
-                let runtime = slow_tokio::Tokio(tokio::runtime::Handle::current());
-                slow_tokio::Client::connect_on(runtime, addr, config())
-            }));
-            rig(clients, exec, scenario, server)
-        }
-        Imp::FramedTokio => {
-            let clients = exec.block_on(connect_all(conns, || {
-                baseline::framed::Client::connect(addr)
-            }));
-            rig(clients, exec, scenario, server)
-        }
-        _ => {
-            let clients = exec.block_on(connect_all(conns, || {
-                baseline::tokio::Client::connect(addr)
-            }));
-            rig(clients, exec, scenario, server)
-        }
     }
 }
 

@@ -85,7 +85,17 @@ pub fn tokio_server(imp: Imp) -> (SocketAddr, ServerThread) {
 
 pub(super) fn tokio_rig(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
     let (addr, server) = tokio_server(imp);
-    let exec = TokioExec::new();
+    tokio_clients(imp, addr, TokioExec::new(), scenario, server)
+}
+
+/// `imp`'s tokio clients for `scenario` on `exec`, talking to `server`.
+pub(super) fn tokio_clients(
+    imp: Imp,
+    addr: SocketAddr,
+    exec: TokioExec,
+    scenario: Scenario,
+    server: ServerThread,
+) -> Box<dyn Bench> {
     let conns = scenario.conns;
     match imp {
         Imp::SlowTokio => {

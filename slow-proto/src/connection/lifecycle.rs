@@ -157,7 +157,7 @@ impl Requests {
         self.queued += usize::from(stage == Stage::Queued);
         self.active.insert(id, Active { stage, deadline });
         if let Some(d) = deadline {
-            self.deadlines.insert((d, id));
+            self.deadlines.insert(d, id);
         }
     }
 
@@ -181,7 +181,7 @@ impl Requests {
         let active = self.active.remove(id)?;
         self.queued -= usize::from(active.stage == Stage::Queued);
         if let Some(d) = active.deadline {
-            self.deadlines.remove(&(d, id));
+            self.deadlines.remove(d, id);
         }
         Some(active)
     }

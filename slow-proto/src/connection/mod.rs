@@ -72,6 +72,7 @@
 //! ```
 
 mod close;
+mod deadlines;
 mod event;
 mod handshake;
 mod io;
@@ -81,7 +82,7 @@ mod table;
 mod timers;
 mod transmit;
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
@@ -143,7 +144,7 @@ struct Requests {
     /// Client: queued or on the wire. Server: outstanding.
     active: IdTable<Active>,
     /// Per-request deadlines, earliest first.
-    deadlines: BTreeSet<(Instant, RequestId)>,
+    deadlines: self::deadlines::Deadlines,
     /// Messages whose last frame has not arrived yet.
     incoming: BTreeMap<RequestId, Incoming>,
     /// Client: requests waiting for the handshake or a concurrency slot.

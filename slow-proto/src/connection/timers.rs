@@ -8,8 +8,8 @@ use crate::settings::Settings;
 use crate::time::Instant;
 use core::time::Duration;
 
-/// The connection-wide timers. Per-request deadlines live in an ordered set
-/// beside them; [`Connection::poll_timeout`] is the minimum of both.
+/// The connection-wide timers. Per-request deadlines live in their own
+/// ordered structure beside them (`deadlines.rs`); [`Connection::poll_timeout`] is the minimum of both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Timer {
     /// The handshake must finish within the local handshake timeout (§3).
@@ -39,7 +39,7 @@ impl Connection {
     /// called, or `None` when no timer is running.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let requests = self.requests.deadlines.first().map(|&(d, _)| d);
+        let requests = self.requests.deadlines.first().map(|(d, _)| d);
         Timer::ALL
             .iter()
             .filter_map(|&t| self.deadline(t))
@@ -69,7 +69,7 @@ impl Connection {
 
     /// Ends every request whose deadline is at or before `now`.
     pub(super) fn expire_requests(&mut self, now: Instant) {
-        while let Some(&(deadline, id)) = self.requests.deadlines.first() {
+        while let Some((deadline, id)) = self.requests.deadlines.first() {
             if deadline > now || self.phase.is_closed() {
                 break;
             }
@@ -139,7 +139,7 @@ impl Connection {
         match (self.role, self.requests.stage(id)) {
             (_, None) => {
                 // Stale entry; cannot happen as entries leave with their request.
-                self.requests.deadlines.retain(|&(_, i)| i != id);
+                self.requests.deadlines.forget(id);
             }
             (Role::Client, Some(stage)) => {
                 if stage == Stage::Sent {
