@@ -20,6 +20,7 @@ use std::net::Shutdown;
 use mio::{Interest, Registry, Token};
 use slow_proto::{Connection, Instant, SocketAction, Teardown};
 
+use crate::clock::Clock;
 use crate::socket::Stream;
 #[cfg(feature = "tls")]
 use crate::tls_session::{Plain, TlsSession};
@@ -186,18 +187,24 @@ impl Link {
 
     /// One read into the core's receive buffer; once the core is closed
     /// it discards what arrives, and the teardown hears that the peer is
-    /// still talking.
-    pub(crate) fn read_once(&mut self, now: Instant) {
+    /// still talking. Input is handled at a clock reading taken after it
+    /// arrived (`now` moves to it): the turn's reading may be older than a
+    /// request read later in the turn, whose deadline must not start
+    /// before its client sent it.
+    pub(crate) fn read_once(&mut self, now: &mut Instant, clock: &Clock) {
         // After a TLS failure the socket's input is only discarded
         // (lingering), as raw bytes.
         #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(|tls| !tls.is_failed()) {
-            return self.read_once_tls(now);
+            return self.read_once_tls(now, clock);
         }
         match self.stream.read(self.conn.recv_space()) {
-            Ok(0) => self.on_read_closed(None, now),
-            Ok(n) => self.on_input(n, now),
-            Err(e) => self.on_read_error(e, now),
+            Ok(0) => self.on_read_closed(None, *now),
+            Ok(n) => {
+                *now = clock.now();
+                self.on_input(n, *now)
+            }
+            Err(e) => self.on_read_error(e, *now),
         }
     }
 
@@ -214,31 +221,34 @@ impl Link {
     /// `process_new_packets`), and what that decrypted is handed on at
     /// once.
     #[cfg(feature = "tls")]
-    fn read_once_tls(&mut self, now: Instant) {
+    fn read_once_tls(&mut self, now: &mut Instant, clock: &Clock) {
         let mut socket_read = false;
         loop {
             let Some(tls) = &mut self.tls else { return };
             match tls.read_plaintext(self.conn.recv_space()) {
-                Ok(Plain::Read(n)) => return self.on_input(n, now),
-                Ok(Plain::End) => return self.on_read_closed(None, now),
+                Ok(Plain::Read(n)) => {
+                    *now = clock.now();
+                    return self.on_input(n, *now);
+                }
+                Ok(Plain::End) => return self.on_read_closed(None, *now),
                 // The socket ended without close_notify after the
                 // handshake: as end of stream (SLOW's framing tells a cut
                 // frame itself).
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return self.on_read_closed(None, now);
+                    return self.on_read_closed(None, *now);
                 }
-                Err(e) => return self.on_read_closed(Some(e), now),
+                Err(e) => return self.on_read_closed(Some(e), *now),
                 Ok(Plain::Empty) if socket_read => return,
                 Ok(Plain::Empty) => {}
             }
             socket_read = true;
             match tls.read_ciphertext(&mut self.stream) {
-                Ok(0) => return self.on_read_closed(None, now),
+                Ok(0) => return self.on_read_closed(None, *now),
                 Ok(_) => {}
                 Err(e) if crate::tls_session::rustls_error(&e).is_some() => {
-                    return self.on_tls_error(e, now);
+                    return self.on_tls_error(e, *now);
                 }
-                Err(e) => return self.on_read_error(e, now),
+                Err(e) => return self.on_read_error(e, *now),
             }
         }
     }

@@ -279,7 +279,8 @@ impl<A: App> Reactor<A> {
 
     /// Follows the core's calling order on one link until it has nothing
     /// more to do this turn.
-    fn drive(&mut self, token: Token, now: Instant) {
+    fn drive(&mut self, token: Token, mut now: Instant) {
+        let clock = self.clock;
         let Some(slot) = self.conns.get_mut(&token) else {
             return;
         };
@@ -298,7 +299,7 @@ impl<A: App> Reactor<A> {
                 break;
             }
             budget -= 1;
-            slot.link.read_once(now);
+            slot.link.read_once(&mut now, &clock);
         }
         if let Err(e) = slot.link.update_interest(self.poll.registry(), token) {
             slot.link.abort(e, now);
