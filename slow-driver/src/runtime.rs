@@ -92,7 +92,8 @@ pub trait Reactor: Clone + Unpin + 'static {
     fn timer(&self, deadline: Instant) -> Self::Timer;
     /// The time on this runtime's clock: the same clock its timers keep
     /// (a runtime with a virtual clock for tests returns that; quinn's
-    /// `Runtime::now`). A connection's driver reads it once per wake-up.
+    /// `Runtime::now`). A connection's driver reads it once per wake-up,
+    /// and again after a read that brought input or when its timer fired.
     fn now() -> Instant {
         Instant::now()
     }

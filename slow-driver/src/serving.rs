@@ -25,8 +25,9 @@ use crate::runtime::Reactor;
 use crate::shared::{AbortHandle, NOTIFICATION_QUEUE, Shared, State};
 use crate::spawn::RunsHandlers;
 
-/// What a server connection's driver does with the core's events: a
-/// handler task per request, one task delivering notifications in order.
+/// What a server connection's driver does with the core's events: each
+/// request's handler polled once inline (a task only if it is still
+/// pending), one task delivering notifications in order.
 pub struct ServerDispatch<R: Reactor, H: 'static> {
     pub(crate) runtime: R,
     pub(crate) handler: <R::Mode as Mode>::Ptr<H>,

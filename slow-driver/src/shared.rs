@@ -6,7 +6,8 @@
 //! the IO. The lock is the mode's ([`Mode`]): a `Mutex` on a threaded
 //! runtime, a `RefCell` on a local one. The clock (the runtime's, [`Runtime::now`]) is read under the
 //! lock, so the core never sees time go backwards even when many threads
-//! call in; the driver reads it once per wake-up.
+//! call in; the driver reads it once per wake-up (and after input or a
+//! timer, see `now.rs`).
 //!
 //! [`Runtime::now`]: crate::runtime::Runtime::now
 
