@@ -3,8 +3,14 @@
 //!
 //! mio is edge-triggered: an event says "something changed", not "there is
 //! data". So the link keeps a readiness cache (`readable`, `writable`) that an
-//! event sets and only `WouldBlock` clears, and the loop keeps reading and
-//! writing while the cache and the core allow. The socket's own life after
+//! event sets and `WouldBlock` clears, and the loop keeps reading and
+//! writing while the cache and the core allow. A read that fills less than
+//! the window it was given also clears `readable` (as tokio does on epoll
+//! and kqueue): the socket's buffer was empty when it returned, and bytes
+//! arriving after that raise a new edge. That saves the read that would
+//! only say `WouldBlock`, one system call in three at one request in flight.
+//! An end of stream or an error the poller reported stays readable until a
+//! read sees it: its edge has been consumed, and no second one comes. The socket's own life after
 //! the core closes (flush the final GOAWAY, send FIN, wait for the peer's
 //! FIN) is the core's [`Teardown`]: the same rules, and the same bounds,
 //! as every async runtime's driver.
@@ -28,12 +34,29 @@ use crate::tls_session::{Plain, TlsSession};
 /// Slices per vectored write: enough for a few frames' headers and bodies.
 const MAX_SLICES: usize = 64;
 
+/// Whether a short read shows the socket's buffer drained: so with
+/// edge-triggered epoll and kqueue, not with a level-triggered poller.
+const DRAINED_BY_SHORT_READ: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+));
+
 /// A socket and its connection core.
 pub(crate) struct Link {
     stream: Stream,
     pub(crate) conn: Connection,
-    /// The socket may have input: set by an event, cleared by `WouldBlock`.
+    /// The socket may have input: set by an event, cleared by `WouldBlock`
+    /// or a short read.
     readable: bool,
+    /// The poller reported the peer's FIN or an error: reads go on until
+    /// one returns it, short reads notwithstanding.
+    hangup_seen: bool,
     /// The socket may take output: set by an event, cleared by `WouldBlock`.
     writable: bool,
     /// The peer's FIN arrived, or reading failed.
@@ -62,6 +85,7 @@ impl Link {
             // socket often has the HELLO waiting already.
             readable: true,
             writable: true,
+            hangup_seen: false,
             read_closed: false,
             write_closed: false,
             teardown: None,
@@ -125,6 +149,7 @@ impl Link {
     /// ready: the next read or write reports them.
     pub(crate) fn on_ready(&mut self, event: &mio::event::Event) {
         let failed = event.is_error();
+        self.hangup_seen |= event.is_read_closed() || failed;
         self.readable |= event.is_readable() || event.is_read_closed() || failed;
         self.writable |= event.is_writable() || event.is_write_closed() || failed;
     }
@@ -198,9 +223,14 @@ impl Link {
         if self.tls.as_ref().is_some_and(|tls| !tls.is_failed()) {
             return self.read_once_tls(now, clock);
         }
-        match self.stream.read(self.conn.recv_space()) {
+        let space = self.conn.recv_space();
+        let window = space.len();
+        match self.stream.read(space) {
             Ok(0) => self.on_read_closed(None, *now),
             Ok(n) => {
+                if n < window && !self.hangup_seen && DRAINED_BY_SHORT_READ {
+                    self.readable = false;
+                }
                 *now = clock.now();
                 self.on_input(n, *now)
             }
