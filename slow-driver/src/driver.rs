@@ -299,8 +299,10 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode> + Unpin> Future for Driver<R
                 this.dispatch.finished();
                 return Poll::Ready(());
             }
-            progress |= this.arm_timer(&mut st, cx, now.latest());
-            if !progress {
+            // The timer is set once the wake-up has nothing more to do:
+            // its deadline is final then, and the runtime's timer is reset
+            // and polled once, not once per pass.
+            if !progress && !this.arm_timer(&mut st, cx, now.latest()) {
                 return Poll::Pending;
             }
         }
