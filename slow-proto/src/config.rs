@@ -53,7 +53,9 @@ pub struct Config {
     /// ([`wants_read`](crate::Connection::wants_read)), so a peer that never
     /// reads cannot grow our memory without bound.
     pub send_high_water: usize,
-    /// How many bytes an adapter reads at a time into the receive buffer.
+    /// The room the receive buffer keeps for an adapter's reads: it is
+    /// renewed, `read_chunk` bytes at a time, when less than half of that
+    /// is left.
     pub read_chunk: usize,
 }
 

@@ -11,26 +11,47 @@ use crate::time::Instant;
 impl Connection {
     // ---- input ---------------------------------------------------------
 
-    /// The receive buffer, with at least `read_chunk` bytes of spare
-    /// capacity. Append received bytes to it (e.g. with a `read_buf`-style call), then
-    /// call [`handle_input`](Connection::handle_input). Frame payloads are
+    /// The receive buffer, with room for a read: at least half of
+    /// `read_chunk` bytes of spare capacity (see
+    /// [`take_recv_buffer`](Connection::take_recv_buffer) for why not
+    /// always a whole chunk). Append received bytes to it (e.g. with a
+    /// `read_buf`-style call), then call
+    /// [`handle_input`](Connection::handle_input). Frame payloads are
     /// handed out as slices of this buffer, without copying.
     pub fn recv_buffer(&mut self) -> &mut BytesMut {
         self.drop_scratch();
-        self.rx.reserve(self.config.read_chunk);
+        self.make_read_room();
         &mut self.rx
     }
 
-    /// A zeroed window of `read_chunk` bytes at the end of the receive
-    /// buffer, for readers that need a `&mut [u8]`. Read into it, then call
-    /// [`recv_commit`](Connection::recv_commit) with the count read. A window
-    /// that is never committed is discarded by the next call.
+    /// A zeroed window at the end of the receive buffer, for readers that
+    /// need a `&mut [u8]`: the buffer's spare room, at most `read_chunk`
+    /// and at least half of it. Read into it, then call
+    /// [`recv_commit`](Connection::recv_commit) with the count read. A
+    /// window that is never committed is discarded by the next call.
     pub fn recv_space(&mut self) -> &mut [u8] {
         self.drop_scratch();
+        self.make_read_room();
         let len = self.rx.len();
-        self.rx.resize(len + self.config.read_chunk, 0);
-        self.rx_scratch = self.config.read_chunk;
+        let window = (self.rx.capacity() - len).min(self.config.read_chunk);
+        self.rx.resize(len + window, 0);
+        self.rx_scratch = window;
         &mut self.rx[len..]
+    }
+
+    /// Renews the receive buffer's spare room when less than half of
+    /// `read_chunk` is left. Frames are handed out as slices of the
+    /// buffer, so while any is alive the buffer is shared and cannot grow
+    /// in place: asking for a whole chunk before every read would allocate
+    /// a new buffer for nearly every read (twice per round trip at one
+    /// request in flight). Renewed this way, a buffer serves reads until
+    /// half of it is used, and is reclaimed in place, without allocating,
+    /// once its payloads are gone.
+    fn make_read_room(&mut self) {
+        let chunk = self.config.read_chunk;
+        if self.rx.capacity() - self.rx.len() < chunk.div_ceil(2) {
+            self.rx.reserve(chunk);
+        }
     }
 
     /// Accepts `n` bytes read into [`recv_space`](Connection::recv_space)
@@ -43,9 +64,12 @@ impl Connection {
 
     /// Lends the receive buffer out, for completion-based IO (io_uring),
     /// where the kernel owns the buffer while a read is in flight: what is
-    /// buffered (an unfinished frame) stays at its front, and at least
-    /// `read_chunk` bytes of spare capacity follow for the read to fill
-    /// (room for the whole rest of the frame, once its header is in).
+    /// buffered (an unfinished frame) stays at its front, and spare
+    /// capacity follows for the read to fill: room for the whole rest of
+    /// the frame once its header is in, and otherwise at least half of
+    /// `read_chunk` (a whole chunk when the room is renewed; renewing it
+    /// before every read would allocate a new buffer each time one of its
+    /// payloads is still alive).
     /// Give it back, with what was read appended, to
     /// [`recv_owned`](Connection::recv_owned); meanwhile the connection
     /// takes no other input. Frame payloads are slices of it, without a
@@ -60,7 +84,7 @@ impl Connection {
     /// client.advance_transmit(hello.len());
     ///
     /// let mut buf = server.take_recv_buffer(); // submitted with a read...
-    /// assert!(buf.capacity() - buf.len() >= Config::default().read_chunk);
+    /// assert!(buf.capacity() - buf.len() >= Config::default().read_chunk / 2);
     /// buf.extend_from_slice(&hello); // ...which the kernel completes
     /// server.recv_owned(buf, Instant::ZERO);
     /// assert!(server.transmit_len() > 0); // the WELCOME
@@ -68,7 +92,7 @@ impl Connection {
     #[must_use]
     pub fn take_recv_buffer(&mut self) -> BytesMut {
         self.drop_scratch();
-        self.rx.reserve(self.config.read_chunk);
+        self.make_read_room();
         core::mem::take(&mut self.rx)
     }
 

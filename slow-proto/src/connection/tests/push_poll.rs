@@ -52,6 +52,75 @@ fn received_payloads_are_slices_of_the_receive_buffer() {
     assert_eq!(body.as_ptr() as usize, start + HEADER_LEN);
 }
 
+/// Payloads still held keep the receive buffer shared, so it cannot grow
+/// in place: it is renewed only when less than half a `read_chunk` of room
+/// is left, not before every read (which allocated a new buffer twice per
+/// round trip). Once the payloads are gone, renewing reclaims it in place.
+#[test]
+fn the_receive_buffer_is_renewed_only_when_half_used() {
+    let mut s = server();
+    let chunk = Config::default().read_chunk;
+    let mut next = 0;
+    let mut request = move || {
+        next += 1;
+        wire(&[req(next, &[7; 50])])
+    };
+    // Reads one request through `recv_buffer`; returns where the buffer
+    // was and the room it had, and the request's payload.
+    let mut read_one = |s: &mut Connection| {
+        let frame = request();
+        let buf = s.recv_buffer();
+        let (at, room) = (buf.as_ptr() as usize, buf.capacity() - buf.len());
+        buf.extend_from_slice(&frame);
+        s.handle_input(T0);
+        let Some(Event::Request { id, body, .. }) = s.poll_event() else {
+            panic!("no request")
+        };
+        s.respond(id, Bytes::new(), T0).unwrap();
+        (at, room, body)
+    };
+    // Holding every payload: the buffer stays until less than half a
+    // chunk of room is left, then a new one comes.
+    let frame_len = wire(&[req(1, &[7; 50])]).len();
+    let mut held = Vec::new();
+    let (first, first_room, body) = read_one(&mut s);
+    assert!(first_room >= chunk);
+    held.push(body);
+    let mut expected = first + frame_len;
+    let renewed = loop {
+        let (at, room, body) = read_one(&mut s);
+        held.push(body);
+        if at != expected {
+            let old_room = first_room - (expected - first);
+            assert!(
+                old_room < chunk / 2,
+                "renewed with {old_room} bytes of room"
+            );
+            assert!(room >= chunk, "a new buffer has a whole chunk");
+            assert!(
+                at < first || at >= first + first_room,
+                "inside the old buffer"
+            );
+            break at;
+        }
+        assert!(room >= chunk / 2);
+        expected += frame_len;
+        assert!(held.len() < chunk, "never renewed");
+    };
+    // The payloads still point into the old one, intact.
+    assert!(held.iter().all(|b| b[..] == [7; 50]));
+    // With no payload held, the next renewal reuses the buffer in place.
+    drop(held);
+    for reads in 1.. {
+        let (at, room, _) = read_one(&mut s);
+        if room >= chunk {
+            assert_eq!(at, renewed, "a new buffer, not the old one reclaimed");
+            break;
+        }
+        assert!(reads < chunk, "never renewed");
+    }
+}
+
 #[test]
 fn recv_space_and_commit_read_in_place() {
     let mut s = server();
