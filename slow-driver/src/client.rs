@@ -80,7 +80,7 @@ impl<R: Reactor> Drop for ClientInner<R> {
 pub struct ClientDispatch;
 
 impl<M: Mode> Dispatch<M> for ClientDispatch {
-    fn event(&mut self, state: &mut State<M>, _shared: &Shared<M>, event: Event) {
+    fn event(&mut self, state: &mut State, _shared: &Shared<M>, event: Event) {
         if let Event::Notify { body } = event {
             state.push_notification(body);
         }

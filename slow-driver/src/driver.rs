@@ -19,7 +19,7 @@ const READ_BUDGET: usize = 32;
 /// What a role does with the events the driver does not handle itself.
 pub(crate) trait Dispatch<M: Mode>: 'static {
     /// Handles one event (`Request`, `RequestAbandoned`, `Notify`, ...).
-    fn event(&mut self, state: &mut State<M>, shared: &Shared<M>, event: Event);
+    fn event(&mut self, state: &mut State, shared: &Shared<M>, event: Event);
     /// Whether work waits to be run by [`run_inline`](Dispatch::run_inline).
     fn has_inline(&self) -> bool {
         false
@@ -70,7 +70,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
         }
     }
 
-    fn dispatch_events(&mut self, st: &mut State<R::Mode>) {
+    fn dispatch_events(&mut self, st: &mut State) {
         while let Some(event) = st.conn.poll_event() {
             match event {
                 Event::Connected { peer } => {
@@ -96,7 +96,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     }
 
     /// Reads while the core wants input. Returns whether anything happened.
-    fn read(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: &mut Now) -> bool {
+    fn read(&mut self, st: &mut State, cx: &mut Context<'_>, now: &mut Now) -> bool {
         let mut progress = false;
         for _ in 0..READ_BUDGET {
             if !st.conn.wants_read() || st.notifications_full() {
@@ -126,7 +126,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     }
 
     /// Writes what the core has to send. Returns whether anything happened.
-    fn write(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn write(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> bool {
         let mut progress = false;
         while !self.broken && st.conn.transmit_len() > 0 {
             // The stream advances the queue by what it took.
@@ -159,7 +159,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     /// ahead of its `Reactor::now`: re-arming would fire again at once, so
     /// the task yields instead of spinning inside one poll, and looks again
     /// when the executor next runs it.
-    fn arm_timer(&mut self, st: &mut State<R::Mode>, cx: &mut Context<'_>, now: Instant) -> bool {
+    fn arm_timer(&mut self, st: &mut State, cx: &mut Context<'_>, now: Instant) -> bool {
         let deadline = match &self.teardown {
             Some(teardown) => teardown.poll_timeout(),
             None => st.conn.poll_timeout(),
@@ -207,12 +207,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
 
     /// Runs the socket's teardown once the core has closed, doing what it
     /// says until the socket would block. Ready when the socket can go.
-    fn tear_down(
-        &mut self,
-        st: &mut State<R::Mode>,
-        cx: &mut Context<'_>,
-        now: &mut Now,
-    ) -> Poll<()> {
+    fn tear_down(&mut self, st: &mut State, cx: &mut Context<'_>, now: &mut Now) -> Poll<()> {
         let at = now.latest();
         let teardown = self.teardown.get_or_insert_with(|| st.conn.teardown(at));
         loop {
@@ -251,7 +246,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
     /// Runs the core's timers if the timer fired. The runtime's timer says
     /// its deadline passed, which the clock read at wake-up may not have
     /// seen yet: the clock is read again (`now` moves forward).
-    fn fire_timers(&mut self, st: &mut State<R::Mode>, now: &mut Now) {
+    fn fire_timers(&mut self, st: &mut State, now: &mut Now) {
         if !std::mem::take(&mut self.timer_fired) {
             return;
         }

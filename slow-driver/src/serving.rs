@@ -9,6 +9,12 @@
 //! of that read. Only a handler that is still pending becomes a task of
 //! its own. A handler that panics while polled inline answers
 //! INTERNAL_ERROR, as a task would.
+//!
+//! A handler stops when the core abandons its request (cancelled, expired,
+//! closed). Nothing is kept per request for that until a handler turns
+//! out to wait: one abandoned before its first poll is dropped unpolled,
+//! and a waiting one asks the core (`awaits_answer`) at each poll and
+//! leaves its waker for the abandonment to wake.
 
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -22,7 +28,7 @@ use crate::handler::{AnyHandler, Peer, Reply, Request};
 use crate::mode::Mode;
 use crate::registry::Entry;
 use crate::runtime::Reactor;
-use crate::shared::{AbortHandle, NOTIFICATION_QUEUE, Shared, State};
+use crate::shared::{NOTIFICATION_QUEUE, Shared, State};
 use crate::spawn::RunsHandlers;
 
 /// What a server connection's driver does with the core's events: each
@@ -36,7 +42,7 @@ pub struct ServerDispatch<R: Reactor, H: 'static> {
     /// one); left when the driver finishes.
     pub(crate) entry: Option<Entry<R::Mode>>,
     /// Handlers of requests just received, to poll once inline.
-    pub(crate) fresh: Vec<<R::Mode as Mode>::Task>,
+    pub(crate) fresh: Vec<(RequestId, <R::Mode as Mode>::Task)>,
 }
 
 impl<M, R, H> Dispatch<M> for ServerDispatch<R, H>
@@ -44,11 +50,9 @@ where
     M: Mode,
     R: Reactor<Mode = M> + RunsHandlers<H, M>,
 {
-    fn event(&mut self, state: &mut State<M>, shared: &Shared<M>, event: Event) {
+    fn event(&mut self, state: &mut State, shared: &Shared<M>, event: Event) {
         match event {
             Event::Request { id, body, deadline } => {
-                let abort = AbortHandle::new();
-                state.handlers.insert(id, abort.clone());
                 let deadline = deadline.map(|d| state.to_std(d));
                 let span = state.span.request(id);
                 if let Some(span) = &span {
@@ -57,17 +61,20 @@ where
                 let request = Request::on(self.peer.clone(), id, body, deadline);
                 let task = HandlerTask {
                     shared: shared.clone(),
-                    abort,
                     request,
                 };
                 let task = self.runtime.handler_task(self.handler.clone(), task, span);
-                self.fresh.push(task);
+                self.fresh.push((id, task));
             }
             // Cancelled, expired or closed: the handler stops either way.
+            // Not polled yet: dropped unpolled (it has not started, so owes
+            // nothing). Waiting: woken, it finds the core no longer awaits
+            // its answer.
             Event::RequestAbandoned { id, reason } => {
                 state.span.in_scope(|| crate::trace::abandoned(id, reason));
-                if let Some(h) = state.handlers.remove(&id) {
-                    h.abort();
+                self.fresh.retain(|(fresh, _)| *fresh != id);
+                if let Some(handler) = state.handlers.remove(&id) {
+                    handler.wake();
                 }
             }
             Event::Notify { body } => {
@@ -93,7 +100,7 @@ where
 
     fn run_inline(&mut self) {
         let mut cx = Context::from_waker(Waker::noop());
-        for mut task in self.fresh.drain(..) {
+        for (_, mut task) in self.fresh.drain(..) {
             // Polled with a waker that does nothing: a handler still
             // pending is spawned, and its task's first poll registers the
             // waker that counts.
@@ -112,38 +119,61 @@ where
     }
 }
 
-/// What a handler task needs besides the handler: the request, the
-/// connection to answer on, and the switch that stops it.
+/// What a handler task needs besides the handler: the request and the
+/// connection to answer on.
 pub struct HandlerTask<M: Mode> {
     shared: Shared<M>,
-    abort: AbortHandle<M>,
     request: Request<M>,
 }
 
 impl<M: Mode> HandlerTask<M> {
-    /// Runs the handler on the request and answers it, unless stopped
-    /// first.
+    /// Runs the handler on the request and answers it, unless the core
+    /// abandons the request first. Its first poll is the driver's, inline,
+    /// right after the request's event: anything that abandoned the
+    /// request before it dropped this task unpolled, so that poll asks
+    /// nobody. Later polls (a task's) ask the core, and leave the task's
+    /// waker for the abandonment to wake.
     pub(crate) async fn run<H: AnyHandler<M>>(self, handler: M::Ptr<H>) {
-        let HandlerTask {
-            shared,
-            abort,
-            request,
-        } = self;
+        let HandlerTask { shared, request } = self;
         let id = request.id;
         // Answers INTERNAL_ERROR if the handler panics.
-        let _guard = Unanswered {
+        let mut guard = Unanswered {
             shared: &shared,
             id,
+            armed: true,
         };
         let mut work = pin!(handler.request(request));
-        let reply = poll_fn(|cx| match abort.poll_aborted(cx) {
-            Poll::Ready(()) => Poll::Ready(None),
-            Poll::Pending => work.as_mut().poll(cx).map(Some),
-        });
-        if let Some(reply) = reply.await {
+        let mut first = true;
+        let reply = poll_fn(|cx| {
+            if !std::mem::take(&mut first) && !still_awaited(&shared, id, cx) {
+                return Poll::Ready(None);
+            }
+            work.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        guard.armed = false;
+        if let Some(reply) = reply {
             answer(&shared, id, reply);
         }
     }
+}
+
+/// Whether the core still awaits request `id`'s answer; if so, the task
+/// polling (`cx`) is woken when it stops waiting.
+fn still_awaited<M: Mode>(shared: &Shared<M>, id: RequestId, cx: &Context<'_>) -> bool {
+    let mut st = shared.lock();
+    if !st.conn.awaits_answer(id) {
+        st.handlers.remove(&id);
+        return false;
+    }
+    match st.handlers.get_mut(&id) {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        Some(w) => w.clone_from(cx.waker()),
+        None => {
+            st.handlers.insert(id, cx.waker().clone());
+        }
+    }
+    true
 }
 
 /// Drains one connection's notifications into the handler, in order.
@@ -178,17 +208,24 @@ pub(crate) async fn deliver_notifications<M: Mode, H: AnyHandler<M>>(
 struct Unanswered<'a, M: Mode> {
     shared: &'a Shared<M>,
     id: RequestId,
+    /// Cleared once the task answered or was stopped.
+    armed: bool,
 }
 
 impl<M: Mode> Drop for Unanswered<'_, M> {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         let mut st = self.shared.lock();
-        // Answered or abandoned requests are no longer registered.
-        if st.handlers.remove(&self.id).is_some() {
-            let now = st.now();
-            let _ =
-                st.conn
-                    .respond_error(self.id, ErrorCode::INTERNAL_ERROR, "handler failed", now);
+        st.handlers.remove(&self.id);
+        let now = st.now();
+        // An abandoned request is no longer known to the core: Err.
+        if st
+            .conn
+            .respond_error(self.id, ErrorCode::INTERNAL_ERROR, "handler failed", now)
+            .is_ok()
+        {
             st.wake_driver();
         }
     }

@@ -28,7 +28,7 @@ use crate::trace::Span;
 pub(crate) const NOTIFICATION_QUEUE: usize = 1024;
 
 /// A handle on one connection's state; cloning it shares the state.
-pub(crate) struct Shared<M: Mode>(Cell<M, State<M>>);
+pub(crate) struct Shared<M: Mode>(Cell<M, State>);
 
 impl<M: Mode> Clone for Shared<M> {
     fn clone(&self) -> Self {
@@ -36,7 +36,7 @@ impl<M: Mode> Clone for Shared<M> {
     }
 }
 
-pub(crate) struct State<M: Mode> {
+pub(crate) struct State {
     pub(crate) conn: Connection,
     /// The connection's span: what its tasks log is inside it.
     pub(crate) span: Span,
@@ -64,8 +64,11 @@ pub(crate) struct State<M: Mode> {
     /// subscribes; server: waiting for the handler).
     pub(crate) notifications: Option<VecDeque<Bytes>>,
     notification_waker: Option<Waker>,
-    /// Server: running handlers, stopped when their request is abandoned.
-    pub(crate) handlers: IdMap<AbortHandle<M>>,
+    /// Server: handler tasks waiting for more than their first poll, by
+    /// request, woken when their request is abandoned (the core says so:
+    /// `awaits_answer`). A handler answered at its first poll is never
+    /// here.
+    pub(crate) handlers: IdMap<Waker>,
     /// Server: a task is draining `notifications` into the handler.
     pub(crate) notification_task: bool,
     /// The peer's verified TLS identity, taken from the stream once the
@@ -116,12 +119,12 @@ impl<M: Mode> Shared<M> {
         }))
     }
 
-    pub(crate) fn lock(&self) -> <M::Lock<State<M>> as Lock<State<M>>>::Guard<'_> {
+    pub(crate) fn lock(&self) -> <M::Lock<State> as Lock<State>>::Guard<'_> {
         self.0.lock()
     }
 }
 
-impl<M: Mode> State<M> {
+impl State {
     /// The current time on the core's timeline: one read of the runtime's
     /// clock (under the lock), or the driver's own reading while it runs
     /// handlers inline (all they do then happens within its wake-up).
@@ -165,7 +168,7 @@ impl<M: Mode> State<M> {
     pub(crate) fn poll_watch<T>(
         &mut self,
         cx: &Context<'_>,
-        done: impl FnOnce(&mut State<M>) -> Option<T>,
+        done: impl FnOnce(&mut State) -> Option<T>,
     ) -> Poll<T> {
         match done(self) {
             Some(v) => Poll::Ready(v),
@@ -301,58 +304,13 @@ impl<M: Mode> State<M> {
         self.closed = Some(error);
         #[cfg(feature = "tower")]
         self.wake_slot_waiters();
-        for (_, h) in self.handlers.drain() {
-            h.abort();
+        for (_, handler) in self.handlers.drain() {
+            handler.wake();
         }
         if let Some(w) = self.notification_waker.take() {
             w.wake();
         }
         self.wake_watchers();
-    }
-}
-
-/// Stops a spawned handler: its future is dropped at its next poll.
-pub(crate) struct AbortHandle<M: Mode>(Cell<M, Abort>);
-
-#[derive(Default)]
-pub(crate) struct Abort {
-    aborted: bool,
-    waker: Option<Waker>,
-}
-
-impl<M: Mode> Clone for AbortHandle<M> {
-    fn clone(&self) -> Self {
-        AbortHandle(self.0.clone())
-    }
-}
-
-impl<M: Mode> AbortHandle<M> {
-    pub(crate) fn new() -> AbortHandle<M> {
-        AbortHandle(Cell::new(Abort::default()))
-    }
-
-    pub(crate) fn abort(&self) {
-        let waker = {
-            let mut abort = self.0.lock();
-            abort.aborted = true;
-            abort.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Ready when aborted; otherwise remembers who to wake.
-    pub(crate) fn poll_aborted(&self, cx: &Context<'_>) -> Poll<()> {
-        let mut abort = self.0.lock();
-        if abort.aborted {
-            return Poll::Ready(());
-        }
-        match &abort.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => abort.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 

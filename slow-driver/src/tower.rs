@@ -111,7 +111,7 @@ impl<R: Reactor> Service<Bytes> for Client<R> {
     }
 }
 
-impl<M: Mode> State<M> {
+impl State {
     /// Ready while a request can go on the wire at once; the core decides.
     fn poll_slot(&mut self, cx: &Context<'_>) -> Poll<Result<(), Error>> {
         if self.conn.can_send_request() {

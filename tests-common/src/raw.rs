@@ -76,6 +76,7 @@ pub(crate) const WELCOME: u8 = 0x02;
 pub(crate) const REQUEST: u8 = 0x03;
 pub(crate) const RESPONSE: u8 = 0x04;
 pub(crate) const ERROR: u8 = 0x05;
+pub(crate) const CANCEL: u8 = 0x06;
 /// The DEADLINE flag of a REQUEST: its payload begins with a u32 `timeout_ms`.
 pub(crate) const DEADLINE: u8 = 0x02;
 

@@ -403,6 +403,45 @@ impl Connection {
         Ok(id)
     }
 
+    /// (server) Whether request `id` still waits for this side's answer:
+    /// delivered ([`Event::Request`]) and neither answered nor abandoned
+    /// ([`Event::RequestAbandoned`]: cancelled, expired, or the connection
+    /// closed). Request ids are never reused on a connection, so once this
+    /// is false it stays false: an adapter can ask it rather than keep its
+    /// own record of which requests its handlers may still answer.
+    ///
+    /// ```
+    /// use slow_proto::{Config, Connection, Event, Instant};
+    ///
+    /// let t = Instant::ZERO;
+    /// let mut client = Connection::client(Config::default(), t).unwrap();
+    /// let mut server = Connection::server(Config::default(), t).unwrap();
+    /// let mut pass = |from: &mut Connection, to: &mut Connection| {
+    ///     let bytes: Vec<u8> = from.transmit().flatten().copied().collect();
+    ///     from.advance_transmit(bytes.len());
+    ///     to.recv(&bytes, t);
+    /// };
+    /// pass(&mut client, &mut server); // HELLO
+    /// pass(&mut server, &mut client); // WELCOME
+    /// client.send_request("hi".into(), None, t).unwrap();
+    /// pass(&mut client, &mut server);
+    /// let id = loop {
+    ///     match server.poll_event() {
+    ///         Some(Event::Request { id, .. }) => break id,
+    ///         Some(_) => {}
+    ///         None => panic!("no request"),
+    ///     }
+    /// };
+    /// assert!(server.awaits_answer(id));
+    /// server.respond(id, "hello".into(), t).unwrap();
+    /// assert!(!server.awaits_answer(id));
+    /// ```
+    pub fn awaits_answer(&self, id: RequestId) -> bool {
+        self.role == Role::Server
+            && !self.phase.is_closed()
+            && self.requests.stage(id) == Some(Stage::Delivered)
+    }
+
     /// (server) Answers request `id` with `body`, split into frames as the
     /// client's MAX_FRAME_SIZE requires. A body over the client's
     /// MAX_MESSAGE_SIZE is answered with ERROR MESSAGE_TOO_LARGE instead, and

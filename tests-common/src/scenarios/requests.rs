@@ -10,7 +10,7 @@ use slow_driver::{Error, ErrorCode, Peer, Settings};
 use crate::combinators::{join_all, race};
 use crate::fixtures::{Probe, Running, assert_pattern, hanging, pattern};
 use crate::handler::Answer;
-use crate::raw::{DEADLINE, ERROR, REQUEST, RESPONSE, Raw, frame};
+use crate::raw::{CANCEL, DEADLINE, ERROR, REQUEST, RESPONSE, Raw, frame};
 use crate::runner::{Join, ModeOf, TestRuntime, TestRuntimeExt, WAIT};
 use crate::wire::Wire;
 
@@ -209,4 +209,23 @@ pub async fn cancel_by_drop_stops_the_handler<T: TestRuntime, W: Wire<T>>() {
     T::wait_until("all 13 handlers to be stopped", || probe.stopped() == 13).await;
     assert_eq!(probe.started(), 13);
     assert_eq!(client.request("after").await.unwrap(), "after");
+
+    // A CANCEL in the same write as its REQUEST (usually the same read:
+    // the handler is stopped before it first runs), then one a read later.
+    let mut raw = Raw::<T, W>::connect(server.addr).await;
+    raw.hello().await;
+    let mut both = frame(REQUEST, 0, 1, b"hang");
+    both.extend_from_slice(&frame(CANCEL, 0, 1, b""));
+    raw.write(&both).await;
+    raw.write(&frame(REQUEST, 0, 2, b"hang")).await;
+    T::wait_until("the second handler to start", || probe.started() >= 14).await;
+    raw.write(&frame(CANCEL, 0, 2, b"")).await;
+    // Nothing is answered for either; the connection serves on.
+    raw.write(&frame(REQUEST, 0, 3, b"next")).await;
+    let response = raw.read_type(RESPONSE).await;
+    assert_eq!((response.id, &response.payload[..]), (3, &b"next"[..]));
+    T::wait_until("every cancelled handler to be stopped", || {
+        probe.stopped() == probe.started()
+    })
+    .await;
 }

@@ -20,6 +20,43 @@ fn a_cancel_does_not_count_as_seen() {
     assert!(matches!(events(&mut s)[..], [Event::Request { id: got, .. }] if got == id(2)));
 }
 
+/// `awaits_answer`: from delivery until answered, cancelled, expired or
+/// closed; never for an id not delivered, still arriving, or on a client.
+#[test]
+fn a_request_awaits_its_answer_until_answered_or_abandoned() {
+    let mut s = server();
+    let part = Frame::Request {
+        id: id(4),
+        more: true,
+        timeout_ms: None,
+        body: Bytes::from_static(b"half"),
+    };
+    let deadline = Frame::Request {
+        id: id(3),
+        more: false,
+        timeout_ms: Some(10),
+        body: Bytes::from_static(b"soon"),
+    };
+    s.recv(&wire(&[req(1, b"a"), req(2, b"b"), deadline, part]), T0);
+    assert_eq!(events(&mut s).len(), 3);
+    let waiting = |s: &Connection| [1, 2, 3, 4, 5].map(|n| s.awaits_answer(id(n)));
+    assert_eq!(waiting(&s), [true, true, true, false, false]);
+    s.respond(id(1), Bytes::new(), T0).unwrap();
+    s.recv(&wire(&[Frame::Cancel { id: id(2) }]), T0);
+    assert_eq!(waiting(&s), [false, false, true, false, false]);
+    s.handle_timeout(ms(10));
+    assert_eq!(waiting(&s), [false; 5]);
+    // The message still arriving, once whole, until the connection closes.
+    s.recv(&wire(&[req(4, b"")]), ms(10));
+    assert!(s.awaits_answer(id(4)));
+    s.close(ErrorCode::NO_ERROR, "bye", ms(10));
+    assert!(s.awaits_answer(id(4)), "a graceful close waits for answers");
+    s.handle_timeout(ms(100_000)); // past the drain timeout
+    assert!(s.is_closed());
+    assert!(!s.awaits_answer(id(4)));
+    assert!(!client().awaits_answer(id(1)));
+}
+
 #[test]
 fn more_frames_are_reassembled_and_may_interleave() {
     let mut s = server();
