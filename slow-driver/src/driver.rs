@@ -16,6 +16,14 @@ use crate::shared::{Shared, State};
 /// the other tasks of its worker.
 const READ_BUDGET: usize = 32;
 
+/// What one turn of reading did.
+struct Read {
+    /// Input was read, or the stream ended.
+    progress: bool,
+    /// The stream said Pending: it wakes the task when input comes.
+    pending: bool,
+}
+
 /// What a role does with the events the driver does not handle itself.
 pub(crate) trait Dispatch<M: Mode>: 'static {
     /// Handles one event (`Request`, `RequestAbandoned`, `Notify`, ...).
@@ -95,16 +103,25 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
         }
     }
 
-    /// Reads while the core wants input. Returns whether anything happened.
-    fn read(&mut self, st: &mut State, cx: &mut Context<'_>, now: &mut Now) -> bool {
+    /// Reads while the core wants input. Says whether anything happened,
+    /// and whether the stream said Pending (and so will wake the task).
+    fn read(&mut self, st: &mut State, cx: &mut Context<'_>, now: &mut Now) -> Read {
         let mut progress = false;
         for _ in 0..READ_BUDGET {
             if !st.conn.wants_read() || st.notifications_full() {
-                return progress;
+                return Read {
+                    progress,
+                    pending: false,
+                };
             }
             now.before_read();
             match self.stream.poll_read(cx, &mut st.conn, now) {
-                Poll::Pending => return progress,
+                Poll::Pending => {
+                    return Read {
+                        progress,
+                        pending: true,
+                    };
+                }
                 // The input was processed.
                 Poll::Ready(Ok(1..)) => {}
                 Poll::Ready(Ok(_)) => st.conn.recv_eof(now.latest()),
@@ -122,7 +139,10 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
         // Budget spent with more to read: come back after the others ran
         // (reporting no progress, so this poll ends after writing).
         cx.waker().wake_by_ref();
-        false
+        Read {
+            progress: false,
+            pending: false,
+        }
     }
 
     /// Writes what the core has to send. Returns whether anything happened.
@@ -271,10 +291,18 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode> + Unpin> Future for Driver<R
         // The clock is read once per wake-up, and again only when it must
         // be (see `Now`), not per read or write.
         let mut now = st.clock();
+        // Once a read has said Pending, the stream wakes this task when
+        // input comes: later passes of this wake-up need not ask again.
+        let mut read_pending = false;
         loop {
             // Commands issued by other tasks may have queued events.
             this.dispatch_events(&mut st);
-            let mut progress = this.read(&mut st, cx, &mut now);
+            let mut progress = false;
+            if !read_pending {
+                let read = this.read(&mut st, cx, &mut now);
+                progress = read.progress;
+                read_pending = read.pending;
+            }
             this.fire_timers(&mut st, &mut now);
             if this.dispatch.has_inline() {
                 // Handlers answer into the core themselves, so the lock is
