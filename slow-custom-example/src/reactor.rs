@@ -1,13 +1,16 @@
 //! The event loop: one `mio::Poll`, many links, one timer queue, one clock.
 //!
-//! A turn is: wait for readiness or the earliest deadline, note which links
-//! are ready, fire due timers, then *drive* each ready link. Driving follows
+//! A turn is: drive the links the application gave commands since the
+//! last turn (their output goes out before the wait), wait for readiness
+//! or the earliest deadline, note which links are ready, fire due timers,
+//! then *drive* each ready link. Driving follows
 //! the core's calling order: hand its events to the [`App`], write its
 //! output, read while it wants input, and repeat; then re-register interest
 //! and re-arm the link's timer from `poll_timeout`. The server and the client
 //! are two [`App`]s over this same loop.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::time::Duration;
 
@@ -15,7 +18,7 @@ use mio::{Events, Poll, Registry, Token};
 use slow_proto::{Connection, ConnectionError, Event, Instant, Stats};
 
 use crate::clock::Clock;
-use crate::link::Link;
+use crate::link::{Link, ReadBuf};
 use crate::timers::{TimerKey, TimerQueue};
 use crate::trace::{self, Span};
 
@@ -29,6 +32,40 @@ const FIRST_CONN: usize = 2;
 
 /// Reads per link per turn, so that one fast peer cannot starve the others.
 const READ_BUDGET: usize = 16;
+
+/// Hashes a [`Token`] (a `usize` the loop hands out, in order; never a
+/// peer's choice, so nothing to defend against) with one multiplication
+/// instead of SipHash: the links are looked up several times per round
+/// trip (its event, its drive, a client's command), and SipHash was 5 % of
+/// the loop's instructions.
+#[derive(Debug, Default, Clone, Copy)]
+struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: an odd multiplier spreads consecutive tokens
+        // over the high bits (hashbrown's tags) and keeps them distinct in
+        // the low ones (its buckets).
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// The loop's links by token.
+type Links<S> = HashMap<Token, Slot<S>, BuildHasherDefault<TokenHasher>>;
 
 /// What an application does with what the cores report: the INTEROP service
 /// on a server, a completion queue on a client.
@@ -104,13 +141,18 @@ struct Slot<S> {
 pub(crate) struct Reactor<A: App> {
     poll: Poll,
     events: Events,
-    conns: HashMap<Token, Slot<A::State>>,
+    conns: Links<A::State>,
     timers: TimerQueue,
     clock: Clock,
     next_token: usize,
-    /// Links whose read budget ran out with input left: edge-triggered, so
-    /// no event will come for it; they are driven again next turn.
+    /// Links to drive first next turn, before its wait: those given a
+    /// command ([`Reactor::with_conn`]), and those whose read budget ran
+    /// out with input left (edge-triggered, so no event will come for it).
     again: Vec<Token>,
+    /// The links to drive this turn; kept between turns for its capacity.
+    ready: Vec<Token>,
+    /// Where every link's socket reads land (see [`ReadBuf`]).
+    scratch: ReadBuf,
     pub(crate) app: A,
 }
 
@@ -119,11 +161,13 @@ impl<A: App> Reactor<A> {
         Ok(Reactor {
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
-            conns: HashMap::new(),
+            conns: Links::default(),
             timers: TimerQueue::default(),
             clock: Clock::start(),
             next_token: FIRST_CONN,
             again: Vec::new(),
+            ready: Vec::new(),
+            scratch: ReadBuf::default(),
             app,
         })
     }
@@ -170,13 +214,13 @@ impl<A: App> Reactor<A> {
             armed: None,
         };
         self.conns.insert(token, slot);
-        self.drive(token, self.clock.now());
+        let _ = self.drive(token, self.clock.now());
         token
     }
 
     /// Runs `f` on connection `token` (a command from the application:
-    /// request, close, ...). The link is driven on the loop's next turn
-    /// (which then does not wait), so that commands issued between turns
+    /// request, close, ...). The link is driven at the start of the loop's
+    /// next turn, before it waits, so that commands issued between turns
     /// go out in one write rather than one each.
     pub(crate) fn with_conn<R>(
         &mut self,
@@ -205,9 +249,39 @@ impl<A: App> Reactor<A> {
     }
 
     /// One turn of the loop. Waits at most `max_wait` (`None`: until
-    /// something happens) and never past the earliest deadline.
+    /// something happens) and not past the earliest deadline, as measured
+    /// from the clock's latest reading ([`Clock::until`]).
     pub(crate) fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<Woken> {
-        let wait = self.wait_time(max_wait);
+        // Links given commands since the last turn (and links whose read
+        // budget ran out) are driven first, before the wait: a request
+        // goes out, and the turn then waits for its answer, rather than
+        // polling once for nothing (an `epoll_wait` of zero per request at
+        // one in flight) and waiting in the turn after.
+        let mut handed = false;
+        if !self.again.is_empty() {
+            let mut pending = std::mem::take(&mut self.ready);
+            pending.append(&mut self.again);
+            pending.sort_unstable();
+            pending.dedup();
+            // The latest reading: a command's own (`with_conn`), or the
+            // last of the previous turn; before its first read, a drive
+            // only sends what the commands queued.
+            let now = self.clock.last();
+            for &token in &pending {
+                handed |= self.drive(token, now);
+            }
+            pending.clear();
+            self.ready = pending;
+        }
+        // Not empty now only if a link ran out of its read budget again:
+        // then the wait is zero, and the link goes first next turn. Nor is
+        // there a wait if those drives handed the application events (a
+        // client's completions): its caller must see them now.
+        let wait = if handed {
+            Some(Duration::ZERO)
+        } else {
+            self.wait_time(max_wait)
+        };
         if let Err(e) = self.poll.poll(&mut self.events, wait) {
             // A signal interrupted the wait: an empty turn.
             if e.kind() != io::ErrorKind::Interrupted {
@@ -215,7 +289,7 @@ impl<A: App> Reactor<A> {
             }
         }
         let now = self.clock.now();
-        let mut ready = std::mem::take(&mut self.again);
+        let mut ready = std::mem::take(&mut self.ready);
         let mut woken = Woken::default();
         for event in self.events.iter() {
             match event.token() {
@@ -232,9 +306,11 @@ impl<A: App> Reactor<A> {
         self.fire_timers(now, &mut ready);
         ready.sort_unstable();
         ready.dedup();
-        for token in ready {
+        for &token in &ready {
             self.drive(token, now);
         }
+        ready.clear();
+        self.ready = ready;
         Ok(woken)
     }
 
@@ -278,18 +354,20 @@ impl<A: App> Reactor<A> {
     }
 
     /// Follows the core's calling order on one link until it has nothing
-    /// more to do this turn.
-    fn drive(&mut self, token: Token, mut now: Instant) {
-        let clock = self.clock;
+    /// more to do this turn. True if it handed the application any event.
+    fn drive(&mut self, token: Token, mut now: Instant) -> bool {
+        let clock = &self.clock;
         let Some(slot) = self.conns.get_mut(&token) else {
-            return;
+            return false;
         };
         let mut budget = READ_BUDGET;
+        let mut handed = false;
         loop {
-            dispatch(&mut self.app, &mut self.timers, token, slot, now);
-            slot.link.flush(now);
-            // A failed write ends the connection: its last events.
-            dispatch(&mut self.app, &mut self.timers, token, slot, now);
+            handed |= dispatch(&mut self.app, &mut self.timers, token, slot, now);
+            if slot.link.flush(now) {
+                // A failed write ends the connection: its last events.
+                handed |= dispatch(&mut self.app, &mut self.timers, token, slot, now);
+            }
             slot.link.advance(now);
             if !slot.link.can_read() {
                 break;
@@ -299,17 +377,33 @@ impl<A: App> Reactor<A> {
                 break;
             }
             budget -= 1;
-            slot.link.read_once(&mut now, &clock);
+            slot.link.read_once(&mut now, clock, &mut self.scratch);
         }
         if let Err(e) = slot.link.update_interest(self.poll.registry(), token) {
             slot.link.abort(e, now);
         }
         if slot.link.is_done() {
-            return self.remove(token, now);
+            self.remove(token, now);
+            return true;
         }
-        let (key, next) = (TimerKey::Conn(token), slot.link.deadline());
-        self.timers.reschedule(key, slot.armed, next);
-        slot.armed = next;
+        // Lazily: a deadline that moved later (keepalive and idle move
+        // with every input) keeps the earlier entry, which then fires early
+        // and harmlessly (the core's timers are derived from its state, so
+        // `handle_timeout` before one is due does nothing), and the link is
+        // re-armed for what it needs then. Only an earlier deadline moves
+        // the entry; a link with none leaves its entry to fire once.
+        let next = slot.link.deadline();
+        let earlier = match (slot.armed, next) {
+            (Some(armed), Some(next)) => next < armed,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if earlier {
+            self.timers
+                .reschedule(TimerKey::Conn(token), slot.armed, next);
+            slot.armed = next;
+        }
+        handed
     }
 
     /// Drops a finished link, after the application has seen its last
@@ -328,15 +422,18 @@ impl<A: App> Reactor<A> {
 }
 
 /// Hands every pending core event to the application. Its answers may
-/// queue output and more events; the loop drains those too.
+/// queue output and more events; the loop drains those too. True if there
+/// was any.
 fn dispatch<A: App>(
     app: &mut A,
     timers: &mut TimerQueue,
     token: Token,
     slot: &mut Slot<A::State>,
     now: Instant,
-) {
+) -> bool {
+    let mut handed = false;
     while let Some(event) = slot.link.conn.poll_event() {
+        handed = true;
         // Taken before `cx` borrows the core.
         let socket_error = match event {
             Event::Closed { .. } => slot.link.take_error(),
@@ -349,20 +446,28 @@ fn dispatch<A: App>(
             now,
             timers: &mut *timers,
         };
-        slot.span.in_scope(|| match &event {
-            Event::Connected { peer } => trace::connected(peer),
+        // Only the events that log enter the span (a response does not).
+        match &event {
+            Event::Connected { peer } => slot.span.in_scope(|| trace::connected(peer)),
             Event::GoAway {
                 code,
                 last_id,
                 reason,
-            } => trace::goaway_received(*code, *last_id, reason),
-            Event::Request { id, body, .. } => trace::request(*id, body.len()),
-            Event::Closed { error } => trace::closed(error.as_ref(), socket_error.as_ref()),
+            } => slot
+                .span
+                .in_scope(|| trace::goaway_received(*code, *last_id, reason)),
+            Event::Request { id, body, .. } => {
+                slot.span.in_scope(|| trace::request(*id, body.len()))
+            }
+            Event::Closed { error } => slot
+                .span
+                .in_scope(|| trace::closed(error.as_ref(), socket_error.as_ref())),
             _ => {}
-        });
+        }
         match event {
             Event::Closed { error } => app.on_closed(&mut cx, &mut slot.state, error, socket_error),
             event => app.on_event(&mut cx, &mut slot.state, event),
         }
     }
+    handed
 }

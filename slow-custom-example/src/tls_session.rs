@@ -4,8 +4,10 @@
 //! Two state machines, composed by the link in one calling order:
 //!
 //! - in: socket → `read_tls` → `process_new_packets` → `reader()` → the
-//!   core's `recv_space` (the one copy of the plaintext: rustls decrypts in
-//!   place) → `recv_commit`;
+//!   loop's read buffer (rustls decrypts in place; this is the first copy
+//!   of the plaintext) → appended to the core's `recv_buffer` (the second:
+//!   two copies of what arrived cost less than zeroing a `recv_space`
+//!   window for each) → `handle_input`;
 //! - out: the core's `transmit_io_slices` → `writer()` (encrypted into
 //!   rustls's record queue) → `advance_transmit`; then `write_tls`, one
 //!   vectored write for every queued record.
@@ -85,7 +87,7 @@ impl TlsSession {
         self.tls.peer_certificates()
     }
 
-    /// Copies decrypted plaintext into `buf` (the core's receive window).
+    /// Copies decrypted plaintext into `buf` (the loop's read buffer).
     pub(crate) fn read_plaintext(&mut self, buf: &mut [u8]) -> io::Result<Plain> {
         if self.pending == 0 {
             return Ok(if self.peer_closed {
