@@ -1,17 +1,22 @@
 //! The SLOW wire format written by hand for one runtime, without
-//! `slow-proto`: what a user who only needed tokio (or only smol) would
-//! write, and what the adapters are measured against.
+//! `slow-proto`: what a user who only needed tokio (or only smol, or only
+//! async-std) would write, and what the adapters are measured against.
 //!
-//! Three kinds, each on tokio, the first two on smol too:
+//! Three kinds, each on tokio, the first two on smol too, the second on
+//! async-std too:
 //!
 //! - **per request** ([`tokio::serve`], [`smol::serve`]): the server spawns
 //!   a task per request, as the SLOW server runs a handler task per
 //!   request.
-//! - **pipelined** ([`tokio::serve_pipelined`], [`smol::serve_pipelined`]):
-//!   one task per connection decodes every frame in its buffer, answers
-//!   inline and writes once per read ([`pipelined`]).
+//! - **pipelined** ([`tokio::serve_pipelined`],
+//!   [`futures_io::serve_pipelined`] on smol and on async-std): one task per
+//!   connection decodes every frame in its buffer, answers inline and
+//!   writes once per read ([`pipelined`]).
 //! - **Framed** ([`framed`]): the same, written with tokio-util's
 //!   `Framed` codec on both sides, as most tokio users would.
+//!
+//! smol and async-std share their code ([`futures_io`]), generic over the
+//! runtime's TCP stream and the way it spawns a task.
 //!
 //! All speak enough of SLOW/1 for the benchmarks: the HELLO / WELCOME
 //! handshake (magic and version, no settings), REQUEST and RESPONSE frames
@@ -30,7 +35,9 @@ use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+pub mod async_std;
 pub mod framed;
+pub mod futures_io;
 pub mod pipelined;
 pub mod smol;
 pub mod tokio;

@@ -47,7 +47,7 @@ impl Requester for baseline::framed::Client {
     }
 }
 
-impl Requester for baseline::smol::Client {
+impl Requester for baseline::futures_io::Client {
     async fn call(&self, body: Bytes) -> usize {
         self.request(body).await.expect("baseline request").len()
     }

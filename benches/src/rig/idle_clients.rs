@@ -19,9 +19,11 @@ pub enum IdleClients {
     /// `slow-smol` clients on an executor of their own.
     SlowSmol(SmolExec, Vec<slow_smol::Client>),
     /// Baseline smol clients (per request and pipelined: one client).
-    BaselineSmol(SmolExec, Vec<baseline::smol::Client>),
+    BaselineSmol(SmolExec, Vec<baseline::futures_io::Client>),
     /// `slow-async-std` clients.
     SlowAsyncStd(Vec<slow_async_std::Client>),
+    /// Baseline async-std clients (pipelined).
+    PipelinedAsyncStd(Vec<baseline::futures_io::Client>),
     /// `slow-compio` clients on the bench thread's compio runtime.
     SlowCompio(CompioExec, Vec<slow_compio::Client>),
     /// Connections of one custom-loop `ClientLoop`.
@@ -46,6 +48,7 @@ impl IdleClients {
                 IdleClients::BaselineSmol(smol(), Vec::with_capacity(n))
             }
             Imp::SlowAsyncStd => IdleClients::SlowAsyncStd(Vec::with_capacity(n)),
+            Imp::PipelinedAsyncStd => IdleClients::PipelinedAsyncStd(Vec::with_capacity(n)),
             Imp::SlowCompio => IdleClients::SlowCompio(CompioExec::new(), Vec::with_capacity(n)),
             Imp::Custom => IdleClients::Custom(
                 slow_custom_example::ClientLoop::new().expect("client loop"),
@@ -84,13 +87,18 @@ impl IdleClients {
             IdleClients::BaselineSmol(exec, v) => {
                 let ex = exec.0.clone();
                 v.push(exec.block_on(async {
-                    baseline::smol::Client::connect(addr, &ex)
+                    baseline::futures_io::Client::connect(addr, &ex)
                         .await
                         .expect("connect")
                 }))
             }
             IdleClients::SlowAsyncStd(v) => v.push(async_std::task::block_on(async {
                 slow_async_std::Client::connect_on(slow_async_std::AsyncStd, addr, config())
+                    .await
+                    .expect("connect")
+            })),
+            IdleClients::PipelinedAsyncStd(v) => v.push(async_std::task::block_on(async {
+                baseline::futures_io::Client::connect(addr, &baseline::async_std::Global)
                     .await
                     .expect("connect")
             })),
@@ -112,7 +120,9 @@ impl IdleClients {
                     smol::Timer::after(d).await;
                 })
             }
-            IdleClients::SlowAsyncStd(_) => std::thread::sleep(d),
+            IdleClients::SlowAsyncStd(_) | IdleClients::PipelinedAsyncStd(_) => {
+                std::thread::sleep(d)
+            }
             IdleClients::SlowCompio(exec, _) => exec.0.block_on(compio::time::sleep(d)),
             IdleClients::Custom(client, _) => {
                 let end = Instant::now() + d;

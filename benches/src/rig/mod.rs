@@ -9,9 +9,9 @@
 //! - **smol** (SLOW and baseline): one `smol::Executor` per side, each run by
 //!   `smol::block_on` on its own thread (server thread, bench thread); the
 //!   async-io reactor is driven by whichever of them is blocked on it.
-//! - **async-std** (SLOW only): client and server tasks on async-std's
-//!   global executor (its default: one worker per core, two here); the bench
-//!   thread only waits.
+//! - **async-std** (SLOW and pipelined baseline): client and server tasks
+//!   on async-std's global executor (its default: one worker per core, two
+//!   here); the bench thread only waits.
 //! - **compio** (SLOW only): a compio runtime (its own io_uring) per side,
 //!   the server's on its own thread, the client's on the bench thread.
 //! - **custom** (SLOW only): the mio event loop of `slow-custom-example`, its
@@ -126,6 +126,9 @@ pub enum Imp {
     PipelinedSmol,
     /// `slow-async-std`.
     SlowAsyncStd,
+    /// The hand-written async-std baseline, the server answering inline
+    /// (smol's code on async-std's sockets and global executor).
+    PipelinedAsyncStd,
     /// `slow-compio` (io_uring).
     SlowCompio,
     /// `slow-custom-example`'s mio loop.
@@ -134,7 +137,7 @@ pub enum Imp {
 
 impl Imp {
     /// Every implementation, each SLOW adapter followed by its baselines.
-    pub const ALL: [Imp; 10] = [
+    pub const ALL: [Imp; 11] = [
         Imp::SlowTokio,
         Imp::BaselineTokio,
         Imp::PipelinedTokio,
@@ -143,6 +146,7 @@ impl Imp {
         Imp::BaselineSmol,
         Imp::PipelinedSmol,
         Imp::SlowAsyncStd,
+        Imp::PipelinedAsyncStd,
         Imp::SlowCompio,
         Imp::Custom,
     ];
@@ -172,6 +176,7 @@ impl Imp {
             Imp::BaselineSmol => "baseline_smol",
             Imp::PipelinedSmol => "pipelined_smol",
             Imp::SlowAsyncStd => "slow_async_std",
+            Imp::PipelinedAsyncStd => "pipelined_async_std",
             Imp::SlowCompio => "slow_compio",
             Imp::Custom => "slow_custom",
         }
@@ -179,14 +184,15 @@ impl Imp {
 
     /// Every baseline this SLOW adapter is measured against in paired
     /// rounds: its runtime's hand-written ones (per request, pipelined,
-    /// Framed). async-std, on async-io as smol is, against smol's
-    /// pipelined code; the custom loop and compio, which have no async
-    /// runtime of the same kind, against tokio's.
+    /// Framed). async-std against its own pipelined code, then smol's
+    /// (the same code on async-io, as async-std is, under smol's
+    /// executor); the custom loop and compio, which have no async runtime
+    /// of the same kind, against tokio's.
     pub fn baselines(self) -> &'static [Imp] {
         match self {
             Imp::SlowTokio => &[Imp::BaselineTokio, Imp::PipelinedTokio, Imp::FramedTokio],
             Imp::SlowSmol => &[Imp::BaselineSmol, Imp::PipelinedSmol],
-            Imp::SlowAsyncStd => &[Imp::PipelinedSmol],
+            Imp::SlowAsyncStd => &[Imp::PipelinedAsyncStd, Imp::PipelinedSmol],
             Imp::SlowCompio | Imp::Custom => &[Imp::PipelinedTokio],
             _ => &[],
         }
@@ -196,12 +202,22 @@ impl Imp {
     pub fn is_baseline(self) -> bool {
         matches!(
             self,
-            Imp::BaselineTokio
-                | Imp::PipelinedTokio
-                | Imp::FramedTokio
-                | Imp::BaselineSmol
-                | Imp::PipelinedSmol
+            Imp::BaselineTokio | Imp::FramedTokio | Imp::BaselineSmol
+        ) || self.is_pipelined()
+    }
+
+    /// Whether this is a pipelined baseline (the server answering inline).
+    pub fn is_pipelined(self) -> bool {
+        matches!(
+            self,
+            Imp::PipelinedTokio | Imp::PipelinedSmol | Imp::PipelinedAsyncStd
         )
+    }
+
+    /// The pipelined baseline this adapter is judged against: the first of
+    /// [`Imp::baselines`], its own runtime's where it has one.
+    pub fn pipelined_baseline(self) -> Option<Imp> {
+        self.baselines().iter().copied().find(|b| b.is_pipelined())
     }
 }
 
@@ -220,7 +236,7 @@ pub fn start(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
             tokio_rig(imp, scenario)
         }
         Imp::SlowSmol | Imp::BaselineSmol | Imp::PipelinedSmol => smol_rig(imp, scenario),
-        Imp::SlowAsyncStd => async_std_rig(scenario),
+        Imp::SlowAsyncStd | Imp::PipelinedAsyncStd => async_std_rig(imp, scenario),
         Imp::SlowCompio => compio_rig(scenario),
         Imp::Custom => custom::start(scenario),
     }
@@ -256,7 +272,7 @@ pub fn start_server(imp: Imp) -> (SocketAddr, AnyServer) {
             tokio_server(imp)
         }
         Imp::SlowSmol | Imp::BaselineSmol | Imp::PipelinedSmol => smol_server(imp),
-        Imp::SlowAsyncStd => async_std_server(),
+        Imp::SlowAsyncStd | Imp::PipelinedAsyncStd => async_std_server(imp),
         Imp::SlowCompio => compio_server(),
         Imp::Custom => unreachable!(),
     };

@@ -67,7 +67,7 @@ pub fn start(imp: Imp, scenario: Scenario, threads: usize) -> Box<dyn Bench> {
                 rig(clients, exec, scenario, server)
             } else {
                 let clients = exec.block_on(connect_all(conns, || {
-                    baseline::smol::Client::connect(addr, &ex)
+                    baseline::futures_io::Client::connect(addr, &ex)
                 }));
                 rig(clients, exec, scenario, server)
             }
@@ -124,7 +124,7 @@ fn smol_server(imp: Imp, threads: usize) -> (SocketAddr, ServerThread) {
                     .await
                     .expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                ex.spawn(baseline::smol::serve_pipelined(listener, ex.clone()))
+                ex.spawn(baseline::futures_io::serve_pipelined(listener, ex.clone()))
                     .detach();
                 addr
             };

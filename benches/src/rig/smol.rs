@@ -74,7 +74,7 @@ pub fn smol_server(imp: Imp) -> (SocketAddr, ServerThread) {
                 match imp {
                     Imp::BaselineSmol => ex.spawn(baseline::smol::serve(listener, ex.clone())),
                     Imp::PipelinedSmol => {
-                        ex.spawn(baseline::smol::serve_pipelined(listener, ex.clone()))
+                        ex.spawn(baseline::futures_io::serve_pipelined(listener, ex.clone()))
                     }
                     other => panic!("{} is not served on smol", other.name()),
                 }
@@ -101,7 +101,7 @@ pub(super) fn smol_rig(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
     } else {
         // The per-request and pipelined baselines share their client.
         let clients = exec.block_on(connect_all(conns, || {
-            baseline::smol::Client::connect(addr, &ex)
+            baseline::futures_io::Client::connect(addr, &ex)
         }));
         rig(clients, exec, scenario, server)
     }
