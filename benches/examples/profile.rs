@@ -6,6 +6,7 @@
 //! cargo run --release -p benches --example profile -- decode 64 1000000
 //! cargo run --release -p benches --example profile -- core 64 64 2000
 //! cargo run --release -p benches --example profile -- e2e slow_tokio inflight_64 100000
+//! cargo run --release -p benches --example profile -- mt slow_tokio mt_inflight_64 100000
 //! ```
 //!
 //! `decode PAYLOAD FRAMES`: decodes RESPONSE frames off one buffer.
@@ -13,6 +14,8 @@
 //! `e2e IMPLEMENTATION SCENARIO ROUND_TRIPS`: one end-to-end rig (see
 //! `benches::rig`; implementations as in `Imp::name`, scenarios as in
 //! `SCENARIOS`), after 1,000 round trips of warm-up.
+//! `mt IMPLEMENTATION SCENARIO ROUND_TRIPS`: the same for a multi-threaded
+//! layout (`benches::rig::multi_thread`, 2 threads a side).
 
 use std::time::Instant;
 
@@ -65,17 +68,31 @@ fn main() {
                 start.elapsed() / n as u32
             );
         }
-        "e2e" => {
-            let imp = Imp::ALL
-                .into_iter()
+        mode @ ("e2e" | "mt") => {
+            let imps: &[Imp] = if mode == "mt" {
+                &rig::multi_thread::IMPS
+            } else {
+                &Imp::ALL
+            };
+            let scenarios: &[rig::Scenario] = if mode == "mt" {
+                &rig::multi_thread::SCENARIOS
+            } else {
+                &SCENARIOS
+            };
+            let imp = *imps
+                .iter()
                 .find(|i| i.name() == arg(1))
-                .expect("IMPLEMENTATION: one of Imp::ALL's names");
-            let scenario = SCENARIOS
-                .into_iter()
+                .expect("IMPLEMENTATION: one of Imp::ALL's names (for mt: multi_thread::IMPS)");
+            let scenario = *scenarios
+                .iter()
                 .find(|s| s.name == arg(2))
-                .expect("SCENARIO: one of SCENARIOS' names");
+                .expect("SCENARIO: one of SCENARIOS' names (for mt: multi_thread::SCENARIOS)");
             let n: u64 = arg(3).parse().expect("ROUND_TRIPS");
-            let mut bench = rig::start(imp, scenario);
+            let mut bench = if mode == "mt" {
+                rig::multi_thread::start(imp, scenario, 2)
+            } else {
+                rig::start(imp, scenario)
+            };
             let mut latencies = Vec::new();
             bench.run(1000, &mut latencies);
             let took = bench.run(n, &mut latencies);
@@ -83,7 +100,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: profile core BODY IN_FLIGHT BATCHES | profile e2e IMPLEMENTATION SCENARIO ROUND_TRIPS"
+                "usage: profile core BODY IN_FLIGHT BATCHES | profile e2e|mt IMPLEMENTATION SCENARIO ROUND_TRIPS"
             );
             std::process::exit(2);
         }
