@@ -398,8 +398,13 @@ impl Connection {
         self.requests.next_id = id.next();
         let deadline = timeout.map(|t| now + t);
         self.requests.track(id, Stage::Queued, deadline);
-        self.requests.queue.push_back((id, body));
-        self.send_queued();
+        if self.requests.queue.is_empty() && self.may_start_request() {
+            // Nothing waits before it: on the wire at once, past the queue.
+            self.start_request(id, body);
+        } else {
+            self.requests.queue.push_back((id, body));
+            self.send_queued();
+        }
         Ok(id)
     }
 

@@ -20,12 +20,17 @@ impl Connection {
         matches!(self.phase, Phase::Handshake | Phase::Open)
     }
 
-    /// Sends queued requests while the server's concurrency limit allows.
-    pub(super) fn send_queued(&mut self) {
-        while self.phase == Phase::Open
+    /// Whether a request may go on the wire now: the connection is open
+    /// and the server's concurrency limit allows one more.
+    pub(super) fn may_start_request(&self) -> bool {
+        self.phase == Phase::Open
             && self.may_open_requests()
             && self.outstanding() < self.peer().max_concurrent_requests as usize
-        {
+    }
+
+    /// Sends queued requests while the server's concurrency limit allows.
+    pub(super) fn send_queued(&mut self) {
+        while self.may_start_request() {
             let Some((id, body)) = self.requests.queue.pop_front() else {
                 break;
             };
@@ -35,7 +40,7 @@ impl Connection {
         }
     }
 
-    fn start_request(&mut self, id: RequestId, body: Bytes) {
+    pub(super) fn start_request(&mut self, id: RequestId, body: Bytes) {
         if let Err(SendError::TooLarge { size, limit }) = self.check_message_size(body.len()) {
             // Queued before the handshake told us the server's limit.
             return self.finish(id, Err(RequestError::TooLarge { size, limit }));
@@ -285,7 +290,12 @@ impl Connection {
         let mut timeout_ms = timeout_ms;
         loop {
             let room = max - if timeout_ms.is_some() { 4 } else { 0 };
-            let chunk = body.split_to(room.min(body.len()));
+            // The last (most often the only) frame takes the rest whole.
+            let chunk = if body.len() <= room {
+                core::mem::take(&mut body)
+            } else {
+                body.split_to(room)
+            };
             let more = !body.is_empty();
             let frame = match self.role {
                 super::Role::Client => Frame::Request {
