@@ -261,17 +261,10 @@ impl<A: App> Reactor<A> {
         if !self.again.is_empty() {
             let mut pending = std::mem::take(&mut self.ready);
             pending.append(&mut self.again);
-            pending.sort_unstable();
-            pending.dedup();
             // The latest reading: a command's own (`with_conn`), or the
             // last of the previous turn; before its first read, a drive
             // only sends what the commands queued.
-            let now = self.clock.last();
-            for &token in &pending {
-                handed |= self.drive(token, now);
-            }
-            pending.clear();
-            self.ready = pending;
+            handed = self.drive_each(pending, self.clock.last());
         }
         // Not empty now only if a link ran out of its read budget again:
         // then the wait is zero, and the link goes first next turn. Nor is
@@ -304,14 +297,23 @@ impl<A: App> Reactor<A> {
             }
         }
         self.fire_timers(now, &mut ready);
-        ready.sort_unstable();
-        ready.dedup();
-        for &token in &ready {
-            self.drive(token, now);
-        }
-        ready.clear();
-        self.ready = ready;
+        self.drive_each(ready, now);
         Ok(woken)
+    }
+
+    /// Drives each link `tokens` names once, however often it is named,
+    /// then keeps the list (emptied) for its capacity. True if any drive
+    /// handed the application events.
+    fn drive_each(&mut self, mut tokens: Vec<Token>, now: Instant) -> bool {
+        tokens.sort_unstable();
+        tokens.dedup();
+        let mut handed = false;
+        for &token in &tokens {
+            handed |= self.drive(token, now);
+        }
+        tokens.clear();
+        self.ready = tokens;
+        handed
     }
 
     fn wait_time(&self, max_wait: Option<Duration>) -> Option<Duration> {
