@@ -166,13 +166,11 @@ fn still_awaited<M: Mode>(shared: &Shared<M>, id: RequestId, cx: &Context<'_>) -
         st.handlers.remove(&id);
         return false;
     }
-    match st.handlers.get_mut(&id) {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        Some(w) => w.clone_from(cx.waker()),
-        None => {
-            st.handlers.insert(id, cx.waker().clone());
-        }
-    }
+    // `clone_from` keeps a waker that already wakes this task.
+    st.handlers
+        .entry(id)
+        .and_modify(|w| w.clone_from(cx.waker()))
+        .or_insert_with(|| cx.waker().clone());
     true
 }
 
