@@ -86,12 +86,44 @@ impl Header {
         })
     }
 
-    /// Appends the ten header bytes.
+    /// Appends the ten header bytes (in one write to `out`: four `put`s
+    /// checked its capacity four times, a cost paid on every frame).
     pub fn encode(&self, out: &mut impl BufMut) {
-        out.put_u32(self.length);
-        out.put_u8(self.ty.0);
-        out.put_u8(self.flags);
-        out.put_u32(self.id);
+        out.put_slice(&self.to_bytes());
+    }
+
+    /// The header of a REQUEST (with DEADLINE if `timeout_ms` is given) or
+    /// RESPONSE frame whose body is `body_len` bytes: the one place a
+    /// message frame's length and flags are worked out.
+    pub(crate) fn message(
+        ty: FrameType,
+        id: RequestId,
+        more: bool,
+        timeout_ms: Option<u32>,
+        body_len: usize,
+    ) -> Header {
+        let deadline = timeout_ms.is_some();
+        Header {
+            length: (body_len + if deadline { 4 } else { 0 }) as u32,
+            ty,
+            flags: more_flag(more) | if deadline { flags::DEADLINE } else { 0 },
+            id: id.get(),
+        }
+    }
+
+    /// The ten header bytes.
+    ///
+    /// ```
+    /// use slow_proto::frame::{FrameType, Header};
+    ///
+    /// let header = Header { length: 2, ty: FrameType::RESPONSE, flags: 0, id: 7 };
+    /// assert_eq!(header.to_bytes(), [0, 0, 0, 2, 0x04, 0, 0, 0, 0, 7]);
+    /// assert_eq!(Header::parse(&header.to_bytes()), Some(header));
+    /// ```
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let [l0, l1, l2, l3] = self.length.to_be_bytes();
+        let [i0, i1, i2, i3] = self.id.to_be_bytes();
+        [l0, l1, l2, l3, self.ty.0, self.flags, i0, i1, i2, i3]
     }
 }
 
@@ -375,17 +407,11 @@ impl Frame {
                 id,
                 more,
                 timeout_ms,
-                ..
-            } => {
-                let f = more_flag(*more)
-                    | if timeout_ms.is_some() {
-                        flags::DEADLINE
-                    } else {
-                        0
-                    };
-                (FrameType::REQUEST, f, id.get())
+                body,
+            } => return Header::message(FrameType::REQUEST, *id, *more, *timeout_ms, body.len()),
+            Frame::Response { id, more, body } => {
+                return Header::message(FrameType::RESPONSE, *id, *more, None, body.len());
             }
-            Frame::Response { id, more, .. } => (FrameType::RESPONSE, more_flag(*more), id.get()),
             Frame::Error { id, .. } => (FrameType::ERROR, 0, id.get()),
             Frame::Cancel { id } => (FrameType::CANCEL, 0, id.get()),
             Frame::Notify { .. } => (FrameType::NOTIFY, 0, 0),
@@ -436,15 +462,12 @@ impl Frame {
     /// [`Frame::bulk`].
     pub(crate) fn encode_payload_prefix(&self, out: &mut BytesMut) {
         match self {
+            Frame::Request { timeout_ms, .. } => encode_deadline(out, *timeout_ms),
             Frame::Hello(h) | Frame::Welcome(h) => {
                 out.put_slice(&MAGIC);
                 out.put_u8(h.version);
                 out.put_slice(&h.block);
             }
-            Frame::Request {
-                timeout_ms: Some(ms),
-                ..
-            } => out.put_u32(*ms),
             Frame::Error {
                 code,
                 message: text,
@@ -470,6 +493,21 @@ impl Frame {
             Frame::Unknown { payload, .. } => Some(payload),
             _ => None,
         }
+    }
+}
+
+/// What comes before a REQUEST or RESPONSE frame's body: its `header`
+/// (see [`Header::message`]) and, on a REQUEST with DEADLINE, the
+/// milliseconds left. The transmit queue writes message frames with this
+/// directly, without building a [`Frame`].
+pub(crate) fn encode_message_head(out: &mut BytesMut, header: &Header, timeout_ms: Option<u32>) {
+    out.put_slice(&header.to_bytes());
+    encode_deadline(out, timeout_ms);
+}
+
+fn encode_deadline(out: &mut BytesMut, timeout_ms: Option<u32>) {
+    if let Some(ms) = timeout_ms {
+        out.put_u32(ms);
     }
 }
 

@@ -11,6 +11,10 @@
 //!
 //! request:     client  Queued ──▶ Sent ──▶ (untracked: answered, failed, cancelled)
 //!              server  Receiving ──▶ Delivered ──▶ (untracked: answered, abandoned)
+//!
+//! A request may start at a later stage: a client's that goes on the wire
+//! at once is tracked as Sent, a server's that arrived whole in one frame
+//! as Delivered (most do; each skips a lookup).
 //! ```
 
 use super::{Active, Connection, Requests};
@@ -151,9 +155,10 @@ impl Stage {
 }
 
 impl Requests {
-    /// Starts tracking request `id` at `stage`.
+    /// Starts tracking request `id` at `stage`: a client's at `Queued`, or
+    /// `Sent` when it goes on the wire at once; a server's at `Receiving`,
+    /// or `Delivered` when it arrived whole.
     pub(super) fn track(&mut self, id: RequestId, stage: Stage, deadline: Option<Instant>) {
-        debug_assert!(matches!(stage, Stage::Queued | Stage::Receiving));
         self.queued += usize::from(stage == Stage::Queued);
         self.active.insert(id, Active { stage, deadline });
         if let Some(d) = deadline {
@@ -179,11 +184,23 @@ impl Requests {
     /// Stops tracking request `id` (it ended, one way or another).
     pub(super) fn untrack(&mut self, id: RequestId) -> Option<Active> {
         let active = self.active.remove(id)?;
+        self.untracked(id, active);
+        Some(active)
+    }
+
+    /// Stops tracking request `id` if it is at `stage` (an answer ends only
+    /// a request that waits for one), in one lookup.
+    pub(super) fn untrack_at(&mut self, id: RequestId, stage: Stage) -> Option<Active> {
+        let active = self.active.remove_if(id, |a| a.stage == stage)?;
+        self.untracked(id, active);
+        Some(active)
+    }
+
+    fn untracked(&mut self, id: RequestId, active: Active) {
         self.queued -= usize::from(active.stage == Stage::Queued);
         if let Some(d) = active.deadline {
             self.deadlines.remove(d, id);
         }
-        Some(active)
     }
 
     pub(super) fn stage(&self, id: RequestId) -> Option<Stage> {

@@ -397,11 +397,16 @@ impl Connection {
         let id = self.requests.next_id.ok_or(SendError::IdsExhausted)?;
         self.requests.next_id = id.next();
         let deadline = timeout.map(|t| now + t);
-        self.requests.track(id, Stage::Queued, deadline);
-        if self.requests.queue.is_empty() && self.may_start_request() {
+        if self.requests.queue.is_empty()
+            && self.may_start_request()
+            && deadline.is_none_or(|d| d > now)
+        {
             // Nothing waits before it: on the wire at once, past the queue.
-            self.start_request(id, body);
+            self.requests.track(id, Stage::Sent, deadline);
+            self.transmit_request(id, deadline, body);
         } else {
+            // `start_request` says why it may not go (a timeout of zero).
+            self.requests.track(id, Stage::Queued, deadline);
             self.requests.queue.push_back((id, body));
             self.send_queued();
         }

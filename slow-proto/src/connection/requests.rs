@@ -9,8 +9,9 @@ use super::{
     truncate_utf8,
 };
 use crate::error::{ErrorCode, RequestError, SendError};
-use crate::frame::Frame;
+use crate::frame::{Frame, FrameType, Header};
 use crate::stats::Ended;
+use crate::time::Instant;
 
 impl Connection {
     // ---- client --------------------------------------------------------
@@ -40,21 +41,32 @@ impl Connection {
         }
     }
 
+    /// Puts queued request `id` on the wire, unless it may not go at all:
+    /// too large for the server, or its deadline already passed.
     pub(super) fn start_request(&mut self, id: RequestId, body: Bytes) {
         if let Err(SendError::TooLarge { size, limit }) = self.check_message_size(body.len()) {
             // Queued before the handshake told us the server's limit.
             return self.finish(id, Err(RequestError::TooLarge { size, limit }));
         }
         let deadline = self.requests.active.get(id).and_then(|a| a.deadline);
-        let timeout_ms = match deadline {
-            Some(d) if d <= self.now => return self.finish(id, Err(RequestError::TimedOut)),
-            // Rounded up: the server's budget must not end before ours.
-            Some(d) => {
-                Some(u32::try_from((d - self.now).as_micros().div_ceil(1000)).unwrap_or(u32::MAX))
-            }
-            None => None,
-        };
+        if deadline.is_some_and(|d| d <= self.now) {
+            return self.finish(id, Err(RequestError::TimedOut));
+        }
         self.requests.set_stage(id, Stage::Sent);
+        self.transmit_request(id, deadline, body);
+    }
+
+    /// Queues the REQUEST frames of request `id`, now [`Stage::Sent`], with
+    /// what is left of its `deadline` (which has not passed).
+    pub(super) fn transmit_request(
+        &mut self,
+        id: RequestId,
+        deadline: Option<Instant>,
+        body: Bytes,
+    ) {
+        // Rounded up: the server's budget must not end before ours.
+        let timeout_ms = deadline
+            .map(|d| u32::try_from((d - self.now).as_micros().div_ceil(1000)).unwrap_or(u32::MAX));
         self.requests.highest = id;
         self.stats.requests += 1;
         self.push_message(id, timeout_ms, body);
@@ -65,13 +77,23 @@ impl Connection {
     }
 
     pub(super) fn on_response(&mut self, id: RequestId, more: bool, body: Bytes) {
-        if !self.requests.incoming.contains_key(&id) && id > self.requests.highest {
+        let unfinished = self.requests.incoming.contains_key(&id);
+        if !unfinished && id > self.requests.highest {
             return self.fail(
                 ErrorCode::PROTOCOL_ERROR,
                 "RESPONSE for a request id never used",
             );
         }
         self.last_activity = self.now;
+        if !more && !unfinished {
+            // A whole answer in one frame (most are): one lookup ends it.
+            if self.message_fits(body.len() as u64) {
+                if let Some(active) = self.requests.untrack_at(id, Stage::Sent) {
+                    self.finished(id, active, Ok(body), Ended::Answered);
+                }
+            }
+            return;
+        }
         let wanted = self.requests.stage(id) == Some(Stage::Sent);
         if let Some(body) = self.reassemble(id, more, body, wanted) {
             self.finish(id, Ok(body));
@@ -122,9 +144,19 @@ impl Connection {
         outcome: Result<Bytes, RequestError>,
         ended: Ended,
     ) {
-        let Some(active) = self.requests.untrack(id) else {
-            return;
-        };
+        if let Some(active) = self.requests.untrack(id) {
+            self.finished(id, active, outcome, ended);
+        }
+    }
+
+    /// What follows the end of client request `id`, just untracked.
+    fn finished(
+        &mut self,
+        id: RequestId,
+        active: super::Active,
+        outcome: Result<Bytes, RequestError>,
+        ended: Ended,
+    ) {
         if active.stage == Stage::Sent {
             self.stats.ended(ended);
         }
@@ -191,6 +223,12 @@ impl Connection {
             None => {
                 let deadline =
                     timeout_ms.map(|ms| self.now + core::time::Duration::from_millis(ms.into()));
+                if !more {
+                    // Whole in one frame (most are): delivered at once.
+                    self.requests.track(id, Stage::Delivered, deadline);
+                    self.events.push_back(Event::Request { id, body, deadline });
+                    return;
+                }
                 self.requests.track(id, Stage::Receiving, deadline);
             }
         }
@@ -225,11 +263,10 @@ impl Connection {
         if self.phase.is_closed() {
             return Err(SendError::Closed);
         }
-        if self.requests.stage(id) != Some(Stage::Delivered) {
-            return Err(SendError::UnknownRequest(id));
+        match self.requests.untrack_at(id, Stage::Delivered) {
+            Some(_) => Ok(()),
+            None => Err(SendError::UnknownRequest(id)),
         }
-        self.requests.untrack(id);
-        Ok(())
     }
 
     // ---- both ----------------------------------------------------------
@@ -244,13 +281,8 @@ impl Connection {
         body: Bytes,
         wanted: bool,
     ) -> Option<Bytes> {
-        let limit = u64::from(self.config.settings.max_message_size);
         let size = self.requests.incoming.get(&id).map_or(0, |m| m.size) + body.len() as u64;
-        if size > limit {
-            self.fail(
-                ErrorCode::MESSAGE_TOO_LARGE,
-                "message larger than MAX_MESSAGE_SIZE",
-            );
+        if !self.message_fits(size) {
             return None;
         }
         match (self.requests.incoming.remove(&id), more) {
@@ -283,38 +315,38 @@ impl Connection {
         }
     }
 
+    /// Whether a message of `size` bytes so far is within our
+    /// MAX_MESSAGE_SIZE; if not, that is a connection error, and it fails.
+    fn message_fits(&mut self, size: u64) -> bool {
+        let fits = size <= u64::from(self.config.settings.max_message_size);
+        if !fits {
+            self.fail(
+                ErrorCode::MESSAGE_TOO_LARGE,
+                "message larger than MAX_MESSAGE_SIZE",
+            );
+        }
+        fits
+    }
+
     /// Queues a REQUEST (client) or RESPONSE (server) message, split so that
     /// no frame exceeds the peer's MAX_FRAME_SIZE. Bodies are sliced, not copied.
     pub(super) fn push_message(&mut self, id: RequestId, timeout_ms: Option<u32>, mut body: Bytes) {
         let max = self.peer().max_frame_size as usize;
+        let ty = match self.role {
+            super::Role::Client => FrameType::REQUEST,
+            super::Role::Server => FrameType::RESPONSE,
+        };
+        // The DEADLINE goes on the first frame only, and takes 4 bytes of it.
         let mut timeout_ms = timeout_ms;
-        loop {
-            let room = max - if timeout_ms.is_some() { 4 } else { 0 };
-            // The last (most often the only) frame takes the rest whole.
-            let chunk = if body.len() <= room {
-                core::mem::take(&mut body)
-            } else {
-                body.split_to(room)
-            };
-            let more = !body.is_empty();
-            let frame = match self.role {
-                super::Role::Client => Frame::Request {
-                    id,
-                    more,
-                    timeout_ms: timeout_ms.take(),
-                    body: chunk,
-                },
-                super::Role::Server => Frame::Response {
-                    id,
-                    more,
-                    body: chunk,
-                },
-            };
-            self.tx.push(&frame);
-            if !more {
-                break;
-            }
+        let room = |timeout_ms: Option<u32>| max - if timeout_ms.is_some() { 4 } else { 0 };
+        while body.len() > room(timeout_ms) {
+            let chunk = body.split_to(room(timeout_ms));
+            let header = Header::message(ty, id, true, timeout_ms, chunk.len());
+            self.tx.push_message(header, timeout_ms.take(), chunk);
         }
+        // The last (most often the only) frame takes the rest whole.
+        let header = Header::message(ty, id, false, timeout_ms, body.len());
+        self.tx.push_message(header, timeout_ms, body);
         self.last_activity = self.now;
     }
 

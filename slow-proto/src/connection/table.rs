@@ -2,19 +2,23 @@
 //!
 //! Each role inserts ids in increasing order: a client numbers its requests
 //! 1, 2, 3, … and a server tracks only ids above every id it has seen (§4).
-//! So the table is a `VecDeque` sorted by id: inserting is a push at the
-//! back, a lookup is O(1) while the ids are dense (a client's always are, up
-//! to the first reclaimed hole) and a binary search otherwise, and the close
+//! So the table is a vector sorted by id: inserting is a push at the back,
+//! a lookup is O(1) while the ids are dense (a client's always are, up to
+//! the first reclaimed hole) and a binary search otherwise, and the close
 //! paths get id order for free. A `BTreeMap` did the same job with a
 //! pointer-chasing search and a node rebalance on every request.
 //!
 //! A removed entry leaves a hole (`None`) so the others keep their places.
-//! Holes at either end are popped at once; holes in the middle (a request
-//! that outlives many younger ones) are reclaimed together once they
-//! outnumber the live entries, so the table never holds more than about
-//! twice the live entries, however long an old request lives.
+//! Holes at either end are dropped at once: at the back by a pop, at the
+//! front by moving the table's start past them, their room reclaimed (one
+//! move of what is left) only when the vector would otherwise grow — a
+//! `VecDeque` did that with wrap-around arithmetic on every access, a
+//! quarter of a lookup. Holes in the middle (a request that outlives many
+//! younger ones) are reclaimed together once they outnumber the live
+//! entries, so the table never holds more than about twice the live
+//! entries, however long an old request lives.
 
-use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 use super::RequestId;
 
@@ -25,8 +29,11 @@ const SLACK: usize = 32;
 /// Entries keyed by request id, inserted in increasing id order.
 #[derive(Debug)]
 pub(super) struct IdTable<V> {
-    /// Ascending by id; `None` is a removed entry not reclaimed yet.
-    slots: VecDeque<(RequestId, Option<V>)>,
+    /// From `start` on, ascending by id; `None` is a removed entry not
+    /// reclaimed yet. Before `start`, entries taken off the front (all
+    /// `None`), whose room is reclaimed before the vector grows.
+    slots: Vec<(RequestId, Option<V>)>,
+    start: usize,
     /// How many slots are `Some`.
     live: usize,
 }
@@ -34,7 +41,8 @@ pub(super) struct IdTable<V> {
 impl<V> Default for IdTable<V> {
     fn default() -> Self {
         IdTable {
-            slots: VecDeque::new(),
+            slots: Vec::new(),
+            start: 0,
             live: 0,
         }
     }
@@ -50,25 +58,43 @@ impl<V> IdTable<V> {
         self.live == 0
     }
 
-    /// Where `id`'s slot is, or where it would go.
+    /// The table proper: ascending by id, no hole at either end.
+    fn table(&self) -> &[(RequestId, Option<V>)] {
+        &self.slots[self.start..]
+    }
+
+    /// Where `id`'s slot is in `slots`, or where it would go.
     fn position(&self, id: RequestId) -> Result<usize, usize> {
-        let first = match self.slots.front() {
-            Some(&(first, _)) => first,
-            None => return Err(0),
+        let table = self.table();
+        let Some(&(first, _)) = table.first() else {
+            return Err(self.start);
         };
         // Dense ids: the slot is at its distance from the first one.
         let guess = id.get().wrapping_sub(first.get()) as usize;
-        if id >= first && self.slots.get(guess).is_some_and(|s| s.0 == id) {
-            return Ok(guess);
+        if id >= first && table.get(guess).is_some_and(|s| s.0 == id) {
+            return Ok(self.start + guess);
         }
-        self.slots.binary_search_by_key(&id, |s| s.0)
+        table
+            .binary_search_by_key(&id, |s| s.0)
+            .map(|i| self.start + i)
+            .map_err(|i| self.start + i)
+    }
+
+    /// Reclaims the room of the entries taken off the front when the
+    /// vector is full, so that it grows only for live entries and holes.
+    fn make_room(&mut self) {
+        if self.slots.len() == self.slots.capacity() && self.start > 0 {
+            self.slots.drain(..self.start);
+            self.start = 0;
+        }
     }
 
     /// Adds (or replaces) the entry for `id`, returning the one it replaced.
     /// Ids above every other are the fast path; any id is accepted.
     pub(super) fn insert(&mut self, id: RequestId, value: V) -> Option<V> {
-        if self.slots.back().is_none_or(|&(last, _)| last < id) {
-            self.slots.push_back((id, Some(value)));
+        self.make_room();
+        if self.slots.last().is_none_or(|&(last, _)| last < id) {
+            self.slots.push((id, Some(value)));
             self.live += 1;
             return None;
         }
@@ -98,21 +124,40 @@ impl<V> IdTable<V> {
 
     /// Takes the entry for `id` out.
     pub(super) fn remove(&mut self, id: RequestId) -> Option<V> {
+        self.remove_if(id, |_| true)
+    }
+
+    /// Takes the entry for `id` out if `wanted` says so (one lookup where
+    /// a `get` and a `remove` made two).
+    pub(super) fn remove_if(
+        &mut self,
+        id: RequestId,
+        wanted: impl FnOnce(&V) -> bool,
+    ) -> Option<V> {
         let i = self.position(id).ok()?;
-        let value = self.slots[i].1.take()?;
+        let slot = &mut self.slots[i].1;
+        if !slot.as_ref().is_some_and(wanted) {
+            return None;
+        }
+        let value = slot.take()?;
         self.live -= 1;
         // No hole is ever left at either end, so only removing an end
-        // entry can expose one.
-        if i == 0 {
-            while self.slots.front().is_some_and(|s| s.1.is_none()) {
-                self.slots.pop_front();
+        // entry can expose one; a live entry stops each walk.
+        if self.live == 0 {
+            self.slots.clear();
+            self.start = 0;
+        } else if i == self.start {
+            while self.slots[self.start].1.is_none() {
+                self.start += 1;
             }
         } else if i == self.slots.len() - 1 {
-            while self.slots.back().is_some_and(|s| s.1.is_none()) {
-                self.slots.pop_back();
+            while self.slots.last().is_some_and(|s| s.1.is_none()) {
+                self.slots.pop();
             }
         }
-        if self.slots.len() > 2 * self.live + SLACK {
+        if self.slots.len() - self.start > 2 * self.live + SLACK {
+            self.slots.drain(..self.start);
+            self.start = 0;
             self.slots.retain(|s| s.1.is_some());
         }
         Some(value)
@@ -120,34 +165,36 @@ impl<V> IdTable<V> {
 
     /// The entries in id order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (RequestId, &V)> {
-        self.slots
+        self.table()
             .iter()
             .filter_map(|(id, v)| v.as_ref().map(|v| (*id, v)))
     }
 
     /// The entries with an id of at least `from`, in id order.
     pub(super) fn iter_from(&self, from: RequestId) -> impl Iterator<Item = (RequestId, &V)> {
-        let start = self.slots.partition_point(|s| s.0 < from);
-        self.slots
-            .range(start..)
+        let table = self.table();
+        let start = table.partition_point(|s| s.0 < from);
+        table[start..]
+            .iter()
             .filter_map(|(id, v)| v.as_ref().map(|v| (*id, v)))
     }
 
-    /// How many slots are held (live entries and holes), for the bound.
+    /// How many slots the table proper holds (live entries and holes), for
+    /// the bound.
     #[cfg(test)]
     fn slots(&self) -> usize {
-        self.slots.len()
+        self.table().len()
     }
 }
 
 impl<V> IntoIterator for IdTable<V> {
     type Item = (RequestId, V);
     type IntoIter = core::iter::FilterMap<
-        alloc::collections::vec_deque::IntoIter<(RequestId, Option<V>)>,
+        alloc::vec::IntoIter<(RequestId, Option<V>)>,
         fn((RequestId, Option<V>)) -> Option<(RequestId, V)>,
     >;
 
-    /// The entries in id order.
+    /// The entries in id order (those before `start` are all holes).
     fn into_iter(self) -> Self::IntoIter {
         self.slots
             .into_iter()
@@ -231,6 +278,27 @@ mod tests {
         assert!(t.get(id(1)).is_some());
     }
 
+    #[test]
+    fn a_sliding_window_reuses_its_room() {
+        // 64 in flight, answered in order: the front is taken off as the
+        // back grows, and the vector does not grow with the ids.
+        let mut t = IdTable::default();
+        for n in 1..=64 {
+            t.insert(id(n), n);
+        }
+        for n in 65..100_000 {
+            t.insert(id(n), n);
+            assert_eq!(t.remove_if(id(n - 64), |v| *v == n - 64), Some(n - 64));
+            assert_eq!(t.get(id(n - 63)), Some(&(n - 63)));
+            assert!(t.slots.capacity() <= 2 * 65, "{} slots", t.slots.capacity());
+        }
+        assert_eq!(t.len(), 64);
+        // Not removed when the value says no; removed when it says yes.
+        assert_eq!(t.remove_if(id(99_999), |_| false), None);
+        assert_eq!(t.get(id(99_999)), Some(&99_999));
+        assert_eq!(t.remove_if(id(99_999), |_| true), Some(99_999));
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         /// Insert the next id, `gap` above the last one.
@@ -240,6 +308,8 @@ mod tests {
         /// Insert any id.
         Insert(u32),
         Remove(u32),
+        /// Remove this id's entry if its value is even.
+        RemoveIfEven(u32),
         /// Remove the entry at this rank, when there is one.
         RemoveNth(usize),
         Get(u32),
@@ -250,6 +320,7 @@ mod tests {
             4 => (0u32..3).prop_map(|gap| Op::Push { gap }),
             1 => (0u32..200).prop_map(Op::Insert),
             2 => (0u32..200).prop_map(Op::Remove),
+            2 => (0u32..200).prop_map(Op::RemoveIfEven),
             4 => (0usize..64).prop_map(Op::RemoveNth),
             2 => (0u32..200).prop_map(Op::Get),
         ]
@@ -262,6 +333,7 @@ mod tests {
             let mut table = IdTable::default();
             let mut model = BTreeMap::new();
             let mut next = 1u32;
+            let mut widest = 0;
             for (n, op) in ops.into_iter().enumerate() {
                 match op {
                     Op::Push { gap } => {
@@ -271,6 +343,11 @@ mod tests {
                     }
                     Op::Insert(k) => prop_assert_eq!(table.insert(id(k), n), model.insert(k, n)),
                     Op::Remove(k) => prop_assert_eq!(table.remove(id(k)), model.remove(&k)),
+                    Op::RemoveIfEven(k) => {
+                        let even = model.get(&k).is_some_and(|v| v % 2 == 0);
+                        let want = if even { model.remove(&k) } else { None };
+                        prop_assert_eq!(table.remove_if(id(k), |v| v % 2 == 0), want);
+                    }
                     Op::RemoveNth(rank) => {
                         if let Some(&k) = model.keys().nth(rank) {
                             prop_assert_eq!(table.remove(id(k)), model.remove(&k));
@@ -280,8 +357,13 @@ mod tests {
                 }
                 prop_assert_eq!(table.len(), model.len());
                 prop_assert!(table.slots() <= 2 * table.len() + SLACK + 1);
-                prop_assert!(table.slots.front().is_none_or(|s| s.1.is_some()));
-                prop_assert!(table.slots.back().is_none_or(|s| s.1.is_some()));
+                prop_assert!(table.table().first().is_none_or(|s| s.1.is_some()));
+                prop_assert!(table.table().last().is_none_or(|s| s.1.is_some()));
+                prop_assert!(table.slots[..table.start].iter().all(|s| s.1.is_none()));
+                // What was taken off the front is reclaimed before the
+                // vector grows: it is at most twice the largest table.
+                widest = widest.max(table.slots());
+                prop_assert!(table.slots.capacity() <= (2 * widest).max(4));
                 let seen: Vec<_> = table.iter().map(|(k, v)| (k, *v)).collect();
                 let want: Vec<_> = model.iter().map(|(k, v)| (id(*k), *v)).collect();
                 prop_assert_eq!(seen, want);

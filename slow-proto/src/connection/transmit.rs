@@ -13,7 +13,7 @@
 use alloc::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::{Frame, HEADER_LEN};
+use crate::frame::{Frame, HEADER_LEN, Header, encode_message_head};
 
 /// Bodies at least this large go out by reference instead of being copied.
 const BY_REFERENCE: usize = 1024;
@@ -68,6 +68,31 @@ impl TxQueue {
                 });
             }
             _ => frame.encode(&mut self.tail),
+        }
+    }
+
+    /// Queues a REQUEST or RESPONSE frame from its parts, as
+    /// [`push`](Self::push) queues the [`Frame`] they make (the same
+    /// bytes), without building one: `header` from [`Header::message`],
+    /// the DEADLINE's milliseconds if any, and the body, which a large one
+    /// goes out as (moved into the queue, not copied).
+    pub(crate) fn push_message(&mut self, header: Header, timeout_ms: Option<u32>, body: Bytes) {
+        let len = HEADER_LEN + header.length as usize;
+        self.frames += 1;
+        self.pending += len;
+        if body.len() >= BY_REFERENCE {
+            self.tail.reserve(HEADER_LEN + 4);
+            encode_message_head(&mut self.tail, &header, timeout_ms);
+            self.seal_tail(false);
+            self.chunks.push_back(Chunk {
+                bytes: body,
+                ends_frame: true,
+                urgent: false,
+            });
+        } else {
+            self.tail.reserve(len);
+            encode_message_head(&mut self.tail, &header, timeout_ms);
+            self.tail.extend_from_slice(&body);
         }
     }
 
@@ -241,6 +266,40 @@ mod tests {
         let out: Vec<u8> = q.slices(usize::MAX).flatten().copied().collect();
         q.advance(out.len());
         out
+    }
+
+    proptest::proptest! {
+        /// A message frame queued from its parts goes out as the same
+        /// bytes as the frame itself, large bodies by reference.
+        #[test]
+        fn message_parts_are_the_frame(
+            request in proptest::bool::ANY,
+            id in 1u32..,
+            more in proptest::bool::ANY,
+            timeout_ms in proptest::option::of(proptest::num::u32::ANY),
+            len in proptest::sample::select(alloc::vec![0usize, 1, 64, 1023, 1024, 5000]),
+        ) {
+            let body = Bytes::from(alloc::vec![7u8; len]);
+            let id = RequestId::new(id);
+            let (frame, ty, timeout_ms) = if request {
+                let frame = Frame::Request { id, more, timeout_ms, body: body.clone() };
+                (frame, crate::frame::FrameType::REQUEST, timeout_ms)
+            } else {
+                let frame = Frame::Response { id, more, body: body.clone() };
+                (frame, crate::frame::FrameType::RESPONSE, None)
+            };
+            let mut whole = TxQueue::default();
+            whole.push(&frame);
+            let mut parts = TxQueue::default();
+            let header = Header::message(ty, id, more, timeout_ms, len);
+            proptest::prop_assert_eq!(header, frame.header());
+            parts.push_message(header, timeout_ms, body.clone());
+            proptest::prop_assert_eq!(parts.len(), whole.len());
+            proptest::prop_assert_eq!(parts.frames(), 1);
+            let by_reference = parts.slices(usize::MAX).any(|s| s.as_ptr() == body.as_ptr());
+            proptest::prop_assert_eq!(by_reference, len >= BY_REFERENCE);
+            proptest::prop_assert_eq!(drain(&mut parts), drain(&mut whole));
+        }
     }
 
     #[test]
