@@ -6,8 +6,8 @@
 //! - [`core_pair`]: a client core and a server core joined in memory, driven
 //!   the way an adapter drives them, on a virtual clock.
 //! - [`baseline`]: the same wire format written by hand for one runtime
-//!   (tokio, smol), without `slow-proto`: what the abstraction is measured
-//!   against.
+//!   (tokio, smol, async-std, compio), without `slow-proto`: what the
+//!   abstraction is measured against.
 //! - [`rig`]: client and server set up over loopback for each runtime, and
 //!   the load patterns of the end-to-end benchmarks.
 //! - [`idle`]: peers that hold connections open with no heap of their own,

@@ -1,22 +1,27 @@
 //! The SLOW wire format written by hand for one runtime, without
 //! `slow-proto`: what a user who only needed tokio (or only smol, or only
-//! async-std) would write, and what the adapters are measured against.
+//! async-std, or only compio) would write, and what the adapters are
+//! measured against.
 //!
 //! Three kinds, each on tokio, the first two on smol too, the second on
-//! async-std too:
+//! async-std and compio too:
 //!
 //! - **per request** ([`tokio::serve`], [`smol::serve`]): the server spawns
 //!   a task per request, as the SLOW server runs a handler task per
 //!   request.
 //! - **pipelined** ([`tokio::serve_pipelined`],
-//!   [`futures_io::serve_pipelined`] on smol and on async-std): one task per
-//!   connection decodes every frame in its buffer, answers inline and
-//!   writes once per read ([`pipelined`]).
+//!   [`futures_io::serve_pipelined`] on smol and on async-std,
+//!   [`compio::serve_pipelined`]): one task per connection decodes every
+//!   frame in its buffer, answers inline and writes once per read
+//!   ([`pipelined`]).
 //! - **Framed** ([`framed`]): the same, written with tokio-util's
 //!   `Framed` codec on both sides, as most tokio users would.
 //!
 //! smol and async-std share their code ([`futures_io`]), generic over the
-//! runtime's TCP stream and the way it spawns a task.
+//! runtime's TCP stream and the way it spawns a task. compio's is its own
+//! ([`compio`]): completion-based IO owns its buffers, and its tasks are
+//! not `Send`, so its client shares state through a `RefCell` (no lock)
+//! and its writer is woken directly (no channel).
 //!
 //! All speak enough of SLOW/1 for the benchmarks: the HELLO / WELCOME
 //! handshake (magic and version, no settings), REQUEST and RESPONSE frames
@@ -25,7 +30,8 @@
 //! two kinds share their client). The server answers every request with
 //! its body. Each client connection (and a per-request server's) has a
 //! writer task fed by a channel, which batches whatever is queued (through
-//! a `BufWriter`, flushed once the channel is empty), and a reader loop
+//! a `BufWriter`, flushed once the channel is empty; on compio, from the
+//! shared output in one vectored write), and a reader loop
 //! that reads into a `BytesMut` and hands out frame payloads as `Bytes`
 //! slices of it. No keepalive, no timeouts, no back-pressure, no graceful
 //! close: everything SLOW does beyond this is what the comparison charges
@@ -36,6 +42,7 @@ use std::io;
 use bytes::{Buf, Bytes, BytesMut};
 
 pub mod async_std;
+pub mod compio;
 pub mod framed;
 pub mod futures_io;
 pub mod pipelined;

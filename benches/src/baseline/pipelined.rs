@@ -1,5 +1,6 @@
 //! What the pipelined baselines share: answering every request in the read
-//! buffer inline, and the output they gather for one write.
+//! buffer inline, and the output they gather for one write (borrowed for a
+//! readiness-based write, handed over for a completion-based one).
 //!
 //! A performance-minded server for this wire format has one task per
 //! connection that reads, decodes every whole frame it has, answers each
@@ -63,6 +64,15 @@ impl Out {
             .collect()
     }
 
+    /// Moves up to 64 pieces of what is waiting, in order, onto `to`: for
+    /// a completion-based write, which owns its buffers until the kernel
+    /// is done with them (so it cannot borrow them as [`Out::slices`]).
+    pub fn take(&mut self, to: &mut Vec<Bytes>) {
+        self.seal();
+        let n = self.pieces.len().min(MAX_SLICES);
+        to.extend(self.pieces.drain(..n));
+    }
+
     /// `n` bytes were written.
     pub fn advance(&mut self, mut n: usize) {
         while n > 0 {
@@ -108,6 +118,20 @@ mod tests {
         out.advance(20);
         assert_eq!(out.slices()[0].len(), 15);
         out.advance(15 + BY_REFERENCE);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn take_hands_over_the_same_pieces_in_order() {
+        let mut out = Out::default();
+        out.frame(RESPONSE, 1, Bytes::from_static(b"abc"));
+        let large = Bytes::from(vec![7u8; BY_REFERENCE]);
+        out.frame(RESPONSE, 2, large.clone());
+        let mut taken = Vec::new();
+        out.take(&mut taken);
+        let lens: Vec<usize> = taken.iter().map(Bytes::len).collect();
+        assert_eq!(lens, [10 + 3 + 10, BY_REFERENCE]);
+        assert_eq!(taken[1].as_ptr(), large.as_ptr(), "not copied");
         assert!(out.is_empty());
     }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::pipelined_compio_clients;
 use super::{CompioExec, Exec, Imp, SmolExec, TokioExec, compio_clients, config, custom};
 use crate::baseline;
 
@@ -26,6 +27,9 @@ pub enum IdleClients {
     PipelinedAsyncStd(Vec<baseline::futures_io::Client>),
     /// `slow-compio` clients on the bench thread's compio runtime.
     SlowCompio(CompioExec, Vec<slow_compio::Client>),
+    /// Baseline compio clients (pipelined) on the bench thread's compio
+    /// runtime.
+    PipelinedCompio(CompioExec, Vec<baseline::compio::Client>),
     /// Connections of one custom-loop `ClientLoop`.
     Custom(
         slow_custom_example::ClientLoop,
@@ -50,6 +54,9 @@ impl IdleClients {
             Imp::SlowAsyncStd => IdleClients::SlowAsyncStd(Vec::with_capacity(n)),
             Imp::PipelinedAsyncStd => IdleClients::PipelinedAsyncStd(Vec::with_capacity(n)),
             Imp::SlowCompio => IdleClients::SlowCompio(CompioExec::new(), Vec::with_capacity(n)),
+            Imp::PipelinedCompio => {
+                IdleClients::PipelinedCompio(CompioExec::new(), Vec::with_capacity(n))
+            }
             Imp::Custom => IdleClients::Custom(
                 slow_custom_example::ClientLoop::new().expect("client loop"),
                 Vec::with_capacity(n),
@@ -103,6 +110,9 @@ impl IdleClients {
                     .expect("connect")
             })),
             IdleClients::SlowCompio(exec, v) => v.extend(compio_clients(exec, addr, 1)),
+            IdleClients::PipelinedCompio(exec, v) => {
+                v.extend(pipelined_compio_clients(exec, addr, 1))
+            }
             IdleClients::Custom(client, v) => v.push(custom::connect(client, addr)),
         }
     }
@@ -123,7 +133,9 @@ impl IdleClients {
             IdleClients::SlowAsyncStd(_) | IdleClients::PipelinedAsyncStd(_) => {
                 std::thread::sleep(d)
             }
-            IdleClients::SlowCompio(exec, _) => exec.0.block_on(compio::time::sleep(d)),
+            IdleClients::SlowCompio(exec, _) | IdleClients::PipelinedCompio(exec, _) => {
+                exec.0.block_on(compio::time::sleep(d))
+            }
             IdleClients::Custom(client, _) => {
                 let end = Instant::now() + d;
                 while let Some(left) = end.checked_duration_since(Instant::now()) {

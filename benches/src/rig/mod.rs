@@ -12,14 +12,16 @@
 //! - **async-std** (SLOW and pipelined baseline): client and server tasks
 //!   on async-std's global executor (its default: one worker per core, two
 //!   here); the bench thread only waits.
-//! - **compio** (SLOW only): a compio runtime (its own io_uring) per side,
-//!   the server's on its own thread, the client's on the bench thread.
+//! - **compio** (SLOW and pipelined baseline): a compio runtime (its own
+//!   io_uring) per side, the server's on its own thread, the client's on
+//!   the bench thread.
 //! - **custom** (SLOW only): the mio event loop of `slow-custom-example`, its
 //!   server on its own thread, its client loop on the bench thread.
 //!
 //! Every server answers a request with its own body (an echo).
 //!
-//! One file per runtime (`tokio.rs`, `smol.rs`, `async_std.rs`, [`custom`]);
+//! One file per runtime (`tokio.rs`, `smol.rs`, `async_std.rs`, `compio.rs`,
+//! [`custom`]);
 //! what the async ones share is written once ([`AsyncRig`], [`ServerThread`]);
 //! [`IdleClients`] holds connections open for the memory benchmark.
 
@@ -46,7 +48,7 @@ use self::tokio::tokio_rig;
 
 pub use self::async_rig::{AsyncRig, BoxFut, Exec, Requester};
 pub use self::async_std::{AsyncStdExec, async_std_server};
-pub use self::compio::{CompioExec, compio_clients, compio_server};
+pub use self::compio::{CompioExec, compio_clients, compio_server, pipelined_compio_clients};
 pub use self::idle_clients::IdleClients;
 pub use self::server_thread::{ServerThread, StopSignal};
 pub use self::smol::{SmolExec, smol_server};
@@ -131,13 +133,15 @@ pub enum Imp {
     PipelinedAsyncStd,
     /// `slow-compio` (io_uring).
     SlowCompio,
+    /// The hand-written compio baseline, the server answering inline.
+    PipelinedCompio,
     /// `slow-custom-example`'s mio loop.
     Custom,
 }
 
 impl Imp {
     /// Every implementation, each SLOW adapter followed by its baselines.
-    pub const ALL: [Imp; 11] = [
+    pub const ALL: [Imp; 12] = [
         Imp::SlowTokio,
         Imp::BaselineTokio,
         Imp::PipelinedTokio,
@@ -148,21 +152,22 @@ impl Imp {
         Imp::SlowAsyncStd,
         Imp::PipelinedAsyncStd,
         Imp::SlowCompio,
+        Imp::PipelinedCompio,
         Imp::Custom,
     ];
 
     /// The implementations that can run on this machine: all of them, but
-    /// `slow-compio` only where io_uring is available (it says why not,
+    /// the compio ones only where io_uring is available (it says why not,
     /// once, on stderr).
     pub fn runnable() -> impl Iterator<Item = Imp> {
         static SAID: std::sync::Once = std::sync::Once::new();
         let uring = slow_compio::available();
         if let Err(why) = &uring {
-            SAID.call_once(|| eprintln!("slow_compio skipped: {why}"));
+            SAID.call_once(|| eprintln!("slow_compio and pipelined_compio skipped: {why}"));
         }
         Imp::ALL
             .into_iter()
-            .filter(move |&imp| imp != Imp::SlowCompio || uring.is_ok())
+            .filter(move |&imp| !imp.is_compio() || uring.is_ok())
     }
 
     /// The criterion function name.
@@ -178,6 +183,7 @@ impl Imp {
             Imp::SlowAsyncStd => "slow_async_std",
             Imp::PipelinedAsyncStd => "pipelined_async_std",
             Imp::SlowCompio => "slow_compio",
+            Imp::PipelinedCompio => "pipelined_compio",
             Imp::Custom => "slow_custom",
         }
     }
@@ -186,14 +192,16 @@ impl Imp {
     /// rounds: its runtime's hand-written ones (per request, pipelined,
     /// Framed). async-std against its own pipelined code, then smol's
     /// (the same code on async-io, as async-std is, under smol's
-    /// executor); the custom loop and compio, which have no async runtime
-    /// of the same kind, against tokio's.
+    /// executor); compio against its own pipelined code, then tokio's
+    /// (the 64 KiB target is set against tokio's for every adapter); the
+    /// custom loop, which has no async runtime, against tokio's.
     pub fn baselines(self) -> &'static [Imp] {
         match self {
             Imp::SlowTokio => &[Imp::BaselineTokio, Imp::PipelinedTokio, Imp::FramedTokio],
             Imp::SlowSmol => &[Imp::BaselineSmol, Imp::PipelinedSmol],
             Imp::SlowAsyncStd => &[Imp::PipelinedAsyncStd, Imp::PipelinedSmol],
-            Imp::SlowCompio | Imp::Custom => &[Imp::PipelinedTokio],
+            Imp::SlowCompio => &[Imp::PipelinedCompio, Imp::PipelinedTokio],
+            Imp::Custom => &[Imp::PipelinedTokio],
             _ => &[],
         }
     }
@@ -210,8 +218,16 @@ impl Imp {
     pub fn is_pipelined(self) -> bool {
         matches!(
             self,
-            Imp::PipelinedTokio | Imp::PipelinedSmol | Imp::PipelinedAsyncStd
+            Imp::PipelinedTokio
+                | Imp::PipelinedSmol
+                | Imp::PipelinedAsyncStd
+                | Imp::PipelinedCompio
         )
+    }
+
+    /// Whether this runs on compio (and so needs io_uring).
+    pub fn is_compio(self) -> bool {
+        matches!(self, Imp::SlowCompio | Imp::PipelinedCompio)
     }
 
     /// The pipelined baseline this adapter is judged against: the first of
@@ -237,7 +253,7 @@ pub fn start(imp: Imp, scenario: Scenario) -> Box<dyn Bench> {
         }
         Imp::SlowSmol | Imp::BaselineSmol | Imp::PipelinedSmol => smol_rig(imp, scenario),
         Imp::SlowAsyncStd | Imp::PipelinedAsyncStd => async_std_rig(imp, scenario),
-        Imp::SlowCompio => compio_rig(scenario),
+        Imp::SlowCompio | Imp::PipelinedCompio => compio_rig(imp, scenario),
         Imp::Custom => custom::start(scenario),
     }
 }
@@ -273,7 +289,7 @@ pub fn start_server(imp: Imp) -> (SocketAddr, AnyServer) {
         }
         Imp::SlowSmol | Imp::BaselineSmol | Imp::PipelinedSmol => smol_server(imp),
         Imp::SlowAsyncStd | Imp::PipelinedAsyncStd => async_std_server(imp),
-        Imp::SlowCompio => compio_server(),
+        Imp::SlowCompio | Imp::PipelinedCompio => compio_server(imp),
         Imp::Custom => unreachable!(),
     };
     (addr, AnyServer::Async(server))
