@@ -65,7 +65,7 @@ fn main() {
     let mut paired_results = Vec::new();
     for scenario in SCENARIOS {
         for imp in Imp::runnable() {
-            for &base in imp.baselines() {
+            for base in imp.paired_with(&scenario) {
                 let group = format!("e2e_{}/", scenario.name);
                 if filter_matches(&format!("{group}{}", imp.name()))
                     || filter_matches(&format!("{group}{}", base.name()))

@@ -190,7 +190,8 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// baseline ([`Imp::pipelined_baseline`]: its runtime's, or tokio's for
 /// the custom loop); slow-async-std against smol's and slow-compio
 /// against tokio's are shown, not judged, but at 64 KiB, whose target is
-/// set against the tokio code for every adapter.
+/// set against the tokio code for every adapter (each is paired with it
+/// there: [`Imp::paired_with`]).
 pub fn target(scenario: &Scenario, imp: Imp, base: Imp) -> Option<(&'static str, f64, bool)> {
     let pipelined = imp.pipelined_baseline() == Some(base);
     match scenario.name {
@@ -289,8 +290,27 @@ mod tests {
         );
         for imp in [Imp::SlowTokio, Imp::SlowCompio, Imp::Custom] {
             assert!(imp.baselines().contains(&Imp::PipelinedTokio), "{imp:?}");
+        }
+        // At 64 KiB every adapter is paired with the tokio code and judged.
+        for imp in Imp::ALL
+            .into_iter()
+            .filter(|imp| !imp.baselines().is_empty())
+        {
+            let bases = imp.paired_with(large);
+            assert!(bases.contains(&Imp::PipelinedTokio), "{imp:?}");
             assert!(target(large, imp, Imp::PipelinedTokio).is_some(), "{imp:?}");
         }
+        // Elsewhere smol and async-std are paired with their own runtime's.
+        let small = &SCENARIOS[0];
+        assert!(
+            !Imp::SlowSmol
+                .paired_with(small)
+                .contains(&Imp::PipelinedTokio)
+        );
+        assert_eq!(
+            Imp::SlowAsyncStd.paired_with(small),
+            Imp::SlowAsyncStd.baselines()
+        );
         assert!(target(large, Imp::SlowCompio, Imp::PipelinedCompio).is_none());
     }
 }

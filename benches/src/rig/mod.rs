@@ -230,6 +230,19 @@ impl Imp {
         matches!(self, Imp::SlowCompio | Imp::PipelinedCompio)
     }
 
+    /// The baselines this adapter is paired with in `scenario`: its
+    /// [`baselines`](Imp::baselines), and at 64 KiB the pipelined tokio code
+    /// for every adapter, the target there being set against it
+    /// (slow-smol and slow-async-std are paired with it only there).
+    pub fn paired_with(self, scenario: &Scenario) -> Vec<Imp> {
+        let mut bases = self.baselines().to_vec();
+        let large = scenario.name == "body_64k";
+        if large && !bases.is_empty() && !bases.contains(&Imp::PipelinedTokio) {
+            bases.push(Imp::PipelinedTokio);
+        }
+        bases
+    }
+
     /// The pipelined baseline this adapter is judged against: the first of
     /// [`Imp::baselines`], its own runtime's where it has one.
     pub fn pipelined_baseline(self) -> Option<Imp> {
