@@ -2,13 +2,15 @@
 
 use std::fmt::{self, Display};
 use std::future::poll_fn;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use slow_proto::{Config, Connection, ErrorCode, Event, RequestId, Settings, Stats};
+use slow_proto::{Config, Connection, ErrorCode, Event, Settings, Stats};
 
 use crate::driver::{Dispatch, Driver};
 use crate::error::Error;
+use crate::mailbox::Ticket;
 use crate::mode::{Mode, Threaded};
 use crate::net::{self, NetStream};
 use crate::runtime::{Reactor, Transport};
@@ -69,8 +71,9 @@ struct ClientInner<R: Reactor> {
 
 impl<R: Reactor> Drop for ClientInner<R> {
     fn drop(&mut self) {
+        // After the requests already made: they are still answered.
         self.shared
-            .lock()
+            .lock_applied()
             .close(ErrorCode::NO_ERROR, "client dropped");
     }
 }
@@ -288,22 +291,11 @@ impl<R: Reactor> Client<R> {
     }
 
     async fn send(&self, body: Bytes, timeout: Option<Duration>) -> Result<Bytes, Error> {
-        let (id, span) = {
-            let mut st = self.shared().lock();
-            let id = st.start_request(body, timeout)?;
-            (id, st.span.request(id))
-        };
-        let guard = CancelOnDrop {
+        let mut call = Call {
             shared: self.shared(),
-            id: Some(id),
+            state: CallState::Unsent(body, timeout),
         };
-        let outcome = poll_fn(|cx| {
-            let _in_span = span.as_ref().map(|span| span.enter());
-            self.shared().lock().poll_outcome(id, cx)
-        })
-        .await;
-        guard.defuse();
-        outcome
+        poll_fn(|cx| call.poll(cx)).await
     }
 
     /// Sends a notification (one frame, no answer).
@@ -317,7 +309,8 @@ impl<R: Reactor> Client<R> {
     /// }
     /// ```
     pub fn notify(&self, body: impl Into<Bytes>) -> Result<(), Error> {
-        let mut st = self.shared().lock();
+        // On the wire after the requests made before it.
+        let mut st = self.shared().lock_applied();
         let now = st.now();
         st.conn.notify(body.into(), now)?;
         st.wake_driver();
@@ -387,7 +380,8 @@ impl<R: Reactor> Client<R> {
     /// }
     /// ```
     pub fn stats(&self) -> Stats {
-        self.shared().lock().conn.stats()
+        // The requests made so far are counted.
+        self.shared().lock_applied().conn.stats()
     }
 
     /// Whether new requests are still accepted: false once either side
@@ -446,7 +440,8 @@ impl<R: Reactor> Client<R> {
     /// }
     /// ```
     pub async fn close(&self) -> Result<(), Error> {
-        self.shared().lock().close(ErrorCode::NO_ERROR, "");
+        // The GOAWAY goes after the requests already made.
+        self.shared().lock_applied().close(ErrorCode::NO_ERROR, "");
         poll_fn(|cx| {
             self.shared().lock().poll_watch(cx, |st| {
                 st.driver_done.then(|| match st.close_error() {
@@ -459,22 +454,52 @@ impl<R: Reactor> Client<R> {
     }
 }
 
-/// Cancels the request when the caller's future is dropped before the end.
-struct CancelOnDrop<'a, M: Mode> {
+/// One call of [`Client::request`]: submitted at its first poll (with the
+/// caller's waker, in one hold of the mailbox's lock), then waiting for its
+/// outcome. Dropped before the end, it cancels the request.
+struct Call<'a, M: Mode> {
     shared: &'a Shared<M>,
-    id: Option<RequestId>,
+    state: CallState,
 }
 
-impl<M: Mode> CancelOnDrop<'_, M> {
-    fn defuse(mut self) {
-        self.id = None;
+enum CallState {
+    /// Not submitted yet: the body and timeout.
+    Unsent(Bytes, Option<Duration>),
+    /// Submitted: its slot in the mailbox.
+    Waiting(Ticket),
+    /// The outcome was handed out (or the submission refused).
+    Done,
+}
+
+impl<M: Mode> Call<'_, M> {
+    fn poll(&mut self, cx: &Context<'_>) -> Poll<Result<Bytes, Error>> {
+        match std::mem::replace(&mut self.state, CallState::Done) {
+            CallState::Unsent(body, timeout) => {
+                match self.shared.submit(body, timeout, Some(cx.waker())) {
+                    Ok(ticket) => {
+                        self.state = CallState::Waiting(ticket);
+                        Poll::Pending
+                    }
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+            CallState::Waiting(ticket) => {
+                let outcome = self.shared.poll_outcome(ticket, cx);
+                if outcome.is_pending() {
+                    self.state = CallState::Waiting(ticket);
+                }
+                outcome
+            }
+            // `poll_fn` polls no further once Ready.
+            CallState::Done => Poll::Ready(Err(Error::NotProcessed)),
+        }
     }
 }
 
-impl<M: Mode> Drop for CancelOnDrop<'_, M> {
+impl<M: Mode> Drop for Call<'_, M> {
     fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.shared.lock().abandon(id);
+        if let CallState::Waiting(ticket) = self.state {
+            self.shared.abandon(ticket);
         }
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use slow_proto::{Event, Instant, SocketAction, Teardown};
+use slow_proto::{Event, Instant, Role, SocketAction, Teardown};
 
 use crate::mode::Mode;
 use crate::now::Now;
@@ -57,6 +57,9 @@ pub struct Driver<R: Reactor, S, D> {
     /// The timer fired since timers were last handled. (Request deadlines
     /// due before input are expired by the core itself on input.)
     timer_fired: bool,
+    /// The last wake-up put off its work for the callers about to submit
+    /// (never twice in a row).
+    deferred: bool,
     dispatch: D,
 }
 
@@ -74,6 +77,7 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode>> Driver<R, S, D> {
             broken: false,
             teardown: None,
             timer_fired: false,
+            deferred: false,
             dispatch,
         }
     }
@@ -287,10 +291,32 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode> + Unpin> Future for Driver<R
         let mut st = shared.lock();
         let span = st.span.is_enabled().then(|| st.span.clone());
         let _in_span = span.as_ref().map(|span| span.enter());
-        st.register_driver(cx);
+        let new_waker = st.register_driver(cx);
         // The clock is read once per wake-up, and again only when it must
         // be (see `Now`), not per read or write.
         let mut now = st.clock();
+        // A client's requests submitted since the last wake-up go into the
+        // core first (they are written below); the mailbox keeps this
+        // task's waker for the next ones. A wake-up for input alone finds
+        // no mail and leaves the mailbox's lock alone.
+        let client = st.conn.role() == Role::Client;
+        if client && (new_waker || shared.has_mail()) {
+            let applied = shared.exchange_with(&mut st, &mut now, false, Some(cx.waker()));
+            // Woken by the first of several callers that got their answers
+            // and are about to ask again (on a work-stealing runtime this
+            // task then often runs right after it, before the others): once
+            // in a row, it lets them run first and writes all their
+            // requests together, not one system call each. A task that
+            // wakes itself goes behind the tasks already queued.
+            let defer = applied && st.ledger.expects_more() && !this.deferred;
+            this.deferred = defer;
+            if defer {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        } else {
+            this.deferred = false;
+        }
         // Once a read has said Pending, the stream wakes this task when
         // input comes: later passes of this wake-up need not ask again.
         let mut read_pending = false;
@@ -316,8 +342,21 @@ impl<R: Reactor, S: Transport, D: Dispatch<R::Mode> + Unpin> Future for Driver<R
                 progress |= std::mem::take(&mut st.woken_inline);
             }
             progress |= this.write(&mut st, cx, now.latest());
+            // The pass's outcomes go to their callers in one exchange, which
+            // takes what was submitted meanwhile (written in the next pass,
+            // not after another wake-up); once the connection is over, the
+            // mailbox closes.
+            if client
+                && (st.ledger.has_outcomes()
+                    || shared.has_mail()
+                    || (st.closed.is_some() && !st.ledger.is_closed()))
+            {
+                let close = st.closed.is_some();
+                progress |= shared.exchange_with(&mut st, &mut now, close, Some(cx.waker()));
+            }
 
             if st.conn.is_closed() && this.tear_down(&mut st, cx, &mut now).is_ready() {
+                shared.close_mailbox(&mut st, &mut now);
                 drop(st);
                 this.dispatch.finished();
                 return Poll::Ready(());

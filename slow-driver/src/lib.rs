@@ -57,6 +57,7 @@ mod client;
 mod driver;
 mod error;
 mod handler;
+mod mailbox;
 mod mode;
 pub mod net;
 mod now;

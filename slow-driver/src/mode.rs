@@ -11,6 +11,7 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod sealed {
@@ -27,6 +28,9 @@ pub trait Mode: sealed::Sealed + Sized + 'static {
     /// A lock around shared state: `Mutex` or `RefCell`.
     #[doc(hidden)]
     type Lock<T: 'static>: Lock<T> + 'static;
+    /// A flag read without a lock: `AtomicBool` or `Cell<bool>`.
+    #[doc(hidden)]
+    type Flag: Flag + 'static;
     /// A boxed task: `Send` or not.
     #[doc(hidden)]
     type Task: Future<Output = ()> + Unpin + 'static;
@@ -48,6 +52,7 @@ pub enum Local {}
 impl Mode for Threaded {
     type Ptr<T: 'static> = Arc<T>;
     type Lock<T: 'static> = Mutex<T>;
+    type Flag = AtomicBool;
     type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
     fn ptr<T: 'static>(value: T) -> Arc<T> {
@@ -58,6 +63,7 @@ impl Mode for Threaded {
 impl Mode for Local {
     type Ptr<T: 'static> = Rc<T>;
     type Lock<T: 'static> = RefCell<T>;
+    type Flag = std::cell::Cell<bool>;
     type Task = Pin<Box<dyn Future<Output = ()>>>;
 
     fn ptr<T: 'static>(value: T) -> Rc<T> {
@@ -109,6 +115,50 @@ impl<T> Lock<T> for RefCell<T> {
 
     fn lock(&self) -> RefMut<'_, T> {
         self.borrow_mut()
+    }
+}
+
+/// A flag that one task sets and another reads without taking a lock (a
+/// hint that saves taking one; what it guards is still under its lock).
+#[doc(hidden)]
+pub trait Flag {
+    /// A flag set to `value`.
+    fn new(value: bool) -> Self;
+    /// Sets it (what was written before is seen by whoever reads it set).
+    fn set(&self, value: bool);
+    /// Reads it.
+    fn get(&self) -> bool;
+}
+
+impl Flag for AtomicBool {
+    fn new(value: bool) -> Self {
+        AtomicBool::new(value)
+    }
+
+    #[inline]
+    fn set(&self, value: bool) {
+        self.store(value, Ordering::Release);
+    }
+
+    #[inline]
+    fn get(&self) -> bool {
+        self.load(Ordering::Acquire)
+    }
+}
+
+impl Flag for std::cell::Cell<bool> {
+    fn new(value: bool) -> Self {
+        std::cell::Cell::new(value)
+    }
+
+    #[inline]
+    fn set(&self, value: bool) {
+        std::cell::Cell::set(self, value);
+    }
+
+    #[inline]
+    fn get(&self) -> bool {
+        std::cell::Cell::get(self)
     }
 }
 

@@ -57,6 +57,11 @@ impl Now {
         t
     }
 
+    /// `t` on the runtime's clock.
+    pub(crate) fn to_std(&self, t: Instant) -> std::time::Instant {
+        t.to_std(self.origin)
+    }
+
     /// A read is about to be attempted: input it returns may be newer than
     /// the latest reading.
     pub(crate) fn before_read(&mut self) {

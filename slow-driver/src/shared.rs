@@ -1,26 +1,34 @@
 //! The state a connection's driver task shares with the tasks that use the
 //! connection: the core itself, behind one lock, and who is waiting for what.
 //!
-//! As in quinn, callers act on the core directly under the lock (a request is
-//! on its way the moment `request` is called) and wake the driver, which does
-//! the IO. The lock is the mode's ([`Mode`]): a `Mutex` on a threaded
-//! runtime, a `RefCell` on a local one. The clock (the runtime's, [`Runtime::now`]) is read under the
+//! The lock is the mode's ([`Mode`]): a `Mutex` on a threaded runtime, a
+//! `RefCell` on a local one. The driver holds it through each wake-up, its
+//! IO included, so a client's requests do not go through it: callers hand
+//! them to the [`Mailbox`] beside it, which has a lock of its own, and the
+//! driver moves them into the core (see `mailbox.rs`). What else a caller
+//! does (notify, close, stats) takes the connection's lock, applying the
+//! mailbox's submissions first, so that it comes after the requests made
+//! before it. The clock (the runtime's, [`Runtime::now`]) is read under the
 //! lock, so the core never sees time go backwards even when many threads
 //! call in; the driver reads it once per wake-up (and after input or a
 //! timer, see `now.rs`).
 //!
 //! [`Runtime::now`]: crate::runtime::Runtime::now
+//! [`Mailbox`]: crate::mailbox::Mailbox
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
-use slow_proto::{Connection, ConnectionError, ErrorCode, Instant, RequestError, RequestId};
+use slow_proto::{Connection, ConnectionError, ErrorCode, Instant, RequestId, Role};
 
 use crate::error::Error;
-use crate::mode::{Cell, Lock, Mode};
+use crate::mailbox::{Gone, Ledger, Mailbox, Ticket};
+use crate::mode::{Flag, Lock, Mode};
+use crate::now::Now;
 use crate::trace::Span;
 
 /// How many notifications wait for the application before the driver stops
@@ -28,7 +36,20 @@ use crate::trace::Span;
 pub(crate) const NOTIFICATION_QUEUE: usize = 1024;
 
 /// A handle on one connection's state; cloning it shares the state.
-pub(crate) struct Shared<M: Mode>(Cell<M, State>);
+pub(crate) struct Shared<M: Mode>(M::Ptr<Inner<M>>);
+
+struct Inner<M: Mode> {
+    state: M::Lock<State>,
+    /// A client's requests on their way in and their outcomes on their way
+    /// out, under a lock of their own (see `mailbox.rs`).
+    mailbox: M::Lock<Mailbox>,
+    /// Set with each submission or cancellation, cleared when the driver
+    /// takes them: a wake-up of the driver that finds it clear need not
+    /// take the mailbox's lock. Clear, the mailbox has the driver's waker.
+    mail: M::Flag,
+    /// The runtime's clock, for the time a request with a timeout is made.
+    clock: fn() -> std::time::Instant,
+}
 
 impl<M: Mode> Clone for Shared<M> {
     fn clone(&self) -> Self {
@@ -58,8 +79,9 @@ pub(crate) struct State {
     pub(crate) driver_done: bool,
     /// The socket's first error, the cause behind a lost connection.
     pub(crate) io_error: Option<Arc<io::Error>>,
-    /// Client: callers waiting for their request's outcome.
-    waiters: IdMap<Waiter>,
+    /// Client: the driver's half of the mailbox (which slot each request
+    /// is, the outcomes to deliver).
+    pub(crate) ledger: Ledger,
     /// Notifications for the application (client: `None` until someone
     /// subscribes; server: waiting for the handler).
     pub(crate) notifications: Option<VecDeque<Bytes>>,
@@ -81,12 +103,6 @@ pub(crate) struct State {
     pub(crate) slot_waiters: Vec<Waker>,
 }
 
-#[derive(Default)]
-struct Waiter {
-    outcome: Option<Result<Bytes, RequestError>>,
-    waker: Option<Waker>,
-}
-
 impl<M: Mode> Shared<M> {
     /// The state of a connection whose core was made at `clock()`'s
     /// present (its time zero).
@@ -95,7 +111,7 @@ impl<M: Mode> Shared<M> {
         clock: fn() -> std::time::Instant,
         span: Span,
     ) -> Shared<M> {
-        Shared(Cell::new(State {
+        let state = State {
             conn,
             span,
             origin: clock(),
@@ -107,7 +123,7 @@ impl<M: Mode> Shared<M> {
             closed: None,
             driver_done: false,
             io_error: None,
-            waiters: IdMap::default(),
+            ledger: Ledger::default(),
             notifications: None,
             notification_waker: None,
             handlers: IdMap::default(),
@@ -116,11 +132,142 @@ impl<M: Mode> Shared<M> {
             tls_identity: None,
             #[cfg(feature = "tower")]
             slot_waiters: Vec::new(),
+        };
+        Shared(M::ptr(Inner {
+            state: M::Lock::new(state),
+            mailbox: M::Lock::new(Mailbox::default()),
+            // The driver's first wake-up registers its waker.
+            mail: M::Flag::new(true),
+            clock,
         }))
     }
 
+    /// The connection's lock: the core and the rest of [`State`].
     pub(crate) fn lock(&self) -> <M::Lock<State> as Lock<State>>::Guard<'_> {
-        self.0.lock()
+        self.0.state.lock()
+    }
+
+    /// The connection's lock, with the requests submitted so far applied
+    /// to the core: what the caller does next comes after them (a GOAWAY
+    /// after them, not before; a slot count that includes them).
+    pub(crate) fn lock_applied(&self) -> <M::Lock<State> as Lock<State>>::Guard<'_> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let mut now = st.clock();
+        loop {
+            let applied = self.exchange(st, &mut now, false);
+            if applied {
+                // It writes them, and dispatches what they caused.
+                st.wake_driver();
+            }
+            // Refused ones have their outcome: delivered at once.
+            if !applied || !st.ledger.has_outcomes() {
+                break;
+            }
+        }
+        guard
+    }
+
+    // ---- client requests ------------------------------------------------
+
+    /// Hands a request to the driver (it goes into the core at the
+    /// driver's next pass) and remembers `waker`, to be woken with its
+    /// outcome. A timeout counts from now. Not processed once the
+    /// connection is over.
+    pub(crate) fn submit(
+        &self,
+        body: Bytes,
+        timeout: Option<Duration>,
+        waker: Option<&Waker>,
+    ) -> Result<Ticket, Error> {
+        let timeout = timeout.map(|t| (t, (self.0.clock)()));
+        let (ticket, driver) = {
+            let mut mailbox = self.0.mailbox.lock();
+            let submitted = mailbox.submit(body, timeout, waker)?;
+            self.0.mail.set(true);
+            submitted
+        };
+        if let Some(w) = driver {
+            w.wake();
+        }
+        Ok(ticket)
+    }
+
+    /// The outcome of the request behind `ticket`, once there is one (the
+    /// ticket is then spent).
+    pub(crate) fn poll_outcome(
+        &self,
+        ticket: Ticket,
+        cx: &Context<'_>,
+    ) -> Poll<Result<Bytes, Error>> {
+        self.0.mailbox.lock().poll(ticket, cx)
+    }
+
+    /// The caller stopped waiting: the request is cancelled if it is still
+    /// open (the ticket is spent).
+    pub(crate) fn abandon(&self, ticket: Ticket) {
+        let gone = {
+            let mut mailbox = self.0.mailbox.lock();
+            let gone = mailbox.abandon(ticket);
+            if matches!(gone, Gone::Cancel(_)) {
+                self.0.mail.set(true);
+            }
+            gone
+        };
+        if let Gone::Cancel(Some(w)) = gone {
+            w.wake();
+        }
+    }
+
+    /// Submissions or cancellations may wait in the mailbox (or the
+    /// driver's waker is not in it).
+    #[inline]
+    pub(crate) fn has_mail(&self) -> bool {
+        self.0.mail.get()
+    }
+
+    /// Delivers the ledger's outcomes, takes the mailbox's submissions and
+    /// cancellations, and applies them to the core (with the mailbox's
+    /// lock released). `close` closes the mailbox: the connection is over.
+    /// Returns whether anything was applied. The driver registers its
+    /// waker (`waker`) here for the next submission, and only it clears
+    /// [`has_mail`](Shared::has_mail): once the mailbox has its waker.
+    pub(crate) fn exchange_with(
+        &self,
+        st: &mut State,
+        now: &mut Now,
+        close: bool,
+        waker: Option<&Waker>,
+    ) -> bool {
+        {
+            let mut mailbox = self.0.mailbox.lock();
+            if let Some(w) = waker {
+                mailbox.register_driver(w);
+                self.0.mail.set(false);
+            }
+            mailbox.exchange(&mut st.ledger, close);
+        }
+        st.ledger.wake_callers();
+        st.ledger.has_work() && st.ledger.apply(&mut st.conn, now)
+    }
+
+    /// [`exchange_with`](Shared::exchange_with), the driver's waker left
+    /// as it is.
+    pub(crate) fn exchange(&self, st: &mut State, now: &mut Now, close: bool) -> bool {
+        self.exchange_with(st, now, close, None)
+    }
+
+    /// The driver is finishing: the mailbox closes, what was submitted
+    /// fails (the core is closed: not processed), every outcome is
+    /// delivered. Nobody waits forever.
+    pub(crate) fn close_mailbox(&self, st: &mut State, now: &mut Now) {
+        if st.conn.role() != Role::Client {
+            return;
+        }
+        // Closing takes the last submissions; the second exchange
+        // delivers their refusals (nothing more comes in once closed).
+        self.exchange(st, now, true);
+        self.exchange(st, now, true);
     }
 }
 
@@ -151,10 +298,14 @@ impl State {
         }
     }
 
-    pub(crate) fn register_driver(&mut self, cx: &Context<'_>) {
+    /// Keeps the driver's waker; says whether it is a new one.
+    pub(crate) fn register_driver(&mut self, cx: &Context<'_>) -> bool {
         match &self.driver {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => self.driver = Some(cx.waker().clone()),
+            Some(w) if w.will_wake(cx.waker()) => false,
+            _ => {
+                self.driver = Some(cx.waker().clone());
+                true
+            }
         }
     }
 
@@ -181,64 +332,16 @@ impl State {
 
     // ---- client request outcomes --------------------------------------
 
-    /// Sends a request (the core queues it at once), registers who waits
-    /// for its outcome and wakes the driver to write it.
-    pub(crate) fn start_request(
+    /// Request `id` ended: its caller hears at the next exchange.
+    pub(crate) fn complete(
         &mut self,
-        body: Bytes,
-        timeout: Option<std::time::Duration>,
-    ) -> Result<RequestId, slow_proto::SendError> {
-        let now = self.now();
-        let id = self.conn.send_request(body, timeout, now)?;
-        self.waiters.insert(id, Waiter::default());
-        self.wake_driver();
-        Ok(id)
-    }
-
-    pub(crate) fn complete(&mut self, id: RequestId, outcome: Result<Bytes, RequestError>) {
+        id: RequestId,
+        outcome: Result<Bytes, slow_proto::RequestError>,
+    ) {
         // Its slot is free (also when its caller went away).
         #[cfg(feature = "tower")]
         self.wake_slot_waiters();
-        // A caller that went away (cancelled by drop) has no waiter left.
-        if let Some(w) = self.waiters.get_mut(&id) {
-            w.outcome = Some(outcome);
-            if let Some(waker) = w.waker.take() {
-                waker.wake();
-            }
-        }
-    }
-
-    pub(crate) fn poll_outcome(
-        &mut self,
-        id: RequestId,
-        cx: &Context<'_>,
-    ) -> Poll<Result<Bytes, Error>> {
-        let Some(w) = self.waiters.get_mut(&id) else {
-            return Poll::Ready(Err(Error::NotProcessed));
-        };
-        match w.outcome.take() {
-            Some(outcome) => {
-                self.waiters.remove(&id);
-                let cause = self.io_error.as_ref();
-                Poll::Ready(outcome.map_err(|e| Error::from_request(e, cause)))
-            }
-            None => {
-                w.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-
-    /// The caller stopped waiting: cancel the request if it is still open.
-    pub(crate) fn abandon(&mut self, id: RequestId) {
-        if let Some(w) = self.waiters.remove(&id) {
-            if w.outcome.is_none() {
-                let now = self.now();
-                // Err means it already ended; nothing to cancel.
-                let _ = self.conn.cancel(id, now);
-                self.wake_driver();
-            }
-        }
+        self.ledger.complete(id, outcome, self.io_error.as_ref());
     }
 
     // ---- notifications ------------------------------------------------

@@ -31,13 +31,13 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use slow_proto::RequestId;
 
 pub use tower_service::Service;
 
 use crate::client::Client;
 use crate::error::Error;
 use crate::handler::{ErrorReply, Handler, LocalHandler, LocalRequest, Reply, Request};
+use crate::mailbox::Ticket;
 use crate::mode::{Mode, Threaded};
 use crate::runtime::Reactor;
 use crate::shared::{Shared, State};
@@ -60,7 +60,8 @@ use crate::shared::{Shared, State};
 /// the limit then waits in the core's queue until a slot frees. It is
 /// never an error.
 ///
-/// [`call`](Service::call) sends at once, as
+/// [`call`](Service::call) hands the request to the connection at once
+/// (its driver writes it; the next `poll_ready` counts it), as a polled
 /// [`Client::request`](Client::request) does; its [`ResponseFuture`]
 /// cancels the request when dropped before the end (tower's `Timeout`
 /// drops it, so the server is told to stop). Requests carry no DEADLINE
@@ -78,7 +79,7 @@ use crate::shared::{Shared, State};
 ///     let mut pending = Vec::new();
 ///     for body in bodies {
 ///         poll_fn(|cx| client.poll_ready(cx)).await?; // waits for a free slot
-///         pending.push(client.call(body)); // on the wire now
+///         pending.push(client.call(body)); // on its way now
 ///     }
 ///     let mut answers = Vec::new();
 ///     for response in pending {
@@ -93,19 +94,19 @@ impl<R: Reactor> Service<Bytes> for Client<R> {
     type Future = ResponseFuture<R::Mode>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared().lock().poll_slot(cx)
+        // The slots taken count the calls made so far.
+        self.shared().lock_applied().poll_slot(cx)
     }
 
     fn call(&mut self, body: Bytes) -> ResponseFuture<R::Mode> {
         let shared = self.shared();
-        let sent = shared.lock().start_request(body, None);
         ResponseFuture {
-            state: match sent {
-                Ok(id) => Pending::Waiting {
+            state: match shared.submit(body, None, None) {
+                Ok(ticket) => Pending::Waiting {
                     shared: shared.clone(),
-                    id,
+                    ticket,
                 },
-                Err(e) => Pending::Failed(Some(e.into())),
+                Err(e) => Pending::Failed(Some(e)),
             },
         }
     }
@@ -164,8 +165,8 @@ pub struct ResponseFuture<M: Mode = Threaded> {
 }
 
 enum Pending<M: Mode> {
-    /// On its way: the outcome comes through the connection's state.
-    Waiting { shared: Shared<M>, id: RequestId },
+    /// On its way: the outcome comes through the connection's mailbox.
+    Waiting { shared: Shared<M>, ticket: Ticket },
     /// Refused before anything was sent (taken when polled).
     Failed(Option<Error>),
     /// The outcome was handed out.
@@ -178,8 +179,8 @@ impl<M: Mode> Future for ResponseFuture<M> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
         let this = self.get_mut();
         let outcome = match &mut this.state {
-            Pending::Waiting { shared, id } => {
-                let outcome = shared.lock().poll_outcome(*id, cx);
+            Pending::Waiting { shared, ticket } => {
+                let outcome = shared.poll_outcome(*ticket, cx);
                 if outcome.is_pending() {
                     return Poll::Pending;
                 }
@@ -197,8 +198,8 @@ impl<M: Mode> Future for ResponseFuture<M> {
 
 impl<M: Mode> Drop for ResponseFuture<M> {
     fn drop(&mut self) {
-        if let Pending::Waiting { shared, id } = &self.state {
-            shared.lock().abandon(*id);
+        if let Pending::Waiting { shared, ticket } = &self.state {
+            shared.abandon(*ticket);
         }
     }
 }
@@ -207,7 +208,7 @@ impl<M: Mode> fmt::Debug for ResponseFuture<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ResponseFuture");
         match &self.state {
-            Pending::Waiting { id, .. } => d.field("id", id),
+            Pending::Waiting { ticket, .. } => d.field("ticket", ticket),
             Pending::Failed(error) => d.field("error", error),
             Pending::Done => d.field("done", &true),
         };
