@@ -377,7 +377,19 @@ impl ClientLoop {
         timeout: Option<Duration>,
     ) -> Result<RequestId, ClientError> {
         let body = body.into();
-        self.command(conn, |cx| cx.conn.send_request(body, timeout, cx.now))
+        // A deadline counts from now; without one, the latest reading of
+        // the loop's clock serves: nothing the request starts is timed
+        // from it (the idle timer waits while a request is open), and a
+        // clock read per request was 3 % of the loop's time at 64 in
+        // flight.
+        let now = match timeout {
+            Some(_) => self.reactor.now(),
+            None => self.reactor.last(),
+        };
+        let result = self.reactor.with_conn_at(Token(conn.0), now, |cx, _| {
+            cx.conn.send_request(body, timeout, cx.now)
+        });
+        Ok(result.ok_or(ClientError::UnknownConnection(conn))??)
     }
 
     /// Cancels a request: it completes as [`RequestError::Cancelled`] and the
