@@ -12,8 +12,8 @@ use bytes::Bytes;
 use mio::Token;
 use mio::net::TcpStream;
 use slow_proto::{
-    Config, Connection, ConnectionError, ErrorCode, Event, RequestError, RequestId, SendError,
-    Settings, Stats,
+    Config, Connection, ConnectionError, ErrorCode, Event, Instant, RequestError, RequestId,
+    SendError, Settings, Stats,
 };
 
 use crate::error::{ClientError, ConnError};
@@ -386,10 +386,7 @@ impl ClientLoop {
             Some(_) => self.reactor.now(),
             None => self.reactor.last(),
         };
-        let result = self.reactor.with_conn_at(Token(conn.0), now, |cx, _| {
-            cx.conn.send_request(body, timeout, cx.now)
-        });
-        Ok(result.ok_or(ClientError::UnknownConnection(conn))??)
+        self.command_at(conn, now, |cx| cx.conn.send_request(body, timeout, cx.now))
     }
 
     /// Cancels a request: it completes as [`RequestError::Cancelled`] and the
@@ -491,12 +488,24 @@ impl ClientLoop {
         }
     }
 
+    /// Runs command `f` on `conn` at a fresh reading of the clock.
     fn command<R>(
         &mut self,
         conn: ConnId,
         f: impl FnOnce(&mut Cx<'_>) -> Result<R, SendError>,
     ) -> Result<R, ClientError> {
-        let result = self.reactor.with_conn(Token(conn.0), |cx, _| f(cx));
+        let now = self.reactor.now();
+        self.command_at(conn, now, f)
+    }
+
+    /// Runs command `f` on `conn` at `now`, a reading of the loop's clock.
+    fn command_at<R>(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        f: impl FnOnce(&mut Cx<'_>) -> Result<R, SendError>,
+    ) -> Result<R, ClientError> {
+        let result = self.reactor.with_conn_at(Token(conn.0), now, |cx, _| f(cx));
         Ok(result.ok_or(ClientError::UnknownConnection(conn))??)
     }
 }

@@ -134,11 +134,7 @@ impl Mailbox {
                 Poll::Ready(outcome)
             }
             None => {
-                match &mut s.waker {
-                    // Keeps a waker that wakes the same task.
-                    Some(w) => w.clone_from(cx.waker()),
-                    None => s.waker = Some(cx.waker().clone()),
-                }
+                keep_waker(&mut s.waker, cx.waker());
                 Poll::Pending
             }
         }
@@ -163,10 +159,7 @@ impl Mailbox {
 
     /// The driver's waker, for the next submission or cancellation.
     pub(crate) fn register_driver(&mut self, waker: &Waker) {
-        match &mut self.driver {
-            Some(w) => w.clone_from(waker),
-            None => self.driver = Some(waker.clone()),
-        }
+        keep_waker(&mut self.driver, waker);
     }
 
     /// The driver's half of a pass: delivers the ledger's outcomes (their
@@ -286,7 +279,7 @@ impl Ledger {
 
     /// Submissions or cancellations wait to be applied.
     #[inline]
-    pub(crate) fn has_work(&self) -> bool {
+    fn has_work(&self) -> bool {
         !self.incoming.is_empty() || !self.cancels.is_empty()
     }
 
@@ -377,6 +370,15 @@ impl Ledger {
             let outcome = outcome.map_err(|e| Error::from_request(e, cause));
             self.outcomes.push((slot, outcome));
         }
+    }
+}
+
+/// Keeps `waker` in `slot` (`clone_from` keeps one that already wakes the
+/// same task, without a clone).
+fn keep_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) => w.clone_from(waker),
+        None => *slot = Some(waker.clone()),
     }
 }
 

@@ -248,7 +248,7 @@ impl<M: Mode> Shared<M> {
             mailbox.exchange(&mut st.ledger, close);
         }
         st.ledger.wake_callers();
-        st.ledger.has_work() && st.ledger.apply(&mut st.conn, now)
+        st.ledger.apply(&mut st.conn, now)
     }
 
     /// [`exchange_with`](Shared::exchange_with), the driver's waker left

@@ -43,7 +43,7 @@ impl Connection {
 
     /// Puts queued request `id` on the wire, unless it may not go at all:
     /// too large for the server, or its deadline already passed.
-    pub(super) fn start_request(&mut self, id: RequestId, body: Bytes) {
+    fn start_request(&mut self, id: RequestId, body: Bytes) {
         if let Err(SendError::TooLarge { size, limit }) = self.check_message_size(body.len()) {
             // Queued before the handshake told us the server's limit.
             return self.finish(id, Err(RequestError::TooLarge { size, limit }));

@@ -60,12 +60,7 @@ impl TxQueue {
                 self.tail.reserve(HEADER_LEN + 8);
                 frame.header().encode(&mut self.tail);
                 frame.encode_payload_prefix(&mut self.tail);
-                self.seal_tail(false);
-                self.chunks.push_back(Chunk {
-                    bytes: body.clone(),
-                    ends_frame: true,
-                    urgent: false,
-                });
+                self.push_body(body.clone());
             }
             _ => frame.encode(&mut self.tail),
         }
@@ -83,17 +78,23 @@ impl TxQueue {
         if body.len() >= BY_REFERENCE {
             self.tail.reserve(HEADER_LEN + 4);
             encode_message_head(&mut self.tail, &header, timeout_ms);
-            self.seal_tail(false);
-            self.chunks.push_back(Chunk {
-                bytes: body,
-                ends_frame: true,
-                urgent: false,
-            });
+            self.push_body(body);
         } else {
             self.tail.reserve(len);
             encode_message_head(&mut self.tail, &header, timeout_ms);
             self.tail.extend_from_slice(&body);
         }
+    }
+
+    /// Queues a large body by reference behind the header (and payload
+    /// prefix) just written into the tail.
+    fn push_body(&mut self, body: Bytes) {
+        self.seal_tail(false);
+        self.chunks.push_back(Chunk {
+            bytes: body,
+            ends_frame: true,
+            urgent: false,
+        });
     }
 
     /// Queues a frame ahead of everything not yet started, behind urgent
